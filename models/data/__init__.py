@@ -1,0 +1,167 @@
+"""Daily OHLCV for one ticker: live from yfinance when reachable, else the bundled snapshot.
+
+    from models.data import load_prices
+    df = load_prices("AAPL", start="2010-01-01")      # df.attrs["source"] says who answered
+
+The snapshot (snapshot.csv.gz beside this file, built by build_snapshot.py) is real market data from
+PyPI packages; PROVENANCE.md says where each series comes from.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+SNAPSHOT = Path(__file__).resolve().parent / "snapshot.csv.gz"
+COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
+SOURCES = ("auto", "live", "snapshot")
+LIVE_TIMEOUT_S = 4.0            # yfinance's per-request timeout: a live fetch should never stall the UI
+LIVE_CACHE_TTL_S = 6 * 3600     # a day's bars change once a day; refetching every minute is rude
+OFFLINE_MEMO_S = 60.0           # after a failed live call, skip the network for this long
+CACHE_DIR = Path(os.environ.get("FORECAST_CACHE_DIR", Path.home() / ".cache" / "financial-forecasting"))
+TICKER_RE = re.compile(r"^[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}$")
+
+log = logging.getLogger(__name__)
+_last_live_failure = 0.0
+
+
+class DataError(Exception):
+    """Market data could not be had; the message says what to do."""
+
+
+class UnknownTickerError(DataError, KeyError):
+    """The ticker is not in the snapshot (and live data was not available)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class LiveDataError(DataError):
+    """yfinance could not answer: offline, rate-limited, or no such symbol."""
+
+
+@lru_cache(maxsize=1)
+def _snapshot() -> pd.DataFrame:
+    if not SNAPSHOT.exists():
+        raise DataError(f"bundled snapshot {SNAPSHOT} is missing: run `python -m models.data.build_snapshot`")
+    df = pd.read_csv(SNAPSHOT, parse_dates=["Date"])
+    return df.set_index("Date").sort_index()
+
+
+def snapshot_tickers() -> list[str]:
+    """Tickers the bundled snapshot holds, sorted."""
+    return sorted(_snapshot()["Ticker"].unique())
+
+
+def _clip(df: pd.DataFrame, start, end) -> pd.DataFrame:
+    if start is not None:
+        df = df[df.index >= pd.Timestamp(start)]
+    if end is not None:
+        df = df[df.index <= pd.Timestamp(end)]
+    return df
+
+
+def _from_snapshot(ticker: str) -> pd.DataFrame:
+    snap = _snapshot()
+    df = snap[snap["Ticker"] == ticker]
+    if df.empty:
+        raise UnknownTickerError(
+            f"ticker {ticker!r} is not in the bundled snapshot and live data is unavailable; "
+            f"the snapshot has: {', '.join(snapshot_tickers())}"
+        )
+    return df[COLUMNS].astype(float)
+
+
+def normalize_yf(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
+    """yfinance's frame -> our columns: flatten multi-index columns, drop tz, drop empty rows."""
+    if raw is None or raw.empty:
+        raise LiveDataError(f"yfinance returned no rows for {ticker!r} (offline, rate-limited or unknown symbol)")
+    df = raw.copy()
+    if isinstance(df.columns, pd.MultiIndex):
+        level = next((i for i in range(df.columns.nlevels) if set(COLUMNS) <= set(df.columns.get_level_values(i))), 0)
+        df.columns = df.columns.get_level_values(level)
+        df = df.loc[:, ~df.columns.duplicated()]
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise LiveDataError(f"yfinance answer for {ticker!r} lacks columns {missing}")
+    df = df[COLUMNS].astype(float).dropna(subset=["Open", "High", "Low", "Close"])
+    idx = pd.to_datetime(df.index)
+    if idx.tz is not None:
+        idx = idx.tz_localize(None)
+    df.index = idx.normalize()
+    df.index.name = "Date"
+    df = df[~df.index.duplicated(keep="last")].sort_index()
+    if df.empty:
+        raise LiveDataError(f"yfinance returned only empty rows for {ticker!r}")
+    return df
+
+
+def _cache_path(ticker: str) -> Path:
+    return CACHE_DIR / "yfinance" / f"{re.sub(r'[^A-Za-z0-9]', '_', ticker)}.csv"
+
+
+def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
+    global _last_live_failure
+    path = _cache_path(ticker)
+    if path.exists() and time.time() - path.stat().st_mtime < LIVE_CACHE_TTL_S:
+        cached = pd.read_csv(path, index_col="Date", parse_dates=["Date"])
+        if not cached.empty:
+            return cached
+    if time.time() - _last_live_failure < OFFLINE_MEMO_S:
+        raise LiveDataError("live data failed moments ago (offline?); not retrying yet")
+    try:
+        import yfinance as yf
+
+        logging.getLogger("yfinance").setLevel(logging.CRITICAL)  # it logs DNS errors as ERROR
+        raw = yf.download(ticker, start=start or "1990-01-01", end=None, auto_adjust=True,
+                          progress=False, timeout=LIVE_TIMEOUT_S, threads=False)
+        df = normalize_yf(raw, ticker)
+    except LiveDataError:
+        _last_live_failure = time.time()
+        raise
+    except Exception as exc:  # yfinance raises OSError subclasses, JSON errors, KeyErrors...
+        _last_live_failure = time.time()
+        raise LiveDataError(f"yfinance failed for {ticker!r}: {type(exc).__name__}: {exc}") from exc
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path)
+    except OSError as exc:  # a read-only home must not break live data
+        log.warning("could not cache %s: %s", path, exc)
+    return df
+
+
+def load_prices(ticker: str, start=None, end=None, source: str = "auto") -> pd.DataFrame:
+    """Daily OHLCV indexed by date; ``attrs["source"]`` is "live" or "snapshot".
+
+    source="auto" tries yfinance (short timeout, cached on disk) and falls back to the snapshot;
+    FORECAST_OFFLINE=1 makes "auto" skip the network.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if not isinstance(ticker, str) or not TICKER_RE.match(ticker.strip()):
+        raise UnknownTickerError(f"{ticker!r} is not a ticker symbol (letters, digits, ^ . - =; at most 15)")
+    ticker = ticker.strip().upper()
+    live_error = None
+    if source == "live" or (source == "auto" and os.environ.get("FORECAST_OFFLINE") != "1"):
+        try:
+            df = _from_live(ticker, start, end)
+            df = _clip(df, start, end)
+            df.attrs["source"] = "live"
+            return df
+        except LiveDataError as exc:
+            if source == "live":
+                raise
+            live_error = exc
+            log.info("live data unavailable for %s, using the snapshot: %s", ticker, exc)
+    df = _clip(_from_snapshot(ticker), start, end).copy()
+    if df.empty:
+        raise DataError(f"no snapshot rows for {ticker} between {start} and {end}")
+    df.attrs["source"] = "snapshot"
+    if live_error is not None:
+        df.attrs["live_error"] = str(live_error)
+    return df

@@ -1,0 +1,119 @@
+"""Export the trained ensemble to what the function loads: runtime/model.onnx + runtime/manifest.json.
+
+    python -m models.export            # from models/*.pth + *.pkl to models/runtime/
+
+The manifest is the feature contract (window, feature names, scaler), the ensemble (members and
+weights), the interval calibration, the test metrics and the sha256 of every runtime file. The
+function serves it at GET /model and refuses to start on a file whose hash does not match.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+
+from models.features import CLOSE, VOLATILITY
+from models.net import Ensemble, load_checkpoint
+
+MODELS_DIR = Path(__file__).resolve().parent
+NAME = "LSTM Multi-Ticker Ensemble"
+ONNX_FILE = "model.onnx"
+OPSET = 17  # onnxruntime 1.16.3 (the newest for Lambda's glibc 2.26) reads opsets up to 19
+CONFIDENCE_DOC = ("P(next close moves in the predicted direction) = Phi(|r| / (sigma * vol)), r the ensemble's "
+                  "predicted log return, vol the request's own volatility20, sigma the std of validation residuals / vol")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_ensemble(models_dir: Path = MODELS_DIR) -> tuple[Ensemble, dict, dict]:
+    """The served ensemble rebuilt in PyTorch from the training artifacts: the reference for parity tests."""
+    lstm, ckpt = load_checkpoint(models_dir / "lstm_multi_ticker.pth")
+    bundle = joblib.load(models_dir / "scaler_ensemble_multi.pkl")
+    ens = Ensemble(lstm, bundle["linear"].coef_, float(bundle["linear"].intercept_), bundle["weights"]).eval()
+    return ens, ckpt, bundle
+
+
+def write_manifest(runtime_dir: Path, manifest: dict) -> None:
+    (runtime_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def export(models_dir: Path = MODELS_DIR, runtime_dir: Path | None = None) -> dict:
+    runtime_dir = runtime_dir or models_dir / "runtime"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    ens, ckpt, bundle = load_ensemble(models_dir)
+    cfg = ens.lstm.cfg
+    onnx_path = runtime_dir / ONNX_FILE
+    example = torch.zeros(2, cfg.window, cfg.n_features)
+    example[:, :, CLOSE] = 0.1  # any positive price
+    torch.onnx.export(ens, (example,), str(onnx_path), input_names=["x"], output_names=["ensemble", "members"],
+                      dynamic_axes={"x": {0: "batch"}, "ensemble": {0: "batch"}, "members": {0: "batch"}},
+                      opset_version=OPSET, dynamo=False)
+
+    # parity on real-looking inputs: random standardized windows with a plausible close column
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, cfg.window, cfg.n_features)).astype(np.float32)
+    x[:, :, CLOSE] = rng.uniform(-0.9, 2.0, size=(64, 1)) + rng.normal(0, 0.01, size=(64, cfg.window))
+    with torch.no_grad():
+        ref = ens(torch.from_numpy(x))[0].numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(["ensemble"], {"x": x})[0]
+    parity = float(np.max(np.abs(got - ref)))
+    if parity > 1e-5:
+        raise RuntimeError(f"ONNX export differs from PyTorch by {parity:.2e} (> 1e-5)")
+
+    digest = sha256(onnx_path)
+    contract = json.dumps([bundle["scaler"], bundle["calibration"], bundle["weights"]], sort_keys=True).encode()
+    version = f"{time.strftime('%Y.%m.%d')}-{hashlib.sha256(digest.encode() + contract).hexdigest()[:10]}"
+    old = runtime_dir / "manifest.json"
+    if old.exists():  # same model, same version: keep its date so re-exports are reproducible
+        prev = json.loads(old.read_text())
+        if prev.get("version", "").endswith(version.split("-", 1)[1]):
+            version = prev["version"]
+    manifest = {
+        "name": NAME,
+        "version": version,
+        "target": "next trading day's Close; the ensemble predicts r = ln(C[t+1] / C[t]) and answers C[t] * exp(r)",
+        "window": cfg.window,
+        "n_features": cfg.n_features,
+        "features": list(bundle["scaler"]["features"]),
+        "layout": "oldest day first, flattened day-major: features[d * n_features + f]",
+        "close_index": CLOSE,
+        "volatility_index": VOLATILITY,
+        "scaler": bundle["scaler"],
+        "tickers": list(ckpt["tickers"]),
+        "held_out": list(bundle["params"].get("held_out", [])),
+        "ensemble": {"members": list(bundle["members"]), "weights": [float(w) for w in bundle["weights"]]},
+        "calibration": bundle["calibration"],
+        "confidence": CONFIDENCE_DOC,
+        "model_args": ckpt["model_args"],
+        "onnx": {"file": ONNX_FILE, "input": "x", "outputs": ["ensemble", "members"], "opset": OPSET},
+        "export_parity_max_abs": parity,
+        "files": {ONNX_FILE: {"sha256": digest, "bytes": onnx_path.stat().st_size}},
+        "test_metrics": {},
+    }
+    write_manifest(runtime_dir, manifest)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    p.add_argument("--runtime-dir", type=Path, default=None)
+    args = p.parse_args(argv)
+    m = export(args.models_dir, args.runtime_dir)
+    print(f"exported {m['name']} {m['version']}: parity {m['export_parity_max_abs']:.1e}; "
+          "run `python -m models.evaluate` to fill in the test metrics")
+
+
+if __name__ == "__main__":
+    main()

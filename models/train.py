@@ -1,0 +1,218 @@
+"""Train the multi-ticker LSTM, fit the ensemble around it, export it and evaluate what is served.
+
+    python -m models.train                     # full run on the bundled snapshot (a few minutes, 2 cores)
+    python -m models.train --epochs 1 --limit 300 --out-dir /tmp/m   # smoke run in seconds
+
+Writes models/lstm_multi_ticker.pth (self-describing checkpoint), models/scaler_ensemble_multi.pkl
+(scaler + linear member + ensemble weights + calibration), models/runtime/ (ONNX + manifest.json)
+and models/metrics.json. Only the validation split chooses anything; the test split is read once,
+by models.evaluate, after everything is frozen.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from scipy.optimize import nnls
+from sklearn.linear_model import Ridge
+
+from models import dataset, metrics
+from models.features import CLOSE, FEATURES, WINDOW
+from models.net import Ensemble, LSTMForecaster, ModelConfig, save_checkpoint, scale_free_numpy
+
+MODELS_DIR = Path(__file__).resolve().parent
+CHECKPOINT = "lstm_multi_ticker.pth"
+BUNDLE = "scaler_ensemble_multi.pkl"
+
+# defaults together, as the README quotes them
+DEFAULTS = dict(epochs=20, batch_size=128, lr=1e-3, weight_decay=1e-5, hidden=64, layers=2, dropout=0.1,
+                patience=4, seed=1337, ridge_alphas=(1.0, 10.0, 100.0, 1000.0, 10000.0))
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def prepare(tickers, limit: int | None, window_len: int = WINDOW):
+    """Per-ticker samples split chronologically, and the scaler fitted on training rows only."""
+    parts = {}
+    for t in tickers:
+        d = dataset.build(t, window_len=window_len)
+        if limit:
+            d = d.take(slice(max(0, len(d) - limit), len(d)))
+        tr, va, te = dataset.split_slices(len(d))
+        parts[t] = {"train": d.take(tr), "val": d.take(va), "test": d.take(te)}
+        log(f"  {t:6s} {len(d):5d} samples  train {parts[t]['train'].dates[0]:%Y-%m-%d}.."
+            f"  val {parts[t]['val'].dates[0]:%Y-%m-%d}..  test {parts[t]['test'].dates[0]:%Y-%m-%d}.."
+            f"{parts[t]['test'].dates[-1]:%Y-%m-%d}")
+    scaler = dataset.fit_scaler([p["train"] for p in parts.values()])
+    return parts, scaler
+
+
+def stack(parts: dict, split: str, scaler: dict):
+    ds = [p[split] for p in parts.values()]
+    X = dataset.standardize_windows(np.concatenate([d.X for d in ds]), scaler)
+    y = np.concatenate([d.y for d in ds]).astype(np.float32)
+    vol = np.concatenate([d.vol for d in ds])
+    return X, y, vol
+
+
+@torch.no_grad()
+def predict(model: LSTMForecaster, X: np.ndarray, batch: int = 1024) -> np.ndarray:
+    model.eval()
+    out = [model(torch.from_numpy(X[i : i + batch]))[0].numpy() for i in range(0, len(X), batch)]
+    return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
+
+
+@torch.no_grad()
+def evaluate_loss(model: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> float:
+    model.eval()
+    _, loss = model(torch.from_numpy(X), torch.from_numpy(y))
+    return float(loss)
+
+
+def train_lstm(cfg: ModelConfig, Xtr, ytr, Xva, yva, *, epochs, batch_size, lr, weight_decay, patience, seed,
+               on_epoch=None):
+    """Adam with early stopping on validation loss; returns the best model and its history."""
+    torch.manual_seed(seed)
+    model = LSTMForecaster(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    Xt, yt = torch.from_numpy(Xtr), torch.from_numpy(ytr)
+    best, best_loss, bad, history = copy.deepcopy(model.state_dict()), math.inf, 0, []
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        model.train()
+        order = torch.randperm(len(Xt), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            _, loss = model(Xt[idx], yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            total += float(loss) * len(idx)
+        train_loss, val_loss = total / len(order), evaluate_loss(model, Xva, yva)
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        mark = ""
+        if val_loss < best_loss - 1e-6:
+            best, best_loss, bad, mark = copy.deepcopy(model.state_dict()), val_loss, 0, " *best"
+        else:
+            bad += 1
+        log(f"  epoch {epoch:2d}/{epochs}  train {train_loss:.4f}  val {val_loss:.4f}  {time.time() - t0:4.1f}s{mark}")
+        if on_epoch:
+            on_epoch(history[-1])
+        if bad >= patience:
+            log(f"  early stop: validation loss has not improved for {patience} epochs")
+            break
+    model.load_state_dict(best)
+    model.eval()
+    return model, history
+
+
+def fit_linear(cfg: ModelConfig, Xtr, ytr, Xva, yva, alphas):
+    """Ridge on the flattened scale-free window; alpha chosen on validation MSE."""
+    ftr = scale_free_numpy(Xtr, cfg).reshape(len(Xtr), -1)
+    fva = scale_free_numpy(Xva, cfg).reshape(len(Xva), -1)
+    best = None
+    for a in alphas:
+        r = Ridge(alpha=a).fit(ftr, ytr * cfg.target_scale)
+        mse = float(np.mean((r.predict(fva) / cfg.target_scale - yva) ** 2))
+        if best is None or mse < best[0]:
+            best = (mse, a, r)
+    log(f"  linear member: ridge alpha={best[1]:g} (validation MSE {best[0]:.3e})")
+    return best[2]
+
+
+def fit_weights(members_val: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative weights for (lstm, linear) by least squares on validation; the naive forecast
+    (return 0) takes what is left, so the weights sum to 1."""
+    w, _ = nnls(members_val[:, :2].astype(np.float64), y.astype(np.float64))
+    if w.sum() > 1.0:
+        w = w / w.sum()
+    return np.array([w[0], w[1], 1.0 - w.sum()])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tickers", nargs="+", default=list(dataset.TRAIN_TICKERS))
+    p.add_argument("--held-out", nargs="*", default=list(dataset.HELD_OUT_TICKERS))
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--hidden", type=int, default=DEFAULTS["hidden"])
+    p.add_argument("--layers", type=int, default=DEFAULTS["layers"])
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--patience", type=int, default=DEFAULTS["patience"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--limit", type=int, default=None, help="keep only the newest N samples per ticker (smoke runs)")
+    p.add_argument("--out-dir", type=Path, default=MODELS_DIR, help="where the .pth, .pkl, runtime/ and metrics.json go")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    np.random.seed(args.seed)
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+
+    log(f"[1/5] data: {', '.join(args.tickers)} (bundled snapshot), window {WINDOW} x {len(FEATURES)} features")
+    parts, scaler = prepare(args.tickers, args.limit)
+    Xtr, ytr, _ = stack(parts, "train", scaler)
+    Xva, yva, vva = stack(parts, "val", scaler)
+    log(f"  {len(Xtr)} training and {len(Xva)} validation samples; scaler fitted on training rows only")
+
+    cfg = ModelConfig(n_features=len(FEATURES), window=WINDOW, hidden=args.hidden, layers=args.layers,
+                      dropout=args.dropout, close_index=CLOSE, close_mean=float(scaler["mean"][CLOSE]),
+                      close_scale=float(scaler["scale"][CLOSE]))
+    log(f"[2/5] LSTM {cfg.layers}x{cfg.hidden}, up to {args.epochs} epochs, seed {args.seed}")
+    lstm, history = train_lstm(cfg, Xtr, ytr, Xva, yva, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                               weight_decay=DEFAULTS["weight_decay"], patience=args.patience, seed=args.seed)
+
+    log("[3/5] ensemble: linear member, weights and interval calibrated on validation")
+    ridge = fit_linear(cfg, Xtr, ytr, Xva, yva, DEFAULTS["ridge_alphas"])
+    ens = Ensemble(lstm, ridge.coef_, float(ridge.intercept_), [1.0, 0.0, 0.0]).eval()
+    with torch.no_grad():
+        _, members_val = ens(torch.from_numpy(Xva))
+    weights = fit_weights(members_val.numpy(), yva)
+    ens.weights.copy_(torch.as_tensor(weights, dtype=torch.float32))
+    with torch.no_grad():
+        pred_val, _ = ens(torch.from_numpy(Xva))
+    calibration = metrics.calibrate(yva, pred_val.numpy(), vva)
+    log(f"  weights lstm {weights[0]:.3f}  linear {weights[1]:.3f}  naive {weights[2]:.3f};"
+        f"  interval q={calibration['q']:.3f} x volatility20 at level {calibration['level']}")
+
+    params = {"window": WINDOW, "features": list(FEATURES), "tickers": args.tickers, "held_out": args.held_out,
+              "members": list(Ensemble.MEMBERS), "limit": args.limit, **{k: getattr(args, k) for k in
+              ("epochs", "batch_size", "lr", "hidden", "layers", "dropout", "patience", "seed")}}
+    save_checkpoint(out / CHECKPOINT, lstm, features=list(FEATURES), window=WINDOW, scaler=scaler,
+                    tickers=args.tickers, history=history, params=params)
+    joblib.dump({"scaler": scaler, "linear": ridge, "weights": weights.tolist(), "members": list(Ensemble.MEMBERS),
+                 "calibration": calibration, "model_args": asdict(cfg), "params": params}, out / BUNDLE)
+    log(f"  saved {out / CHECKPOINT} and {out / BUNDLE}")
+
+    from models import evaluate, export  # after training: export needs the files just written
+
+    log("[4/5] export to ONNX for the function")
+    manifest = export.export(out, out / "runtime")
+    log(f"  {out / 'runtime'}: version {manifest['version']}, parity with PyTorch {manifest['export_parity_max_abs']:.1e}")
+
+    log("[5/5] evaluate the served model on the test split (and on held-out tickers)")
+    report = evaluate.run(out / "runtime", args.tickers, args.held_out, limit=args.limit, metrics_path=out / "metrics.json")
+    log(evaluate.format_table(report))
+    log(f"done in {time.time() - t_start:.0f}s")
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
