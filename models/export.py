@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 
 import joblib
@@ -53,9 +54,11 @@ def export(models_dir: Path = MODELS_DIR, runtime_dir: Path | None = None) -> di
     onnx_path = runtime_dir / ONNX_FILE
     example = torch.zeros(2, cfg.window, cfg.n_features)
     example[:, :, CLOSE] = 0.1  # any positive price
-    torch.onnx.export(ens, (example,), str(onnx_path), input_names=["x"], output_names=["ensemble", "members"],
-                      dynamic_axes={"x": {0: "batch"}, "ensemble": {0: "batch"}, "members": {0: "batch"}},
-                      opset_version=OPSET, dynamo=False)
+    with warnings.catch_warnings():  # tracer chatter about shape asserts; parity is checked just below
+        warnings.simplefilter("ignore")
+        torch.onnx.export(ens, (example,), str(onnx_path), input_names=["x"], output_names=["ensemble", "members"],
+                          dynamic_axes={"x": {0: "batch"}, "ensemble": {0: "batch"}, "members": {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)
 
     # parity on real-looking inputs: random standardized windows with a plausible close column
     import onnxruntime as ort
