@@ -1,0 +1,79 @@
+"""Turn any event source into one Request: API Gateway REST proxy (v1), HTTP API / Function URL (v2.0),
+or a direct invoke whose payload is the predict body itself."""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from .errors import ApiError, bad_request
+
+MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MB: a 64-instance batch is about 0.5 MB
+
+
+@dataclass(slots=True)
+class Request:
+    source: str                      # "rest", "http" or "direct"
+    method: str
+    path: str                        # stage prefix removed: /predict, /model, /health
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: str | bytes | None = None
+    payload: object = None           # direct invoke: the already-decoded payload
+    request_id: str = ""
+
+
+def _lower(headers) -> dict[str, str]:
+    if not isinstance(headers, dict):
+        return {}
+    return {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+
+
+def _strip_stage(path: str, stage) -> str:
+    if isinstance(stage, str) and stage and stage != "$default":
+        prefix = "/" + stage
+        if path == prefix or path.startswith(prefix + "/"):
+            path = path[len(prefix):] or "/"
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/")
+    return path or "/"
+
+
+def _body(event: dict) -> str | bytes | None:
+    body = event.get("body")
+    if body is None:
+        return None
+    if not isinstance(body, str):
+        raise bad_request("invalid_body", "body must be a JSON string")
+    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+        raise ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES} bytes; send at most 64 instances")
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request("invalid_base64", "body is marked isBase64Encoded but is not valid base64") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES} bytes; send at most 64 instances")
+    return body
+
+
+def parse_event(event, context=None) -> Request:
+    rid = getattr(context, "aws_request_id", "") or ""
+    if not isinstance(event, dict):
+        raise bad_request("invalid_event", "event must be a JSON object: a predict body or an API Gateway event")
+    ctx = event.get("requestContext")
+    ctx = ctx if isinstance(ctx, dict) else {}
+    http = ctx.get("http")
+    if event.get("version") == "2.0" and isinstance(http, dict):
+        path = event.get("rawPath") or http.get("path") or "/"
+        return Request("http", str(http.get("method", "GET")).upper(), _strip_stage(str(path), ctx.get("stage")),
+                       _lower(event.get("headers")), _body(event), None, rid or str(ctx.get("requestId", "")))
+    if "httpMethod" in event:
+        path = event.get("path") or event.get("resource") or "/"
+        headers = _lower(event.get("headers"))
+        if not headers and isinstance(event.get("multiValueHeaders"), dict):
+            headers = {str(k).lower(): v[-1] for k, v in event["multiValueHeaders"].items()
+                       if isinstance(v, list) and v and isinstance(v[-1], str)}
+        return Request("rest", str(event.get("httpMethod", "GET")).upper(), _strip_stage(str(path), ctx.get("stage")),
+                       headers, _body(event), None, rid or str(ctx.get("requestId", "")))
+    # direct invoke: `aws lambda invoke --payload '{"ticker": ..., "features": [...]}'`
+    return Request("direct", "POST", "/predict", {}, None, event, rid)

@@ -1,0 +1,98 @@
+"""The served ensemble: manifest + ONNX session, loaded once. Knows nothing of events or HTTP.
+
+Inputs are standardized windows exactly as clients send them. The last close and the volatility are
+recovered from the window itself through the manifest's scaler, so answers are in price units.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import bad_request
+
+_SQRT2 = math.sqrt(2.0)
+
+
+class ModelUnavailable(Exception):
+    """The runtime model is missing or fails its sha256 check: the function answers 503."""
+
+
+def default_dir() -> Path:
+    env = os.environ.get("MODEL_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "runtime"                     # inside the zip: runtime/ beside lambda_handler.py
+    return packaged if packaged.exists() else here.parent / "models" / "runtime"  # the repository layout
+
+
+class Model:
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        path = self.dir / "manifest.json"
+        try:
+            self.manifest = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelUnavailable(f"model manifest {path} is missing; package the function with models/runtime") from None
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(f"model manifest {path} is unreadable: {exc}") from None
+        m = self.manifest
+        for name, meta in m.get("files", {}).items():
+            f = self.dir / name
+            if not f.exists():
+                raise ModelUnavailable(f"model file {name} is missing from {self.dir}")
+            if hashlib.sha256(f.read_bytes()).hexdigest() != meta.get("sha256"):
+                raise ModelUnavailable(f"model file {name} fails its sha256 check against manifest.json")
+        import onnxruntime as ort  # after the checks: a broken package fails fast and cheap
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1   # Lambda below 1,769 MB has less than one vCPU: threads only contend
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(self.dir / m["onnx"]["file"]), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelUnavailable(f"onnxruntime cannot load {m['onnx']['file']}: {exc}") from None
+        self.name, self.version = m["name"], m["version"]
+        self.window, self.n_features = int(m["window"]), int(m["n_features"])
+        self.size = self.window * self.n_features
+        self.mean = np.asarray(m["scaler"]["mean"], dtype=np.float64)
+        self.scale = np.asarray(m["scaler"]["scale"], dtype=np.float64)
+        ci, vi = int(m["close_index"]), int(m["volatility_index"])
+        self.ci, self.vi = ci, vi
+        last = (self.window - 1) * self.n_features
+        self.last_close_at, self.vol_at = last + ci, last + vi
+        cal = m["calibration"]
+        self.q, self.sigma, self.level, self.vol_floor = float(cal["q"]), float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
+        self.input_name = m["onnx"]["input"]
+        self.output = [m["onnx"]["outputs"][0]]
+        self.public = {k: v for k, v in m.items()}  # what GET /model serves
+
+    def predict(self, X: np.ndarray) -> list[dict]:
+        """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence."""
+        closes = X[:, self.ci :: self.n_features] * self.scale[self.ci] + self.mean[self.ci]   # (B, T) prices
+        if not (closes > 0).all():
+            b, d = map(int, np.argwhere(~(closes > 0))[0])
+            raise bad_request("invalid_price", f"features[{d * self.n_features + self.ci}] (day {d} close) decodes to a "
+                              f"price <= 0 in row {b}: standardize with GET /model's scaler")
+        x = X.reshape(len(X), self.window, self.n_features).astype(np.float32)
+        r = self.session.run(self.output, {self.input_name: x})[0].astype(np.float64)           # (B,) log returns
+        last = closes[:, -1]
+        vol = np.maximum(X[:, self.vol_at] * self.scale[self.vi] + self.mean[self.vi], self.vol_floor)
+        half = self.q * vol
+        out = []
+        for i in range(len(X)):
+            ri, li = float(r[i]), float(last[i])
+            z = abs(ri) / (self.sigma * float(vol[i]))
+            out.append({
+                "prediction": li * math.exp(ri),
+                "confidence": 0.5 * (1.0 + math.erf(z / _SQRT2)),
+                "interval": {"low": li * math.exp(ri - half[i]), "high": li * math.exp(ri + half[i]), "level": self.level},
+                "last_close": li,
+            })
+        return out

@@ -1,0 +1,106 @@
+"""Validate a predict body into numbers the model can take; each failure names its field."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .errors import ApiError, bad_request
+from .jsonio import JSONDecodeError, loads
+
+MAX_BATCH = 64
+TICKER_RE = re.compile(r"^[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}$")
+SINGLE_KEYS = frozenset({"ticker", "features", "model_version"})
+INSTANCE_KEYS = frozenset({"ticker", "features"})
+BATCH_KEYS = frozenset({"instances", "model_version"})
+_NUMBER = (int, float)
+
+
+def decode(body) -> object:
+    if body is None or (isinstance(body, str | bytes) and not body.strip()):
+        raise bad_request("missing_body", "request body is empty; send JSON {\"ticker\": ..., \"features\": [600 numbers]}")
+    try:
+        return loads(body)
+    except (JSONDecodeError, ValueError, UnicodeDecodeError) as exc:
+        raise bad_request("invalid_json", f"body is not valid JSON ({str(exc).splitlines()[0][:120]}); "
+                          "NaN and Infinity are not JSON either") from None
+
+
+def _ticker(value, where: str) -> str:
+    if value is None:
+        raise bad_request("missing_field", f"{where}ticker is required")
+    if not isinstance(value, str) or not TICKER_RE.match(value):
+        raise bad_request("invalid_ticker", f"{where}ticker must be a symbol of 1-15 letters, digits or ^ . - =, "
+                          f"got {str(value)[:40]!r}")
+    return value.upper()
+
+
+def _features(value, where: str, n: int) -> list:
+    if value is None:
+        raise bad_request("missing_field", f"{where}features is required: a flat list of {n} numbers")
+    if not isinstance(value, list):
+        raise bad_request("invalid_features", f"{where}features must be a list of {n} numbers, got {type(value).__name__}")
+    if len(value) != n:
+        nested = " (send it flat, day-major, not nested)" if value and isinstance(value[0], list) else ""
+        raise bad_request("wrong_length", f"{where}features must hold {n} numbers (60 days x 10 features), "
+                          f"got {len(value)}{nested}")
+    types = set(map(type, value))
+    if not types <= {float, int}:
+        for i, v in enumerate(value):
+            if type(v) not in (float, int):
+                raise bad_request("non_numeric", f"{where}features[{i}] must be a number, got {type(v).__name__}")
+    return value
+
+
+def _check_keys(obj: dict, allowed: frozenset, where: str) -> None:
+    extra = obj.keys() - allowed
+    if extra:
+        raise bad_request("unknown_field", f"unknown field {where}{sorted(extra)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def parse_predict(payload, n_features: int) -> tuple[list[str], np.ndarray, bool, object]:
+    """-> (tickers, features (B, n) float64, is_batch, requested model_version)."""
+    if not isinstance(payload, dict):
+        raise bad_request("invalid_body", f"body must be a JSON object, got {type(payload).__name__}")
+    version = payload.get("model_version")
+    if version is not None and not isinstance(version, str):
+        raise bad_request("invalid_model_version", "model_version must be a string")
+    if "instances" in payload:
+        _check_keys(payload, BATCH_KEYS, "")
+        inst = payload["instances"]
+        if not isinstance(inst, list):
+            raise bad_request("invalid_instances", "instances must be a list of {ticker, features} objects")
+        if not inst:
+            raise bad_request("empty_batch", "instances is empty; send 1 to 64")
+        if len(inst) > MAX_BATCH:
+            raise bad_request("batch_too_large", f"instances holds {len(inst)} items; at most {MAX_BATCH} per request")
+        tickers, rows = [], []
+        for i, item in enumerate(inst):
+            where = f"instances[{i}]."
+            if not isinstance(item, dict):
+                raise bad_request("invalid_instances", f"instances[{i}] must be an object with ticker and features")
+            _check_keys(item, INSTANCE_KEYS, where)
+            tickers.append(_ticker(item.get("ticker"), where))
+            rows.append(_features(item.get("features"), where, n_features))
+        is_batch = True
+    else:
+        _check_keys(payload, SINGLE_KEYS, "")
+        tickers = [_ticker(payload.get("ticker"), "")]
+        rows = [_features(payload.get("features"), "", n_features)]
+        is_batch = False
+    try:
+        X = np.array(rows, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range
+        raise bad_request("non_finite", "features holds a number too large for a float") from None
+    if not np.isfinite(X).all():
+        b, i = map(int, np.argwhere(~np.isfinite(X))[0])
+        where = f"instances[{b}]." if is_batch else ""
+        raise bad_request("non_finite", f"{where}features[{i}] is NaN or infinite")
+    return tickers, X, is_batch, version
+
+
+def check_version(requested, served: str) -> None:
+    if requested is not None and requested != served:
+        raise ApiError(409, "model_version_mismatch",
+                       f"model_version {requested!r} was requested but this endpoint serves {served!r}; "
+                       "rebuild the features with GET /model's scaler and send its version")
