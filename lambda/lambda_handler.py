@@ -32,7 +32,7 @@ except ModelUnavailable as exc:
 INIT_MS = (time.perf_counter() - _T0) * 1000
 _cold = True
 
-ROUTES = {"/predict": ("POST",), "/model": ("GET", "HEAD"), "/health": ("GET", "HEAD")}
+ROUTES = {"/predict": ("POST",), "/model": ("GET",), "/health": ("GET",)}
 CORS = {
     "Access-Control-Allow-Origin": os.environ.get("CORS_ALLOW_ORIGIN", "*"),
     "Access-Control-Allow-Headers": "Content-Type,X-API-Key",
@@ -103,15 +103,15 @@ def _route(req: Request) -> tuple[int, dict | None, str | None, int]:
                  "init_ms": round(INIT_MS, 1)}, None, 0
 
 
-def _shape(req: Request | None, status: int, body: dict | None) -> dict:
-    if req is not None and req.source == "direct":
+def _shape(req: Request | None, status: int, body: dict | None, direct: bool) -> dict:
+    if direct:
         if status >= 400 and body is not None:
             return {**body, "status": status}
         return body or {}
     headers = dict(JSON_HEADERS)
     if status == 405 and req is not None:
         headers["Allow"] = ", ".join(ROUTES.get(req.path, ())) + ", OPTIONS"
-    text = "" if body is None or (req is not None and req.method == "HEAD") else dumps(body)
+    text = "" if body is None else dumps(body)
     return {"statusCode": status, "headers": headers, "body": text, "isBase64Encoded": False}
 
 
@@ -131,10 +131,12 @@ def lambda_handler(event, context=None):
         traceback.print_exc(file=sys.stderr)
         status, code = 500, "internal_error"
         body = {"error": "internal error; the request id is in the function's logs", "code": code}
-    rid = req.request_id if req is not None else getattr(context, "aws_request_id", "")
+    rid = req.request_id if req is not None else (getattr(context, "aws_request_id", "") or uuid.uuid4().hex)
     if body is not None and status >= 400:
         body["request_id"] = rid
-    answer = _shape(req, status, body)
+    # an event that is not even an object can only be a direct invoke: API Gateway always sends one
+    direct = req.source == "direct" if req is not None else not isinstance(event, dict)
+    answer = _shape(req, status, body, direct)
     emit(request_id=rid, route=req.path if req else "?", method=req.method if req else "?", status=status,
          latency_ms=(time.perf_counter() - t0) * 1000, model_version=MODEL.version if MODEL else "",
          ticker=ticker, predictions=n, cold_start=cold, code=code, source=req.source if req else "?")

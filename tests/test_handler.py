@@ -1,0 +1,321 @@
+"""The function through its entry point: every event source, validation table, auth, CORS, logs, parity."""
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, load_event
+
+
+def rest(body=None, method="POST", path="/predict", headers=None, b64=False, raw=None):
+    """A REST v1 proxy event as API Gateway builds it."""
+    ev = load_event("rest_v1_predict.json")
+    ev["httpMethod"], ev["path"], ev["resource"] = method, path, path
+    ev["headers"] = {"Content-Type": "application/json", "X-API-Key": SAMPLE_KEY} if headers is None else headers
+    ev["multiValueHeaders"] = None
+    text = raw if raw is not None else (None if body is None else json.dumps(body))
+    if b64 and text is not None:
+        text = base64.b64encode(text.encode()).decode()
+    ev["body"], ev["isBase64Encoded"] = text, b64
+    return ev
+
+
+def call(handler, event):
+    out = handler.lambda_handler(event, None)
+    body = json.loads(out["body"]) if out.get("body") else None
+    return out["statusCode"], out["headers"], body
+
+
+def assert_cors(headers):
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-API-Key" in headers["Access-Control-Allow-Headers"]
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+
+
+def with_(features, **changes):
+    f = list(features)
+    for i, v in changes.items():
+        f[int(i[1:])] = v
+    return f
+
+
+# (name, event builder(features, version) -> event, status, code)
+BAD = [
+    ("malformed json", lambda f, v: rest(raw="{\"ticker\": \"AAPL\", "), 400, "invalid_json"),
+    ("NaN literal", lambda f, v: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "NaN", 1)), 400, "invalid_json"),
+    ("Infinity literal", lambda f, v: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "Infinity", 1)), 400, "invalid_json"),
+    ("number overflowing a double", lambda f, v: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "1e999", 1)), 400, "invalid_json"),
+    ("empty body", lambda f, v: rest(raw=""), 400, "missing_body"),
+    ("no body", lambda f, v: rest(None), 400, "missing_body"),
+    ("body is a list", lambda f, v: rest(f), 400, "invalid_body"),
+    ("body is a string", lambda f, v: rest("AAPL"), 400, "invalid_body"),
+    ("missing ticker", lambda f, v: rest({"features": f}), 400, "missing_field"),
+    ("missing features", lambda f, v: rest({"ticker": "AAPL"}), 400, "missing_field"),
+    ("misspelt key", lambda f, v: rest({"ticker": "AAPL", "feature": f}), 400, "unknown_field"),
+    ("599 numbers", lambda f, v: rest({"ticker": "AAPL", "features": f[:-1]}), 400, "wrong_length"),
+    ("601 numbers", lambda f, v: rest({"ticker": "AAPL", "features": f + [0.0]}), 400, "wrong_length"),
+    ("nested 60x10", lambda f, v: rest({"ticker": "AAPL", "features": np.reshape(f, (60, 10)).tolist()}), 400, "wrong_length"),
+    ("features a string", lambda f, v: rest({"ticker": "AAPL", "features": "1,2,3"}), 400, "invalid_features"),
+    ("features an object", lambda f, v: rest({"ticker": "AAPL", "features": {"a": 1}}), 400, "invalid_features"),
+    ("a string inside", lambda f, v: rest({"ticker": "AAPL", "features": with_(f, i7="1.5")}), 400, "non_numeric"),
+    ("a null inside", lambda f, v: rest({"ticker": "AAPL", "features": with_(f, i7=None)}), 400, "non_numeric"),
+    ("a boolean inside", lambda f, v: rest({"ticker": "AAPL", "features": with_(f, i7=True)}), 400, "non_numeric"),
+    ("empty ticker", lambda f, v: rest({"ticker": "", "features": f}), 400, "invalid_ticker"),
+    ("numeric ticker", lambda f, v: rest({"ticker": 42, "features": f}), 400, "invalid_ticker"),
+    ("injection ticker", lambda f, v: rest({"ticker": "A; DROP TABLE", "features": f}), 400, "invalid_ticker"),
+    ("overlong ticker", lambda f, v: rest({"ticker": "A" * 40, "features": f}), 400, "invalid_ticker"),
+    ("negative price", lambda f, v: rest({"ticker": "AAPL", "features": with_(f, i590=-100.0)}), 400, "invalid_price"),
+    ("bad base64", lambda f, v: {**rest(raw="not base64!!"), "isBase64Encoded": True}, 400, "invalid_base64"),
+    ("body over 1 MB", lambda f, v: rest(raw=" " * (1024 * 1024 + 10)), 413, "payload_too_large"),
+    ("version mismatch", lambda f, v: rest({"ticker": "AAPL", "features": f, "model_version": "0.0-old"}), 409, "model_version_mismatch"),
+    ("version not a string", lambda f, v: rest({"ticker": "AAPL", "features": f, "model_version": 3}), 400, "invalid_model_version"),
+    ("empty batch", lambda f, v: rest({"instances": []}), 400, "empty_batch"),
+    ("batch of 65", lambda f, v: rest({"instances": [{"ticker": "AAPL", "features": f}] * 65}), 400, "batch_too_large"),
+    ("instances not a list", lambda f, v: rest({"instances": {"ticker": "AAPL"}}), 400, "invalid_instances"),
+    ("instance not an object", lambda f, v: rest({"instances": [f]}), 400, "invalid_instances"),
+    ("bad instance", lambda f, v: rest({"instances": [{"ticker": "AAPL", "features": f}, {"ticker": "IBM", "features": f[:3]}]}), 400, "wrong_length"),
+    ("unknown path", lambda f, v: rest({"ticker": "AAPL", "features": f}, path="/predictions"), 404, "not_found"),
+    ("GET /predict", lambda f, v: rest(None, method="GET"), 405, "method_not_allowed"),
+    ("DELETE /model", lambda f, v: rest(None, method="DELETE", path="/model"), 405, "method_not_allowed"),
+]
+
+
+@pytest.mark.parametrize("name, build, status, code", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_table(handler, keyed, features, manifest, name, build, status, code):
+    got_status, headers, body = call(handler, build(features, manifest["version"]))
+    assert (got_status, body["code"]) == (status, code), body
+    assert set(body) == {"error", "code", "request_id"} and body["error"]
+    assert_cors(headers)
+    assert "Traceback" not in body["error"]
+
+
+def test_errors_name_the_field(handler, keyed, features):
+    _, _, body = call(handler, rest({"ticker": "AAPL", "features": with_(features, i123="x")}))
+    assert "features[123]" in body["error"]
+    _, _, body = call(handler, rest({"instances": [{"ticker": "AAPL", "features": features}, {"ticker": "IBM", "features": features[:3]}]}))
+    assert "instances[1].features" in body["error"]
+    _, _, body = call(handler, rest({"ticker": "AAPL", "features": features, "model_version": "0.0-old"}))
+    assert "0.0-old" in body["error"] and handler.MODEL.version in body["error"]
+
+
+def test_direct_invoke_nan_and_inf_are_400(handler, features):
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        out = handler.lambda_handler({"ticker": "AAPL", "features": with_(features, i42=bad)}, None)
+        assert out["status"] == 400 and out["code"] == "non_finite" and "features[42]" in out["error"]
+    out = handler.lambda_handler(["not", "an", "object"], None)
+    assert out["status"] == 400 and out["code"] == "invalid_event"
+
+
+# --- every event source -------------------------------------------------------------------------
+
+def test_rest_v1_sample_event(handler, keyed):
+    status, headers, body = call(handler, load_event("rest_v1_predict.json"))
+    assert status == 200 and body["ticker"] == "AAPL"
+    assert body["interval"]["low"] < body["prediction"] < body["interval"]["high"]
+    assert 0.5 <= body["confidence"] < 1 and body["interval"]["level"] == 0.8
+    assert body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert_cors(headers)
+
+
+def test_all_sources_agree(handler, keyed):
+    direct = handler.lambda_handler(load_event("direct_invoke.json"), None)
+    _, _, v1 = call(handler, load_event("rest_v1_predict.json"))
+    _, _, v2 = call(handler, load_event("http_v2_predict.json"))
+    assert direct["prediction"] == v1["prediction"] == v2["prediction"]
+    assert "statusCode" not in direct  # direct invoke answers the bare JSON
+
+
+def test_stage_prefix_and_base64_body(handler, keyed, features):
+    ev = rest({"ticker": "AAPL", "features": features}, b64=True)
+    ev["path"] = "/prod/predict"
+    status, _, body = call(handler, ev)
+    assert status == 200 and body["ticker"] == "AAPL"
+
+
+def test_v2_with_named_stage(handler, keyed, features):
+    ev = load_event("http_v2_predict.json")
+    ev["rawPath"] = "/prod/predict"
+    ev["requestContext"]["stage"] = "prod"
+    assert call(handler, ev)[0] == 200
+
+
+def test_preflight_needs_no_key(handler, keyed):
+    status, headers, body = call(handler, load_event("rest_v1_preflight.json"))
+    assert status == 204 and body is None
+    assert_cors(headers)
+
+
+def test_health_and_model(handler, keyed, manifest):
+    status, headers, body = call(handler, load_event("http_v2_health.json"))
+    assert status == 200 and body["status"] == "ok" and body["model_version"] == manifest["version"]
+    assert_cors(headers)
+    status, _, body = call(handler, load_event("rest_v1_model.json"))
+    assert status == 200 and body["scaler"] == manifest["scaler"] and body["features"] == manifest["features"]
+
+
+def test_batch_matches_singles(handler, keyed, features, manifest):
+    from models.data import load_prices
+    from models.features import window
+
+    others = [window(load_prices(t, source="snapshot"), manifest["scaler"]).tolist() for t in ("IBM", "^GSPC")]
+    instances = [{"ticker": "aapl", "features": features}] + [{"ticker": t, "features": f} for t, f in zip(("IBM", "^GSPC"), others)]
+    status, _, body = call(handler, rest({"instances": instances, "model_version": manifest["version"]}))
+    assert status == 200 and [p["ticker"] for p in body["predictions"]] == ["AAPL", "IBM", "^GSPC"]
+    for inst, pred in zip(instances, body["predictions"]):
+        single = handler.lambda_handler({"ticker": inst["ticker"], "features": inst["features"]}, None)
+        assert pred["prediction"] == pytest.approx(single["prediction"], rel=1e-6)
+
+
+def test_batch_of_64_is_accepted(handler, keyed, features):
+    status, _, body = call(handler, rest({"instances": [{"ticker": "AAPL", "features": features}] * 64}))
+    assert status == 200 and len(body["predictions"]) == 64
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers, status, code", [
+    ({}, 401, "missing_api_key"),
+    ({"X-API-Key": ""}, 401, "missing_api_key"),
+    ({"X-API-Key": "wrong"}, 401, "invalid_api_key"),
+    ({"X-API-Key": SAMPLE_KEY + " "}, 401, "invalid_api_key"),
+    ({"x-api-key": SAMPLE_KEY}, 200, None),
+    ({"X-API-KEY": SAMPLE_KEY}, 200, None),
+    ({"X-Api-Key": SAMPLE_KEY}, 200, None),
+])
+def test_auth(handler, keyed, features, headers, status, code):
+    got, hdrs, body = call(handler, rest({"ticker": "AAPL", "features": features}, headers=headers))
+    assert got == status and (code is None or body["code"] == code)
+    assert_cors(hdrs)
+
+
+def test_no_key_configured_answers_401_unless_disabled(handler, monkeypatch, features):
+    monkeypatch.delenv("API_KEY_SHA256", raising=False)
+    monkeypatch.delenv("AUTH_DISABLED", raising=False)
+    status, _, body = call(handler, rest({"ticker": "AAPL", "features": features}))
+    assert status == 401 and body["code"] == "auth_not_configured"
+    monkeypatch.setenv("AUTH_DISABLED", "1")
+    assert call(handler, rest({"ticker": "AAPL", "features": features}, headers={}))[0] == 200
+
+
+def test_model_and_health_need_no_key(handler, keyed):
+    for name in ("rest_v1_model.json", "http_v2_health.json"):
+        assert call(handler, load_event(name))[0] == 200
+
+
+# --- logs and metrics ---------------------------------------------------------------------------
+
+def test_one_log_line_per_request_without_features_or_key(handler, keyed, features, monkeypatch):
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", buf)
+    call(handler, load_event("rest_v1_predict.json"))
+    call(handler, rest({"ticker": "AAPL", "features": features}, headers={"X-API-Key": "wrong-key-123"}))
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    ok, bad = map(json.loads, lines)
+    for field in ("request_id", "route", "ticker", "status", "latency_ms", "model_version"):
+        assert field in ok
+    assert ok["status"] == 200 and ok["route"] == "/predict" and ok["ticker"] == "AAPL"
+    assert bad["status"] == 401 and bad["code"] == "invalid_api_key"
+    text = buf.getvalue()
+    assert SAMPLE_KEY not in text and "wrong-key-123" not in text
+    assert repr(features[17])[:8] not in text
+    # Embedded Metric Format: every metric named in a directive is a top-level number
+    for rec in (ok, bad):
+        for directive in rec["_aws"]["CloudWatchMetrics"]:
+            for dims in directive["Dimensions"]:
+                assert all(d in rec for d in dims)
+            for metric in directive["Metrics"]:
+                assert isinstance(rec[metric["Name"]], int | float)
+    assert bad["Errors"] == 1 and bad["ErrorCode"] == "invalid_api_key"
+
+
+# --- inference ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ticker, end", [("AAPL", None), ("IBM", "2008-10-10"), ("^GSPC", "2017-06-30"),
+                                         ("^IXIC", "2002-07-19"), ("GOOG", "2012-01-03")])
+def test_predictions_equal_the_reference(handler, manifest, root, ticker, end):
+    """The served answer equals models/'s PyTorch ensemble within a relative 1e-4, in price units."""
+    torch = pytest.importorskip("torch")
+    from models.data import load_prices
+    from models.export import load_ensemble
+    from models.features import window
+
+    ens, _, _ = load_ensemble(root / "models")
+    w = window(load_prices(ticker, source="snapshot"), manifest["scaler"], end=end)
+    with torch.no_grad():
+        r = float(ens(torch.from_numpy(w.reshape(1, 60, 10).astype(np.float32)))[0][0])
+    last = w[590] * manifest["scaler"]["scale"][0] + manifest["scaler"]["mean"][0]
+    out = handler.lambda_handler({"ticker": ticker, "features": w.tolist()}, None)
+    assert out["prediction"] == pytest.approx(last * np.exp(r), rel=1e-4)
+    assert out["last_close"] == pytest.approx(load_prices(ticker, source="snapshot", end=end)["Close"].iloc[-1], rel=1e-6)
+
+
+def test_confidence_varies_per_request(handler, manifest):
+    from models.data import load_prices
+    from models.features import window
+
+    df = load_prices("^GSPC", source="snapshot")
+    confs = {round(handler.lambda_handler({"ticker": "^GSPC", "features": window(df, manifest["scaler"], end=e).tolist()}, None)["confidence"], 6)
+             for e in ("2008-10-10", "2012-03-01", "2016-06-24", "2018-12-24")}
+    assert len(confs) == 4, "confidence must be computed per request, not a constant"
+
+
+RUNTIME_CHECK = """
+import sys, pickle, json
+def refuse(*a, **k):
+    raise AssertionError("a pickle was loaded")
+pickle.load = pickle.loads = refuse
+sys.path.insert(0, {lam!r})
+import lambda_handler
+ev = json.load(open({ev!r}))
+out = lambda_handler.lambda_handler(ev, None)
+assert "prediction" in out, out
+lambda_handler.lambda_handler({{"httpMethod": "GET", "path": "/model", "headers": {{}}}}, None)
+banned = [m for m in ("torch", "pandas", "sklearn", "joblib", "scipy") if m in sys.modules]
+assert not banned, banned
+print("clean")
+"""
+
+
+def test_runtime_imports_stay_lean(root):
+    code = RUNTIME_CHECK.format(lam=str(LAMBDA_DIR), ev=str(LAMBDA_DIR / "events" / "direct_invoke.json"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0 and "clean" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing", "tampered", "no manifest"])
+def test_broken_model_answers_503(tmp_path, damage):
+    import shutil
+
+    rt = tmp_path / "runtime"
+    shutil.copytree(RUNTIME_DIR, rt)
+    if damage == "missing":
+        (rt / "model.onnx").unlink()
+    elif damage == "tampered":
+        data = bytearray((rt / "model.onnx").read_bytes())
+        data[-1] ^= 0xFF
+        (rt / "model.onnx").write_bytes(bytes(data))
+    else:
+        (rt / "manifest.json").unlink()
+    code = (f"import sys, json; sys.path.insert(0, {str(LAMBDA_DIR)!r}); import lambda_handler as h; "
+            "print(json.dumps([h.lambda_handler(json.load(open(sys.argv[1])), None) for _ in (0,)] + "
+            "[h.lambda_handler({'version': '2.0', 'rawPath': '/health', 'requestContext': {'http': {'method': 'GET'}}}, None)]))")
+    r = subprocess.run([sys.executable, "-c", code, str(LAMBDA_DIR / "events" / "direct_invoke.json")],
+                       capture_output=True, text=True, env={"MODEL_DIR": str(rt), "PATH": "/usr/bin"})
+    assert r.returncode == 0, r.stderr
+    predict, health = json.loads(r.stdout.strip().splitlines()[-1])
+    assert predict["status"] == 503 and predict["code"] == "model_unavailable"
+    assert health["statusCode"] == 503 and json.loads(health["body"])["code"] == "model_unavailable"
+
+
+def test_events_match_the_served_scaler(manifest, features):
+    """The sample events were generated with the current scaler (regenerate: lambda/events/generate.py)."""
+    assert load_event("direct_invoke.json")["features"] == pytest.approx(features, abs=1e-7)
