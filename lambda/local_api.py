@@ -1,0 +1,561 @@
+"""A local stand-in for API Gateway (REST API, one stage) and the Lambda runtime.
+
+    python lambda/local_api.py [--port 3000] [--workers 2] [--stage prod]
+
+It serves dist/lambda_function.zip + dist/layer.zip (rebuilt when missing or stale) the way AWS would:
+  * API Gateway: the exact REST v1 proxy event; 403 without the API key on POST /predict (usage plan);
+    403 "Missing Authentication Token" for routes the template does not define; 413 above 10 MB;
+    429 when the throttle's token bucket is empty; 504 after the 29 s integration timeout.
+  * Lambda: each worker is a separate process running the real runtime client (awslambdaric) against a
+    Lambda Runtime API served here, with the package extracted read-only-style and nothing else on its
+    path. A worker that crashes or hangs past the function's Timeout is replaced; its request gets 502.
+Every invocation is appended to .local/invocations.jsonl with its duration and billed duration (whole ms,
+rounded up as Lambda bills); the cost monitor reads it. The function's own log lines go to .local/function.log.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import importlib.util
+import itertools
+import json
+import math
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+LAMBDA_DIR = Path(__file__).resolve().parent
+ROOT = LAMBDA_DIR.parent
+sys.path.insert(0, str(LAMBDA_DIR))
+
+import package  # noqa: E402
+import settings  # noqa: E402
+
+LOCAL_DIR = ROOT / ".local"
+MAX_PAYLOAD = 10 * 1024 * 1024       # API Gateway's hard limit
+INTEGRATION_TIMEOUT_S = 29.0         # API Gateway's default integration timeout
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+FUNCTION_ARN = "arn:aws:lambda:local:000000000000:function:{name}:live"
+
+
+def _json(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class Invocation:
+    def __init__(self, event: dict, deadline_s: float):
+        self.id = str(uuid.uuid4())
+        self.payload = _json(event)
+        self.deadline_s = deadline_s
+        self.done = threading.Event()
+        self.result: bytes | None = None
+        self.error: str | None = None
+        self.started = 0.0
+        self.ended = 0.0
+        self.cold = False
+        self.init_ms = None
+        self.max_rss_mb = None
+        self.worker = -1
+
+    def finish(self, result: bytes | None = None, error: str | None = None) -> None:
+        if self.done.is_set():
+            return
+        self.ended = time.perf_counter()
+        self.result, self.error = result, error
+        self.done.set()
+
+
+class Worker:
+    """One execution environment: a process running awslambdaric, and the Runtime API it talks to."""
+
+    def __init__(self, index: int, pool: Pool):
+        self.index, self.pool = index, pool
+        self.generation = 0
+        self.inbox: queue.Queue = queue.Queue()
+        self.proc: subprocess.Popen | None = None
+        self.spawned_at = 0.0
+        self.init_ms: float | None = None
+        self.invocations = 0
+        self.inflight: dict[str, Invocation] = {}
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True, name=f"runtime-api-{index}").start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def spawn(self) -> None:
+        with self.lock:
+            old = self.inbox
+            self.generation += 1
+            self.inbox = queue.Queue()
+            old.put(None)  # release a /next still parked for the previous process
+            self.init_ms, self.invocations = None, 0
+            self.spawned_at = time.perf_counter()
+            env = self.pool.worker_env(self.address)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-S", "-m", "awslambdaric", self.pool.handler],
+                cwd=self.pool.task_dir, env=env, stdin=subprocess.DEVNULL,
+                stdout=self.pool.function_log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc, gen = self.proc, self.generation
+        threading.Thread(target=self._watch, args=(proc, gen), daemon=True, name=f"watch-{self.index}").start()
+
+    def kill(self) -> None:
+        proc = self.proc
+        if proc and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _watch(self, proc: subprocess.Popen, gen: int) -> None:
+        code = proc.wait()
+        with self.lock:
+            stale = gen != self.generation
+            pending = list(self.inflight.values())
+            self.inflight.clear()
+        for inv in pending:
+            inv.finish(error=f"Runtime exited with error: exit status {code}")
+        if stale or self.pool.stopping:
+            return
+        if self.init_ms is None:
+            self.pool.note_init_failure(f"worker {self.index} exited during init (status {code}); see .local/function.log")
+            time.sleep(min(5.0, 0.5 * (1 + self.pool.init_failures)))
+        if not self.pool.stopping and gen == self.generation:
+            self.spawn()
+
+    def max_rss_mb(self) -> float | None:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except (OSError, AttributeError, ValueError):
+            return None
+        return None
+
+    def _handler_class(self):
+        worker = self
+
+        class RuntimeAPI(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stalls
+
+            def log_message(self, *args):  # the runtime client polls constantly: stay quiet
+                pass
+
+            def handle_one_request(self):
+                # the runtime client writes a POST's headers and body separately; without quick ACKs its
+                # Nagle algorithm waits out our delayed ACK (40 ms) before sending the body
+                try:
+                    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+                except (OSError, AttributeError):
+                    pass
+                super().handle_one_request()
+
+            def _reply(self, status: int, body: bytes = b"{}", headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path != f"{RUNTIME_PREFIX}/invocation/next":
+                    return self._reply(404, _json({"errorMessage": "unknown runtime path"}))
+                with worker.lock:
+                    inbox, gen = worker.inbox, worker.generation
+                    if worker.init_ms is None:
+                        worker.init_ms = (time.perf_counter() - worker.spawned_at) * 1000
+                        worker.pool.init_failures = 0
+                worker.pool.idle.put((worker, gen))
+                inv = inbox.get()
+                if inv is None:  # this process was replaced; drop the connection
+                    self.close_connection = True
+                    return
+                with worker.lock:
+                    worker.inflight[inv.id] = inv
+                    worker.invocations += 1
+                    inv.cold = worker.invocations == 1
+                    inv.init_ms = worker.init_ms if inv.cold else None
+                inv.worker = worker.index
+                inv.started = time.perf_counter()
+                deadline_ms = int(time.time() * 1000 + inv.deadline_s * 1000)
+                self._reply(200, inv.payload, {
+                    "Lambda-Runtime-Aws-Request-Id": inv.id,
+                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN.format(name=worker.pool.function_name),
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Sampled=0",
+                })
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = self.path[len(RUNTIME_PREFIX):].strip("/").split("/")
+                if parts[:2] == ["init", "error"]:
+                    worker.pool.note_init_failure(f"worker {worker.index} init error: {body[:300].decode(errors='replace')}")
+                    return self._reply(202, b'{"status":"OK"}')
+                if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                    with worker.lock:
+                        inv = worker.inflight.pop(parts[1], None)
+                    if inv is None:
+                        return self._reply(400, _json({"errorMessage": "unknown or finished request id"}))
+                    inv.max_rss_mb = worker.max_rss_mb()
+                    if parts[2] == "response":
+                        inv.finish(result=body)
+                    else:
+                        inv.finish(error=body.decode(errors="replace")[:2000])
+                    return self._reply(202, b'{"status":"OK"}')
+                return self._reply(404, _json({"errorMessage": "unknown runtime path"}))
+
+        return RuntimeAPI
+
+
+class Pool:
+    """N warm execution environments and the dispatch between them."""
+
+    def __init__(self, function_zip: Path, layer_zip: Path, workers: int, api_key: str, log_dir: Path,
+                 timeout_s: float | None = None):
+        digest = hashlib.sha256(function_zip.read_bytes() + layer_zip.read_bytes()).hexdigest()[:16]
+        base = log_dir / "lambda" / digest
+        self.task_dir, self.opt_dir = base / "task", base / "opt"
+        if not (base / ".complete").exists():
+            shutil.rmtree(base, ignore_errors=True)
+            zipfile.ZipFile(function_zip).extractall(self.task_dir)
+            zipfile.ZipFile(layer_zip).extractall(self.opt_dir)
+            (base / ".complete").touch()
+        self.ric_dir = self._runtime_client_dir(log_dir / "ric")
+        self.template = settings.load_template()
+        self.settings = settings.function_settings(self.template, {"ApiKeySha256": hashlib.sha256(api_key.encode()).hexdigest()})
+        self.function_name = self.settings["FunctionName"]
+        self.handler = self.settings["Handler"]
+        self.timeout_s = float(timeout_s or self.settings["Timeout"])
+        self.memory_mb = int(self.settings["MemorySize"])
+        self.function_log = open(log_dir / "function.log", "ab", buffering=0)  # noqa: SIM115 - lives as long as the pool
+        self.idle: queue.Queue = queue.Queue()
+        self.stopping = False
+        self.init_failures = 0
+        self.last_init_error = ("", 0.0)
+        self.workers = [Worker(i, self) for i in range(workers)]
+        for w in self.workers:
+            w.spawn()
+
+    @staticmethod
+    def _runtime_client_dir(path: Path) -> Path:
+        """awslambdaric and its two dependencies, alone: the worker's path holds nothing else of ours."""
+        path.mkdir(parents=True, exist_ok=True)
+        for mod in ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py"):
+            spec = importlib.util.find_spec(mod)
+            if spec is None or spec.origin is None:
+                raise SystemExit(f"local_api: {mod} is not installed; run `make setup`")
+            src = Path(spec.origin)
+            src = src.parent if src.name == "__init__.py" else src
+            link = path / src.name
+            if not link.exists():
+                link.symlink_to(src)
+        return path
+
+    def worker_env(self, runtime_api: str) -> dict:
+        env = {
+            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
+            "PYTHONPATH": os.pathsep.join([str(self.task_dir), str(self.opt_dir / "python"), str(self.ric_dir)]),
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+            "AWS_LAMBDA_RUNTIME_API": runtime_api, "_HANDLER": self.handler, "LAMBDA_TASK_ROOT": str(self.task_dir),
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb), "AWS_REGION": "local", "AWS_DEFAULT_REGION": "local",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local", "OMP_NUM_THREADS": "1",
+        }
+        env.update({k: str(v) for k, v in self.settings["Environment"]["Variables"].items()})
+        return env
+
+    def note_init_failure(self, message: str) -> None:
+        self.init_failures += 1
+        self.last_init_error = (message, time.monotonic())
+
+    def invoke(self, event: dict, wait_s: float) -> tuple[str, Invocation]:
+        """-> (outcome, invocation): "ok", "error" (handler raised), "crash", "timeout" (function Timeout),
+        "integration_timeout" (API Gateway gave up first) or "init_error"."""
+        inv = Invocation(event, self.timeout_s)
+        t_end = time.perf_counter() + wait_s
+        while True:
+            remaining = t_end - time.perf_counter()
+            if remaining <= 0:
+                return "integration_timeout", inv
+            try:
+                worker, gen = self.idle.get(timeout=min(remaining, 0.25))
+            except queue.Empty:
+                msg, when = self.last_init_error
+                if msg and time.monotonic() - when < 2.0 and self.init_failures >= len(self.workers):
+                    inv.error = msg
+                    return "init_error", inv
+                continue
+            with worker.lock:
+                if gen != worker.generation or worker.proc is None or worker.proc.poll() is not None:
+                    continue
+                worker.inbox.put(inv)
+            break
+        limit = min(self.timeout_s, max(0.0, t_end - time.perf_counter()))
+        if not inv.done.wait(limit):
+            worker.kill()  # hung: Lambda would end it at its Timeout; the watcher starts a replacement
+            inv.finish(error="Task timed out")
+            inv.ended = time.perf_counter()
+            return ("timeout" if limit >= self.timeout_s else "integration_timeout"), inv
+        if inv.result is not None:
+            return "ok", inv
+        return ("crash" if inv.error and inv.error.startswith("Runtime exited") else "error"), inv
+
+    def stop(self) -> None:
+        self.stopping = True
+        for w in self.workers:
+            w.kill()
+            w.server.shutdown()
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.t = float(burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+            self.t = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+class InvocationLog:
+    def __init__(self, path: Path, memory_mb: int):
+        self.path, self.memory_mb = path, memory_mb
+        self.lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, inv: Invocation, method: str, resource: str, status: int, outcome: str) -> None:
+        duration = max(0.0, (inv.ended - inv.started) * 1000) if inv.started else 0.0
+        rec = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+               "request_id": inv.id, "method": method, "path": resource, "status": status, "outcome": outcome,
+               "duration_ms": round(duration, 3), "billed_ms": max(1, math.ceil(duration)) if inv.started else 0,
+               "cold_start": inv.cold, "init_ms": round(inv.init_ms, 1) if inv.init_ms else None,
+               "memory_mb": self.memory_mb, "max_memory_used_mb": inv.max_rss_mb, "worker": inv.worker}
+        with self.lock, open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+class Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, addr, pool: Pool, api_key: str, stage: str, bucket: TokenBucket,
+                 integration_timeout: float, log: InvocationLog):
+        self.pool, self.api_key, self.stage, self.bucket = pool, api_key, stage, bucket
+        self.integration_timeout, self.log = integration_timeout, log
+        self.routes = {(r["path"], r["method"]): r for r in settings.api_routes(pool.template)}
+        self.api_id = "local" + secrets.token_hex(3)
+        super().__init__(addr, GatewayHandler)
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: Gateway
+    _ids = itertools.count(1)
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict | None = None, request_id: str = "") -> None:
+        self.send_response(status)
+        sent = set()
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+            sent.add(k.lower())
+        if "content-type" not in sent:
+            self.send_header("Content-Type", "application/json")
+        if "access-control-allow-origin" not in sent:  # gateway responses carry CORS too (deploy sets them alike)
+            self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("x-amzn-RequestId", request_id or str(uuid.uuid4()))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _gateway_error(self, status: int, message: str, error_type: str) -> None:
+        self._send(status, _json({"message": message}), {"x-amzn-ErrorType": error_type})
+
+    def _handle(self) -> None:
+        srv = self.server
+        path, _, query = self.path.partition("?")
+        prefix = f"/{srv.stage}"
+        if not (path == prefix or path.startswith(prefix + "/")):
+            return self._gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        resource = path[len(prefix):] or "/"
+        route = srv.routes.get((resource.rstrip("/") or "/", self.command))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD:
+            self.close_connection = True
+            remaining = length
+            while remaining > 0:  # drain, so the client reads our 413 rather than a reset connection
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            return self._gateway_error(413, "Request Too Long", "RequestTooLongException")
+        body = self.rfile.read(length) if length else b""
+        if route is None:
+            return self._gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        if not srv.bucket.take():
+            return self._gateway_error(429, "Too Many Requests", "ThrottlingException")
+        key = self.headers.get("x-api-key")
+        if route["api_key_required"] and (not key or not secrets.compare_digest(key.encode(), srv.api_key.encode())):
+            return self._gateway_error(403, "Forbidden", "ForbiddenException")
+        event = self._event(resource.rstrip("/") or "/", query, body, key if route["api_key_required"] else None)
+        outcome, inv = srv.pool.invoke(event, srv.integration_timeout)
+        status = self._respond(outcome, inv, event["requestContext"]["requestId"])
+        srv.log.write(inv, self.command, resource, status, outcome)
+
+    def _event(self, resource: str, query: str, body: bytes, key: str | None) -> dict:
+        from urllib.parse import parse_qs
+
+        headers: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for k, v in self.headers.items():
+            headers[k] = v
+            multi.setdefault(k, []).append(v)
+        qs = parse_qs(query, keep_blank_values=True) if query else {}
+        try:
+            text, b64 = (body.decode("utf-8"), False) if body else (None, False)
+        except UnicodeDecodeError:
+            text, b64 = base64.b64encode(body).decode(), True
+        now = datetime.now(timezone.utc)
+        rid = str(uuid.uuid4())
+        return {
+            "resource": resource, "path": resource, "httpMethod": self.command,
+            "headers": headers or None, "multiValueHeaders": multi or None,
+            "queryStringParameters": {k: v[-1] for k, v in qs.items()} or None,
+            "multiValueQueryStringParameters": qs or None,
+            "pathParameters": None, "stageVariables": None,
+            "requestContext": {
+                "resourceId": "local", "resourcePath": resource, "httpMethod": self.command,
+                "extendedRequestId": rid[:18], "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{self.server.stage}{resource}", "accountId": "000000000000", "protocol": "HTTP/1.1",
+                "stage": self.server.stage, "domainPrefix": "127", "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestId": rid, "domainName": self.headers.get("Host", "127.0.0.1"), "apiId": self.server.api_id,
+                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent"),
+                             "apiKey": key, "apiKeyId": "local-key" if key else None, "accessKey": None,
+                             "accountId": None, "caller": None, "user": None, "userArn": None},
+            },
+            "body": text, "isBase64Encoded": b64,
+        }
+
+    def _respond(self, outcome: str, inv: Invocation, rid: str) -> int:
+        if outcome == "integration_timeout":
+            self._send(504, _json({"message": "Endpoint request timed out"}), {"x-amzn-ErrorType": "EndpointTimeoutException"}, rid)
+            return 504
+        if outcome != "ok":
+            self._send(502, _json({"message": "Internal server error"}), {"x-amzn-ErrorType": "InternalServerErrorException"}, rid)
+            return 502
+        try:
+            res = json.loads(inv.result)
+            status = int(res["statusCode"])
+            headers = {str(k): str(v) for k, v in (res.get("headers") or {}).items()}
+            for k, vs in (res.get("multiValueHeaders") or {}).items():
+                headers[str(k)] = ", ".join(map(str, vs))
+            body = res.get("body") or ""
+            data = base64.b64decode(body) if res.get("isBase64Encoded") else body.encode()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self._send(502, _json({"message": "Internal server error"}), {"x-amzn-ErrorType": "InternalServerErrorException"}, rid)
+            return 502  # "Malformed Lambda proxy response", as API Gateway logs it
+        self._send(status, data, headers, rid)
+        return status
+
+    def _safe(self):
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _safe
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_API_PORT", 3000)))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--workers", type=int, default=2, help="warm execution environments (default 2: one per core here)")
+    p.add_argument("--stage", default="prod")
+    p.add_argument("--rate-limit", type=float, default=1000.0, help="throttle: requests per second (API Gateway's token bucket)")
+    p.add_argument("--burst-limit", type=int, default=2000, help="throttle: bucket size")
+    p.add_argument("--integration-timeout", type=float, default=INTEGRATION_TIMEOUT_S)
+    p.add_argument("--log-dir", type=Path, default=Path(os.environ.get("LOCAL_API_DIR", LOCAL_DIR)),
+                   help="where invocations.jsonl, function.log and the extracted package live")
+    p.add_argument("--no-build", action="store_true", help="serve dist/ as it is, even if stale")
+    p.add_argument("--function-zip", type=Path, default=None, help="serve this function zip instead of dist/'s (implies --no-build)")
+    p.add_argument("--layer-zip", type=Path, default=None, help="with --function-zip: the layer to serve (default dist/layer.zip)")
+    p.add_argument("--timeout", type=float, default=None, help="override the function Timeout from template.yaml (seconds)")
+    args = p.parse_args(argv)
+
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    if args.function_zip:
+        fn, layer = args.function_zip.resolve(), (args.layer_zip or package.LAYER_ZIP).resolve()
+        if not fn.exists() or not layer.exists():
+            raise SystemExit(f"local_api: {fn if not fn.exists() else layer} does not exist")
+    elif args.no_build:
+        fn, layer = package.FUNCTION_ZIP, package.LAYER_ZIP
+        if not fn.exists() or not layer.exists():
+            raise SystemExit("local_api: dist/ has no packages; run `python lambda/package.py` or drop --no-build")
+    else:
+        fn, layer = package.ensure_built(quiet=not package.is_stale())
+    api_key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(24)
+    pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout)
+    log = InvocationLog(args.log_dir / "invocations.jsonl", pool.memory_mb)
+    try:
+        server = Gateway((args.host, args.port), pool, api_key, args.stage, TokenBucket(args.rate_limit, args.burst_limit),
+                         args.integration_timeout, log)
+    except OSError as exc:
+        pool.stop()
+        raise SystemExit(f"local_api: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+                         "another local API running? choose another --port") from None
+    url = f"http://{args.host}:{server.server_address[1]}/{args.stage}"
+    (args.log_dir / "local_api.json").write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    print(f"local API  {url}   POST /predict (X-API-Key), GET /model, GET /health", flush=True)
+    print(f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (generated; set LOCAL_API_KEY to choose it)'}", flush=True)
+    print(f"function   {fn.relative_to(ROOT) if fn.is_relative_to(ROOT) else fn} on {args.workers} awslambdaric worker(s), {pool.memory_mb} MB, "
+          f"timeout {pool.timeout_s:g}s; invocations -> {log.path}", flush=True)
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.stop()
+        server.server_close()
+        print("local API stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
