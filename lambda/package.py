@@ -12,7 +12,6 @@ Same inputs, same bytes: entries are sorted, dated 1980-01-01 and given fixed pe
 from __future__ import annotations
 
 import argparse
-import compileall
 import hashlib
 import json
 import os
@@ -95,10 +94,13 @@ def write_zip(src: Path, dest: Path) -> None:
 
 
 def compile_tree(root: Path) -> None:
-    ok = compileall.compile_dir(str(root), quiet=1, workers=1, ddir="/",
-                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    if not ok:
-        raise PackageError(f"byte-compiling {root} failed")
+    """Byte-compile in a fresh interpreter: marshal's output depends on which strings the compiling
+    process has already interned, so compiling in-process (under pytest, say) would change the bytes."""
+    cmd = [sys.executable, "-E", "-s", "-m", "compileall", "-q", "-j", "1", "-d", "/",
+           "--invalidation-mode", py_compile.PycInvalidationMode.UNCHECKED_HASH.name.lower().replace("_", "-"), str(root)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0"})
+    if r.returncode != 0:
+        raise PackageError(f"byte-compiling {root} failed: {r.stdout[-500:]}{r.stderr[-500:]}")
 
 
 def build_function(out: Path = FUNCTION_ZIP) -> Path:

@@ -84,3 +84,75 @@ def features(manifest) -> list[float]:
     from models.features import window
 
     return window(load_prices("AAPL", source="snapshot"), manifest["scaler"]).tolist()
+
+
+def free_port() -> int:
+    import socket as _s
+
+    with _s.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalAPI:
+    """`python lambda/local_api.py` as `make run` starts it, on a free port, in its own process group."""
+
+    def __init__(self, tmp: Path, key: str = SAMPLE_KEY, args: tuple = ()):
+        import os
+        import subprocess
+        import time
+
+        import requests
+
+        self.port, self.key, self.dir = free_port(), key, tmp
+        env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+        self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port),
+                                      "--log-dir", str(tmp), *args], env=env, stdout=self.out, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=ROOT)
+        self.url = f"http://127.0.0.1:{self.port}/prod"
+        deadline = time.time() + 120  # the first run may build the layer
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"local API exited: {(tmp / 'local_api.out').read_text()}")
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"local API did not answer: {(tmp / 'local_api.out').read_text()}")
+
+    def invocations(self) -> list[dict]:
+        path = self.dir / "invocations.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except Exception:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.out.close()
+
+
+@pytest.fixture(scope="session")
+def built_packages():
+    """dist/ zips, built the way `make package` builds them (the layer once per input change)."""
+    if str(LAMBDA_DIR) not in sys.path:
+        sys.path.insert(0, str(LAMBDA_DIR))
+    import package
+
+    return package.ensure_built(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def local_api(tmp_path_factory, built_packages):
+    api = LocalAPI(tmp_path_factory.mktemp("local_api"), args=("--workers", "2"))
+    yield api
+    api.stop()

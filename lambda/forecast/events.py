@@ -57,6 +57,8 @@ def _body(event: dict) -> str | bytes | None:
 
 
 def parse_event(event, context=None) -> Request:
+    """The request id is API Gateway's when there is one (the client sees it as x-amzn-RequestId),
+    else Lambda's own."""
     rid = getattr(context, "aws_request_id", "") or ""
     if not isinstance(event, dict):
         raise bad_request("invalid_event", "event must be a JSON object: a predict body or an API Gateway event")
@@ -66,7 +68,7 @@ def parse_event(event, context=None) -> Request:
     if event.get("version") == "2.0" and isinstance(http, dict):
         path = event.get("rawPath") or http.get("path") or "/"
         return Request("http", str(http.get("method", "GET")).upper(), _strip_stage(str(path), ctx.get("stage")),
-                       _lower(event.get("headers")), _body(event), None, rid or str(ctx.get("requestId", "")))
+                       _lower(event.get("headers")), _body(event), None, str(ctx.get("requestId") or rid))
     if "httpMethod" in event:
         path = event.get("path") or event.get("resource") or "/"
         headers = _lower(event.get("headers"))
@@ -74,6 +76,6 @@ def parse_event(event, context=None) -> Request:
             headers = {str(k).lower(): v[-1] for k, v in event["multiValueHeaders"].items()
                        if isinstance(v, list) and v and isinstance(v[-1], str)}
         return Request("rest", str(event.get("httpMethod", "GET")).upper(), _strip_stage(str(path), ctx.get("stage")),
-                       headers, _body(event), None, rid or str(ctx.get("requestId", "")))
+                       headers, _body(event), None, str(ctx.get("requestId") or rid))
     # direct invoke: `aws lambda invoke --payload '{"ticker": ..., "features": [...]}'`
     return Request("direct", "POST", "/predict", {}, None, event, rid)
