@@ -156,3 +156,46 @@ def local_api(tmp_path_factory, built_packages):
     api = LocalAPI(tmp_path_factory.mktemp("local_api"), args=("--workers", "2"))
     yield api
     api.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """moto's server on a free loopback port, Lambda without Docker, IAM's managed policies loaded."""
+    import os
+    import subprocess
+    import time
+
+    import requests
+
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2).raise_for_status()
+            break
+        except requests.RequestException:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("moto server did not start")
+    yield url
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(10)
+    log.close()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, moto_server):
+    """Dummy credentials for the emulator; the real ~/.aws is never read."""
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
