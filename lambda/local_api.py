@@ -537,7 +537,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"local_api: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
                          "another local API running? choose another --port") from None
     url = f"http://{args.host}:{server.server_address[1]}/{args.stage}"
-    (args.log_dir / "local_api.json").write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    info = args.log_dir / "local_api.json"  # for the dashboard's defaults; a local development key, owner-only
+    info.write_text(json.dumps({"url": url, "pid": os.getpid(), "api_key": api_key}) + "\n")
+    info.chmod(0o600)
     print(f"local API  {url}   POST /predict (X-API-Key), GET /model, GET /health", flush=True)
     print(f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (generated; set LOCAL_API_KEY to choose it)'}", flush=True)
     print(f"function   {fn.relative_to(ROOT) if fn.is_relative_to(ROOT) else fn} on {args.workers} awslambdaric worker(s), {pool.memory_mb} MB, "

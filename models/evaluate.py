@@ -133,6 +133,7 @@ def _update_manifest(runtime_dir: Path, report: dict) -> None:
                                if k in r[m]} for m in ("ensemble", "naive")} for t, r in report["test"]["per_ticker"].items()},
         "held_out": {t: {m: {k: v for k, v in r[m].items() if k in ("mae", "mase", "directional_accuracy", "interval_coverage")}
                          for m in ("ensemble", "naive")} for t, r in report.get("held_out", {}).get("per_ticker", {}).items()},
+        "spans": report["spans"],  # the test period per ticker: the dashboard backtests over it
     })
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 

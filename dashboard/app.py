@@ -1,0 +1,19 @@
+"""Financial forecasting dashboard: `streamlit run dashboard/app.py` from the repository root."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: models/ and dashboard/
+
+import streamlit as st  # noqa: E402
+
+from dashboard import sidebar  # noqa: E402
+
+st.set_page_config(page_title="Financial forecasting", page_icon=":chart_with_upwards_trend:", layout="wide")
+sidebar.render()
+pages = [
+    st.Page("pages/forecast.py", title="Forecast", icon=":material/show_chart:", default=True),
+    st.Page("pages/cost_monitor.py", title="Cost monitor", icon=":material/payments:"),
+    st.Page("pages/deploy.py", title="Deploy", icon=":material/rocket_launch:"),
+    st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,34 @@
+"""Where the dashboard finds its endpoint, key and files. No Streamlit calls at import time."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR", ROOT / ".local"))
+DEFAULT_URL = "http://127.0.0.1:3000/prod"
+MARKET_TTL_S = 3600        # market data: a daily bar does not change within the hour
+MODEL_TTL_S = 60           # GET /model: short, so a redeploy shows up within a minute
+STATUS_TTL_S = 30
+REQUEST_TIMEOUT_S = 10.0
+BATCH_SIZE = 64            # the API's batch limit
+BACKTEST_MAX_DAYS = 256    # four batch calls at most
+
+
+def local_api_info(local_dir: Path = LOCAL_DIR) -> dict:
+    """What the running local API wrote about itself (url, pid, key), if anything."""
+    try:
+        return json.loads((local_dir / "local_api.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def default_endpoint(secrets: dict | None = None) -> tuple[str, str]:
+    """Environment first (make run sets it), then .streamlit/secrets.toml, then the local API's own file."""
+    secrets = secrets or {}
+    info = local_api_info()
+    url = os.environ.get("FORECAST_API_URL") or secrets.get("FORECAST_API_URL") or info.get("url") or DEFAULT_URL
+    key = os.environ.get("FORECAST_API_KEY") or secrets.get("FORECAST_API_KEY") or os.environ.get("LOCAL_API_KEY") \
+        or info.get("api_key") or ""
+    return url.rstrip("/"), key

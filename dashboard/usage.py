@@ -1,0 +1,64 @@
+"""Measured usage of this deployment: the local API's invocation log, or CloudWatch. Pure apart from reading."""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+MIN_SPAN_H = 1.0  # never project a month from less than an hour of traffic
+
+
+def read_invocations(path: Path, limit: int = 200_000) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    with open(path) as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a crash: skip it, keep the rest
+    return out[-limit:]
+
+
+def summarize(records: list[dict], days: int = 30) -> dict | None:
+    """Counts, durations, billed ms, cold starts and a monthly projection from invocation records."""
+    recs = [r for r in records if r.get("billed_ms")]
+    if not recs:
+        return None
+    ts = [datetime.fromisoformat(r["ts"].replace("Z", "+00:00")) for r in recs]
+    span_h = max(MIN_SPAN_H, (max(ts) - min(ts)).total_seconds() / 3600)
+    dur = np.array([r["duration_ms"] for r in recs])
+    billed = np.array([r["billed_ms"] for r in recs])
+    colds = [r for r in recs if r.get("cold_start")]
+    init = [r["init_ms"] for r in colds if r.get("init_ms")]
+    mem = [r["max_memory_used_mb"] for r in recs if r.get("max_memory_used_mb")]
+    return {
+        "invocations": len(recs), "errors": sum(1 for r in recs if r.get("status", 200) >= 500),
+        "client_errors": sum(1 for r in recs if 400 <= r.get("status", 200) < 500),
+        "span_hours": span_h, "first": min(ts).isoformat(), "last": max(ts).isoformat(),
+        "duration_p50_ms": float(np.percentile(dur, 50)), "duration_p99_ms": float(np.percentile(dur, 99)),
+        "billed_mean_ms": float(billed.mean()), "cold_starts": len(colds), "cold_start_share": len(colds) / len(recs),
+        "init_ms_mean": float(np.mean(init)) if init else 0.0, "max_memory_mb": max(mem) if mem else None,
+        "memory_mb": recs[-1].get("memory_mb"),
+        "projected_requests_per_day": len(recs) / span_h * 24, "projected_month_requests": len(recs) / span_h * 24 * days,
+    }
+
+
+def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
+    """Invocations, Duration, Errors and Throttles of the deployed function over the last `hours`."""
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(hours=hours)
+    dims = [{"Name": "FunctionName", "Value": function_name}]
+    out: dict = {"hours": hours}
+    for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "Average")):
+        r = cloudwatch.get_metric_statistics(Namespace="AWS/Lambda", MetricName=metric, Dimensions=dims, StartTime=start,
+                                             EndTime=end, Period=3600, Statistics=[stat])
+        pts = [p[stat] for p in r.get("Datapoints", [])]
+        out[metric.lower()] = (float(np.mean(pts)) if pts else None) if stat == "Average" else float(sum(pts))
+    out["projected_requests_per_day"] = out["invocations"] / hours * 24
+    out["billed_mean_ms"] = math.ceil(out["duration"]) if out["duration"] else None
+    return out

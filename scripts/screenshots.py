@@ -1,0 +1,97 @@
+"""Screenshots of every dashboard page into docs/, for the README: `make screenshots`.
+
+    python scripts/screenshots.py                     # starts its own local API + dashboard on free ports
+    python scripts/screenshots.py --url http://127.0.0.1:8501   # or uses a running dashboard
+
+Drives Debian's chromium (/usr/bin/chromium) with Playwright; never downloads a browser.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+PAGES = {"forecast": "", "cost_monitor": "cost_monitor", "deploy": "deploy", "model": "model"}
+
+
+def launch(playwright):
+    if not Path(CHROMIUM).exists():
+        raise SystemExit("screenshots: /usr/bin/chromium is missing: apt-get install chromium")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def wait_rendered(page, timeout_ms: int = 30_000, quiet_ms: int = 1500) -> None:
+    """Streamlit has finished a run when its status widget is gone and the page text stops changing."""
+    page.wait_for_selector('[data-testid="stMainBlockContainer"]', timeout=timeout_ms)
+    t_end = time.time() + timeout_ms / 1000
+    last, stable_since = None, time.time()
+    while time.time() < t_end:
+        text = page.evaluate("""() => (document.querySelector('[data-testid="stStatusWidget"]') ? 'RUNNING' : '') +
+                                      document.querySelector('[data-testid="stMain"]').innerText""")
+        if text != last:
+            last, stable_since = text, time.time()
+        elif not text.startswith("RUNNING") and (time.time() - stable_since) * 1000 >= quiet_ms:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError("the page did not settle")
+
+
+def start_servers() -> tuple[str, subprocess.Popen]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run.py"), "--port", "3300", "--dashboard-port", "8700"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    t_end = time.time() + 180
+    for line in proc.stdout:
+        print(line, end="")
+        m = re.search(r"dashboard\s+(http://\S+)", line)
+        if m:
+            return m.group(1), proc
+        if time.time() > t_end:
+            break
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise SystemExit("screenshots: make run did not come up")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default=None, help="a running dashboard (default: start one)")
+    p.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = p.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    proc = None
+    url = args.url
+    if url is None:
+        url, proc = start_servers()
+    requests.get(url + "/_stcore/health", timeout=10).raise_for_status()
+    args.out.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page(viewport={"width": 1400, "height": 2600})
+            for name, path in PAGES.items():
+                page.goto(f"{url}/{path}")
+                wait_rendered(page)
+                out = args.out / f"{name}.png"
+                page.screenshot(path=str(out), full_page=True)
+                print(f"wrote {out}")
+            browser.close()
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
