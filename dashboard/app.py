@@ -8,12 +8,14 @@ import streamlit as st  # noqa: E402
 
 from dashboard import sidebar  # noqa: E402
 
+# The pages live in views/, not pages/: Streamlit runs a pages/ folder as a v1 multipage app when a
+# fresh server's first visit is to a page URL (/deploy), skipping this file and its sidebar.
 st.set_page_config(page_title="Financial forecasting", page_icon=":chart_with_upwards_trend:", layout="wide")
 sidebar.render()
 pages = [
-    st.Page("pages/forecast.py", title="Forecast", icon=":material/show_chart:", default=True),
-    st.Page("pages/cost_monitor.py", title="Cost monitor", icon=":material/payments:"),
-    st.Page("pages/deploy.py", title="Deploy", icon=":material/rocket_launch:"),
-    st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
+    st.Page("views/forecast.py", title="Forecast", icon=":material/show_chart:", default=True),
+    st.Page("views/cost_monitor.py", title="Cost monitor", icon=":material/payments:"),
+    st.Page("views/deploy.py", title="Deploy", icon=":material/rocket_launch:"),
+    st.Page("views/model.py", title="Model", icon=":material/model_training:"),
 ]
 st.navigation(pages).run()

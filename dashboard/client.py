@@ -33,6 +33,8 @@ class ForecastClient:
                                 "`python lambda/local_api.py`) or set the endpoint URL in the sidebar") from None
         except requests.Timeout:
             raise EndpointError("down", f"{self.url} did not answer within {self.timeout:g} s") from None
+        except requests.RequestException as e:  # a malformed URL, a bad TLS certificate...
+            raise EndpointError("down", f"cannot call {self.url}: {type(e).__name__}: {e}") from None
         self.last_latency_ms = (time.perf_counter() - t0) * 1000
         try:
             data = r.json()

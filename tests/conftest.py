@@ -34,14 +34,24 @@ def aapl():
 
 @pytest.fixture
 def no_network(monkeypatch, tmp_path):
-    """Every connection attempt fails as it does offline; the live cache starts empty."""
+    """Every connection beyond loopback fails as it does offline; the live cache starts empty."""
     import models.data as data
 
-    def refuse(*args, **kwargs):
-        raise OSError("network blocked by test")
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+    loopback = {"127.0.0.1", "localhost", "::1"}
 
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in loopback:
+            raise socket.gaierror(-3, "Temporary failure in name resolution (network blocked by test)")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self, address):
+        if isinstance(address, tuple) and address[0] not in loopback:
+            raise OSError(101, "Network is unreachable (blocked by test)")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
     monkeypatch.setattr(data, "_last_live_failure", 0.0)
     monkeypatch.delenv("FORECAST_OFFLINE", raising=False)
@@ -199,3 +209,11 @@ def aws_env(monkeypatch, moto_server):
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_server
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the item, so fixtures can react to a failed test (browser screenshots)."""
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep

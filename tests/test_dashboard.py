@@ -1,0 +1,193 @@
+"""AppTest of every page, with the local API running and with it down; plus the pure helpers."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import config, forecasting, usage
+from tests.conftest import ROOT, SAMPLE_KEY, free_port
+
+APP = str(ROOT / "dashboard" / "app.py")
+PAGES = ["views/forecast.py", "views/cost_monitor.py", "views/deploy.py", "views/model.py"]
+
+
+def app(url: str, key: str = SAMPLE_KEY, page: str | None = None, source: str = "bundled snapshot") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["endpoint_url"] = url
+    at.session_state["endpoint_key"] = key
+    at.session_state["data_source"] = source
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [w.value for w in at.warning] + [i.value for i in at.info] + [s.value for s in at.success]
+    return "\n".join(map(str, parts))
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+# --- with the local API running -----------------------------------------------------------------
+
+@pytest.mark.integration
+def test_forecast_page_shows_predictions(local_api):
+    at = app(local_api.url)
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["ticker"]) == ["AAPL", "^GSPC"]
+    assert (table["prediction"] > 0).all() and table["confidence"].between(0.5, 1).all()
+    assert "bundled snapshot" in texts(at)
+    assert len(at.metric) == 4 and at.metric[2].label == "MASE"  # the backtest against the naive forecast
+
+
+@pytest.mark.integration
+def test_forecast_page_other_ticker(local_api):
+    at = app(local_api.url)
+    at.multiselect(key="forecast_tickers").set_value(["IBM"]).run()
+    assert not at.exception and list(at.dataframe[0].value["ticker"]) == ["IBM"]
+
+
+@pytest.mark.integration
+def test_unknown_live_symbol_offline_is_a_warning_not_a_crash(local_api, no_network):
+    at = app(local_api.url, source="auto (live, else bundled)")
+    at.text_input(key="forecast_extra").set_value("ZZZZQ").run()
+    assert not at.exception
+    assert any("ZZZZQ" in w.value and "snapshot has" in w.value for w in at.warning)
+    assert len(at.dataframe[0].value) == 2  # the other tickers still forecast
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_other_pages_render(local_api, page):
+    at = app(local_api.url, page=page)
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.integration
+def test_model_page_shows_metrics_beside_naive(local_api):
+    at = app(local_api.url, page="views/model.py")
+    overall = at.dataframe[0].value
+    assert {"ensemble", "naive"} <= set(overall.index) and "mase" in overall.columns
+
+
+@pytest.mark.integration
+def test_wrong_key_says_what_to_do(local_api):
+    at = app(local_api.url, key="not-the-key")
+    msgs = " ".join(e.value for e in at.error)
+    assert "refused the API key" in msgs and "sidebar" in msgs
+
+
+# --- with the API down --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def down_url():
+    return f"http://127.0.0.1:{free_port()}/prod"
+
+
+@pytest.mark.parametrize("page", [None, "views/model.py"])
+def test_pages_with_api_down_say_how_to_start_it(down_url, page):
+    at = app(down_url, page=page)
+    msgs = " ".join(e.value for e in at.error)
+    assert "nothing answers" in msgs and "make run" in msgs
+
+
+def test_deploy_page_with_api_down(down_url):
+    at = app(down_url, page="views/deploy.py")
+    assert any("does not answer" in w.value for w in at.warning)
+    assert at.button(key="deploy_teardown").disabled  # teardown needs the confirmation first
+
+
+def test_deploy_to_aws_without_credentials_is_a_clear_error(down_url, monkeypatch):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    at = app(down_url, page="views/deploy.py")
+    at.button(key="deploy_aws").click().run()
+    assert not at.exception
+    msgs = " ".join(e.value for e in at.error)
+    assert "no AWS credentials" in msgs and "aws configure" in msgs
+
+
+def test_cost_monitor_works_without_the_api(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    before = at.metric[0].value
+    at.toggle(key="cost_free").set_value(False).run()
+    at.select_slider(key="cost_requests").set_value(1_000_000).run()
+    assert at.metric[0].value != before
+    at.number_input(key="cost_budget").set_value(0.01).run()
+    assert any("above the monthly budget" in e.value for e in at.error)
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+def test_contract_problem(manifest):
+    assert forecasting.contract_problem(manifest) is None
+    assert "window" in forecasting.contract_problem({**manifest, "window": 90})
+    assert forecasting.contract_problem({**manifest, "features": list(reversed(manifest["features"]))})
+
+
+def test_backtest_rows_line_up(manifest, aapl):
+    bt = forecasting.backtest_requests(aapl, manifest, "2012-01-03", "2012-03-01", 100)
+    assert len(bt) > 30 and all(len(f) == 600 for f in bt["features"])
+    first = bt.iloc[0]
+    assert first["actual"] == pytest.approx(aapl.loc[first["date"], "Close"], rel=1e-9)
+    assert first["last_close"] == pytest.approx(aapl[aapl.index < first["date"]]["Close"].iloc[-1], rel=1e-9)
+
+
+def test_backtest_summary_by_hand():
+    bt = pd.DataFrame({"actual": [10.0, 11.0], "last_close": [9.0, 10.0], "prediction": [9.5, 10.5],
+                       "low": [9.0, 11.5], "high": [10.5, 12.0]})
+    s = forecasting.backtest_summary(bt)
+    assert s["mae"] == 0.5 and s["naive_mae"] == 1.0 and s["mase"] == 0.5 and s["coverage"] == 0.5
+
+
+def test_usage_summary_by_hand(tmp_path):
+    log = tmp_path / "inv.jsonl"
+    log.write_text("\n".join([
+        '{"ts": "2026-11-26T00:00:00Z", "duration_ms": 1.2, "billed_ms": 2, "cold_start": true, "init_ms": 120, "status": 200, "memory_mb": 256, "max_memory_used_mb": 60}',
+        '{"ts": "2026-11-26T01:00:00Z", "duration_ms": 0.8, "billed_ms": 1, "cold_start": false, "status": 400, "memory_mb": 256}',
+        'a torn line',
+        '{"ts": "2026-11-26T02:00:00Z", "duration_ms": 0.9, "billed_ms": 1, "cold_start": false, "status": 200, "memory_mb": 256}']))
+    s = usage.summarize(usage.read_invocations(log))
+    assert s["invocations"] == 3 and s["cold_starts"] == 1 and s["client_errors"] == 1
+    assert s["billed_mean_ms"] == pytest.approx(4 / 3) and s["span_hours"] == 2.0
+    assert s["projected_requests_per_day"] == pytest.approx(36)
+    assert usage.summarize([]) is None
+
+
+def test_cloudwatch_usage_against_moto(aws_env):
+    import boto3
+
+    cw = boto3.client("cloudwatch", endpoint_url=aws_env, region_name="us-east-1")
+    dims = [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
+    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": dims, "Value": 120, "Unit": "Count"},
+        {"MetricName": "Errors", "Dimensions": dims, "Value": 2, "Unit": "Count"},
+        {"MetricName": "Duration", "Dimensions": dims, "Value": 3.5, "Unit": "Milliseconds"}])
+    u = usage.cloudwatch_usage(cw, "financial-forecasting-lstm", hours=24)
+    assert u["invocations"] == 120 and u["errors"] == 2 and u["throttles"] == 0
+    assert u["duration"] == pytest.approx(3.5) and u["projected_requests_per_day"] == pytest.approx(120)
+
+
+def test_no_url_is_a_hint_not_a_traceback():
+    at = app("")
+    assert any("Set the endpoint URL" in i.value for i in at.info)
+
+
+def test_default_endpoint_prefers_environment(monkeypatch):
+    monkeypatch.setenv("FORECAST_API_URL", "http://example.invalid/prod/")
+    monkeypatch.setenv("FORECAST_API_KEY", "k")
+    assert config.default_endpoint() == ("http://example.invalid/prod", "k")
