@@ -8,7 +8,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-train setup-dev run test test-unit lint train evaluate snapshot package local-api \
+.PHONY: help setup setup-train setup-dev run test test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -51,6 +51,12 @@ snapshot: setup-dev ## rebuild models/data/snapshot.csv.gz from the arch and bok
 
 train: setup-train ## train, export to models/runtime and evaluate (a few minutes on 2 cores)
 	$(PY) -m models.train
+
+experiments: setup-train ## runs A, B and C (LSTM 2x64, 1x16, 2x128) logged to MLflow, then the comparison table
+	$(PY) -m models.experiments
+
+mlflow: setup-train ## the MLflow UI on 127.0.0.1:5000 over mlruns/ (Ctrl-C stops it and its workers)
+	$(PY) scripts/mlflow_ui.py
 
 evaluate: setup ## re-evaluate the served runtime model; writes models/metrics.json
 	$(PY) -m models.evaluate

@@ -120,3 +120,25 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def measure_latency(runtime_dir: Path, n: int = 500) -> dict:
+    """p50 and p99 (µs) of one single-window ONNX call on one thread, as the function runs it."""
+    import onnxruntime as ort
+
+    manifest = json.loads((runtime_dir / "manifest.json").read_text())
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(runtime_dir / manifest["onnx"]["file"]), opts, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(1, manifest["window"], manifest["n_features"])).astype(np.float32)
+    x[:, :, CLOSE] = 0.1
+    for _ in range(50):
+        sess.run(["ensemble"], {"x": x})
+    times = []
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        sess.run(["ensemble"], {"x": x})
+        times.append(time.perf_counter_ns() - t)
+    times.sort()
+    return {"latency_p50_us": times[n // 2] / 1e3, "latency_p99_us": times[int(n * 0.99)] / 1e3,
+            "model_bytes": (runtime_dir / manifest["onnx"]["file"]).stat().st_size}

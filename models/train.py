@@ -101,7 +101,7 @@ def train_lstm(cfg: ModelConfig, Xtr, ytr, Xva, yva, *, epochs, batch_size, lr, 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         train_loss, val_loss = total / len(order), evaluate_loss(model, Xva, yva)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         mark = ""
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--limit", type=int, default=None, help="keep only the newest N samples per ticker (smoke runs)")
     p.add_argument("--out-dir", type=Path, default=MODELS_DIR, help="where the .pth, .pkl, runtime/ and metrics.json go")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--run-name", default=None, help="the MLflow run's name (default: MLflow picks one)")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: financial-forecasting)")
+    p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -171,13 +174,29 @@ def main(argv: list[str] | None = None) -> dict:
     Xtr, ytr, _ = stack(parts, "train", scaler)
     Xva, yva, vva = stack(parts, "val", scaler)
     log(f"  {len(Xtr)} training and {len(Xva)} validation samples; scaler fitted on training rows only")
+    params = {"window": WINDOW, "features": list(FEATURES), "tickers": args.tickers, "held_out": args.held_out,
+              "members": list(Ensemble.MEMBERS), "limit": args.limit, **{k: getattr(args, k) for k in
+              ("epochs", "batch_size", "lr", "hidden", "layers", "dropout", "patience", "seed")}}
+    track = None
+    if not args.no_track:
+        from models import tracking
+
+        track = tracking
+        run = tracking.start(args.run_name, params, **({"experiment": args.experiment} if args.experiment else {}))
+        log(f"  MLflow run {run.info.run_name} ({run.info.run_id}) in {tracking.tracking_uri()}")
 
     cfg = ModelConfig(n_features=len(FEATURES), window=WINDOW, hidden=args.hidden, layers=args.layers,
                       dropout=args.dropout, close_index=CLOSE, close_mean=float(scaler["mean"][CLOSE]),
                       close_scale=float(scaler["scale"][CLOSE]))
     log(f"[2/5] LSTM {cfg.layers}x{cfg.hidden}, up to {args.epochs} epochs, seed {args.seed}")
-    lstm, history = train_lstm(cfg, Xtr, ytr, Xva, yva, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                               weight_decay=DEFAULTS["weight_decay"], patience=args.patience, seed=args.seed)
+    try:
+        lstm, history = train_lstm(cfg, Xtr, ytr, Xva, yva, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                   weight_decay=DEFAULTS["weight_decay"], patience=args.patience, seed=args.seed,
+                                   on_epoch=track.log_epoch if track else None)
+    except BaseException:
+        if track:
+            track.abort()
+        raise
 
     log("[3/5] ensemble: linear member, weights and interval calibrated on validation")
     ridge = fit_linear(cfg, Xtr, ytr, Xva, yva, DEFAULTS["ridge_alphas"])
@@ -192,9 +211,6 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"  weights lstm {weights[0]:.3f}  linear {weights[1]:.3f}  naive {weights[2]:.3f};"
         f"  interval q={calibration['q']:.3f} x volatility20 at level {calibration['level']}")
 
-    params = {"window": WINDOW, "features": list(FEATURES), "tickers": args.tickers, "held_out": args.held_out,
-              "members": list(Ensemble.MEMBERS), "limit": args.limit, **{k: getattr(args, k) for k in
-              ("epochs", "batch_size", "lr", "hidden", "layers", "dropout", "patience", "seed")}}
     save_checkpoint(out / CHECKPOINT, lstm, features=list(FEATURES), window=WINDOW, scaler=scaler,
                     tickers=args.tickers, history=history, params=params)
     joblib.dump({"scaler": scaler, "linear": ridge, "weights": weights.tolist(), "members": list(Ensemble.MEMBERS),
@@ -210,6 +226,12 @@ def main(argv: list[str] | None = None) -> dict:
     log("[5/5] evaluate the served model on the test split (and on held-out tickers)")
     report = evaluate.run(out / "runtime", args.tickers, args.held_out, limit=args.limit, metrics_path=out / "metrics.json")
     log(evaluate.format_table(report))
+    if track:
+        speed = export.measure_latency(out / "runtime")
+        run_id = track.finish(report, {**speed, "val_loss_best": min(h["val_loss"] for h in history),
+                                       "epochs_run": len(history), "train_seconds": time.time() - t_start}, out)
+        report["run_id"] = run_id
+        log(f"  logged to MLflow: run {run_id} (p50 {speed['latency_p50_us']:.0f} us, {speed['model_bytes'] / 1e3:.0f} kB)")
     log(f"done in {time.time() - t_start:.0f}s")
     return report
 

@@ -1,0 +1,114 @@
+"""Experiment tracking with MLflow: where the store is, how a training run is logged, and how runs are read.
+
+The default store is a SQLite file, mlruns/mlflow.db (git ignores mlruns/); MLFLOW_TRACKING_URI is honoured.
+mlflow is imported lazily, so the dashboard works without it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STORE_DIR = ROOT / "mlruns"
+EXPERIMENT = "financial-forecasting"
+SUMMARY_METRICS = ("test_mase", "test_mae_pct", "test_directional_accuracy", "test_interval_coverage", "model_bytes", "latency_p50_us")
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{STORE_DIR / 'mlflow.db'}"
+
+
+def store_dir() -> Path:
+    """The folder of a SQLite store (where experiment outputs go too), else mlruns/."""
+    uri = tracking_uri()
+    return Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else STORE_DIR
+
+
+def store_exists() -> bool:
+    uri = tracking_uri()
+    return not uri.startswith("sqlite:///") or Path(uri[len("sqlite:///"):]).exists()
+
+
+def _mlflow():
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow
+
+
+def start(run_name: str | None, params: dict, experiment: str = EXPERIMENT):
+    """Begin a run and log its parameters; returns the active run."""
+    mlflow = _mlflow()
+    if tracking_uri().startswith("sqlite:///"):
+        Path(tracking_uri()[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        uri = tracking_uri()
+        # artifacts beside a SQLite store (MLflow's default would be ./mlruns under whatever the cwd is)
+        location = (Path(uri[len("sqlite:///"):]).parent / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    run = mlflow.start_run(run_name=run_name)
+    mlflow.log_params({k: (",".join(map(str, v)) if isinstance(v, list | tuple) else v) for k, v in params.items()})
+    return run
+
+
+def log_epoch(entry: dict) -> None:
+    _mlflow().log_metrics({"train_loss": entry["train_loss"], "val_loss": entry["val_loss"]}, step=entry["epoch"])
+
+
+def flat_metrics(report: dict, extra: dict) -> dict:
+    """metrics.json, flattened: test_<metric> for the served ensemble, test_<model>_<metric> for the rest, per ticker MASE."""
+    out = dict(extra)
+    for name, m in report["test"]["overall"].items():
+        for k, v in m.items():
+            if isinstance(v, int | float) and v == v:
+                out[f"test_{k}" if name == "ensemble" else f"test_{name}_{k}"] = float(v)
+    for ticker, r in report["test"]["per_ticker"].items():
+        out[f"mase_{ticker.replace('^', '')}"] = float(r["ensemble"]["mase"])
+    for ticker, r in report.get("held_out", {}).get("per_ticker", {}).items():
+        out[f"held_out_mase_{ticker.replace('^', '')}"] = float(r["ensemble"]["mase"])
+    return out
+
+
+def finish(report: dict, extra: dict, out_dir: Path) -> str:
+    """Log the final metrics and the artifacts (checkpoint, bundle, runtime export, metrics.json); end the run."""
+    mlflow = _mlflow()
+    mlflow.log_metrics(flat_metrics(report, extra))
+    for name in ("lstm_multi_ticker.pth", "scaler_ensemble_multi.pkl", "metrics.json"):
+        if (out_dir / name).exists():
+            mlflow.log_artifact(str(out_dir / name))
+    mlflow.log_artifacts(str(out_dir / "runtime"), artifact_path="runtime")
+    run_id = mlflow.active_run().info.run_id
+    mlflow.end_run()
+    return run_id
+
+
+def abort() -> None:
+    mlflow = _mlflow()
+    if mlflow.active_run():
+        mlflow.end_run(status="FAILED")
+
+
+def runs_frame(experiment: str = EXPERIMENT):
+    """Every finished run with its summary metrics, newest first; None when there is no store or no mlflow."""
+    if not store_exists():
+        return None
+    try:
+        mlflow = _mlflow()
+    except ImportError:
+        return None
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    df = mlflow.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'", order_by=["start_time DESC"])
+    if df.empty:
+        return df
+    cols = {"run_id": "run_id", "tags.mlflow.runName": "run", "start_time": "started", "params.hidden": "hidden",
+            "params.layers": "layers", "params.epochs": "epochs"}
+    cols.update({f"metrics.{m}": m for m in SUMMARY_METRICS})
+    keep = [c for c in cols if c in df.columns]
+    return df[keep].rename(columns=cols)

@@ -1,0 +1,82 @@
+"""MLflow tracking: a tiny run logs params, metrics and artifacts; promote; the comparison table comes from the store."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+pytest.importorskip("mlflow")
+pytest.importorskip("torch")
+
+from models import experiments, promote, tracking  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_run(mlflow_store):
+    from models import train
+
+    report = train.main(["--epochs", "2", "--limit", "200", "--hidden", "8", "--layers", "1", "--run-name", "B",
+                         "--out-dir", str(tracking.store_dir() / "experiments" / "B"), "--held-out", "^IXIC"])
+    return report
+
+
+def test_the_run_logs_params_metrics_and_artifacts(tiny_run):
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking.tracking_uri())
+    run = client.get_run(tiny_run["run_id"])
+    p = run.data.params
+    assert p["hidden"] == "8" and p["layers"] == "1" and p["window"] == "60" and p["seed"] == "1337"
+    assert p["tickers"] == "^GSPC,AAPL,MSFT,IBM,GOOG" and p["members"] == "lstm,linear,naive"
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [m.step for m in history] == [1, 2][: len(history)] and len(history) >= 1
+    m = run.data.metrics
+    assert m["test_mase"] == pytest.approx(tiny_run["test"]["overall"]["ensemble"]["mase"])
+    assert m["test_naive_mase"] == pytest.approx(1.0)  # the naive forecast's figures are logged too
+    assert m["model_bytes"] > 0 and m["latency_p50_us"] > 0
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"lstm_multi_ticker.pth", "scaler_ensemble_multi.pkl", "metrics.json", "runtime"} <= names
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "runtime")} == {"runtime/manifest.json", "runtime/model.onnx"}
+
+
+def test_promote_writes_a_manifest_whose_hashes_match(tiny_run, tmp_path):
+    m = promote.promote("B", tmp_path)
+    assert m["run_id"] == tiny_run["run_id"] and m["run_name"] == "B"
+    written = json.loads((tmp_path / "runtime" / "manifest.json").read_text())
+    assert written["run_id"] == tiny_run["run_id"]
+    for name, meta in written["files"].items():
+        assert hashlib.sha256((tmp_path / "runtime" / name).read_bytes()).hexdigest() == meta["sha256"]
+    assert (tmp_path / "lstm_multi_ticker.pth").exists()
+
+
+def test_promote_an_unknown_run_is_a_clear_error(tiny_run, tmp_path):
+    with pytest.raises(SystemExit, match="no finished run"):
+        promote.promote("no-such-run", tmp_path)
+
+
+def test_the_table_comes_from_the_store(tiny_run):
+    text = experiments.table(["B"])
+    row = next(line for line in text.splitlines() if line.startswith("| B |"))
+    mase = tiny_run["test"]["overall"]["ensemble"]["mase"]
+    assert f"{mase:.4f}" in row and "1 x 8" in row
+    assert "| naive |" in text
+
+
+def test_runs_frame_without_a_store(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'none.db'}")
+    assert tracking.runs_frame() is None
+
+
+def test_model_page_lists_runs(tiny_run, local_api):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT, SAMPLE_KEY
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.session_state["endpoint_url"], at.session_state["endpoint_key"] = local_api.url, SAMPLE_KEY
+    at.run()
+    at.switch_page("views/model.py").run()
+    assert not at.exception
+    runs = at.dataframe[-1].value
+    assert "B" in set(runs["run"]) and "test_mase" in runs.columns
