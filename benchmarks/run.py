@@ -108,7 +108,8 @@ def pct(values, q):
 
 
 def spread(values) -> str:
-    return f"{min(values):.3g}–{max(values):.3g}"
+    fmt = "{:.0f}" if max(values) >= 100 else "{:.3g}"
+    return f"{fmt.format(min(values))}–{fmt.format(max(values))}"
 
 
 def machine() -> dict:

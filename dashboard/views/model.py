@@ -50,4 +50,12 @@ if runs is None or runs.empty:
 else:
     st.dataframe(runs, hide_index=True, width="stretch")
     metric = st.selectbox("Metric", [c for c in runs.columns if c.startswith("test_")], key="model_metric")
-    st.bar_chart(runs.set_index("run")[metric])
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar(x=runs["run"], y=runs[metric], text=[f"{v:.4g}" for v in runs[metric]], textposition="outside"))
+    if metric == "test_mase":
+        fig.add_hline(y=1.0, line_dash="dash", annotation_text="naive forecast")
+    lo, hi = float(runs[metric].min()), float(runs[metric].max())
+    pad = (hi - lo) * 0.5 or abs(hi) * 0.01 or 1.0
+    fig.update_layout(height=320, yaxis_range=[lo - pad, hi + pad], margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    st.plotly_chart(fig, width="stretch", key="model_runs_chart")
