@@ -80,3 +80,62 @@ def test_model_page_lists_runs(tiny_run, local_api):
     assert not at.exception
     runs = at.dataframe[-1].value
     assert "B" in set(runs["run"]) and "test_mase" in runs.columns
+
+
+def _group_members(pgid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields after the command: state, ppid, pgrp
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.integration
+def test_mlflow_ui_starts_offline_and_stops_its_whole_group(tiny_run):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.conftest import ROOT, free_port
+
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "mlflow_ui.py"), "--port", str(port)], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5", timeout=2)
+                if r.status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        assert tracking.EXPERIMENT in {e["name"] for e in r.json()["experiments"]}
+        [server] = _children(ui.pid)
+        assert len(_group_members(server)) >= 2, "the server runs helper processes in its group"
+    finally:
+        ui.send_signal(signal.SIGINT)  # what Ctrl-C in `make mlflow` delivers
+        ui.wait(30)
+    assert _group_members(server) == [], "helper processes outlived the UI"
