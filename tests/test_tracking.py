@@ -82,32 +82,24 @@ def test_model_page_lists_runs(tiny_run, local_api):
     assert "B" in set(runs["run"]) and "test_mase" in runs.columns
 
 
-def _group_members(pgid: int) -> list[int]:
+def _procs():
+    """(pid, state, ppid, pgrp) of every process, from /proc."""
     from pathlib import Path
 
-    out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            state, ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":  # fields after the command: state, ppid, pgrp
-            out.append(int(stat.parent.name))
-    return out
+        yield int(stat.parent.name), state, int(ppid), int(pgrp)
+
+
+def _group_members(pgid: int) -> list[int]:
+    return [pid for pid, state, _, pgrp in _procs() if pgrp == pgid and state != "Z"]
 
 
 def _children(pid: int) -> list[int]:
-    from pathlib import Path
-
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
+    return [p for p, _, ppid, _ in _procs() if ppid == pid]
 
 
 @pytest.mark.integration
