@@ -30,6 +30,6 @@ def lambda_handler(event, context=None):
     with torch.no_grad():
         r, _ = MODEL(x)
     last = x[:, -1, 0].numpy() * SCALE[0] + MEAN[0]
-    preds = [{"ticker": row["ticker"], "prediction": float(lc * math.exp(float(ri)))} for row, lc, ri in zip(rows, last, r)]
+    preds = [{"ticker": row["ticker"], "prediction": float(lc * math.exp(float(ri)))} for row, lc, ri in zip(rows, last, r, strict=True)]
     out = preds[0] if "features" in body else {"predictions": preds}
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(out)}

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform(),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 class Bench:
@@ -257,6 +257,7 @@ class Bench:
         sys.path.insert(0, str(ROOT / "scripts"))
         sys.path.insert(0, str(ROOT))
         from screenshots import CHROMIUM, CHROMIUM_ARGS
+
         from tests.conftest import free_port
 
         api_port, dash_port = free_port(), free_port()
@@ -275,7 +276,7 @@ class Bench:
                     time.sleep(0.5)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                for i in range(3 if self.quick else 7):
+                for _ in range(3 if self.quick else 7):
                     page = browser.new_page(viewport={"width": 1400, "height": 1200})
                     t0 = time.perf_counter()
                     page.goto(f"http://127.0.0.1:{dash_port}/")
@@ -422,7 +423,7 @@ def render(res: dict) -> str:
                   f"| ours (onnxruntime + numpy + orjson, shipped .pyc) | **{c['median_ours_s'] * 1000:.0f} ms** | {spread([x * 1000 for x in c['ours_s']])} ms | {len(c['ours_s'])} |",
                   f"| baseline (torch) | {c['median_baseline_s'] * 1000:.0f} ms | {spread([x * 1000 for x in c['baseline_s']])} ms | {len(c['baseline_s'])} |",
                   "", f"Ratio: ours is **{c['ratio']:.1f}x** faster (target: at least 8x, and 0.25 s or less). At 512 MB Lambda gives about a third of a",
-                  f"core, so every 0.1 s here is about 0.35 s of billed INIT there.", ""]
+                  "core, so every 0.1 s here is about 0.35 s of billed INIT there.", ""]
     if "warm" in res:
         w = res["warm"]
 
@@ -457,7 +458,7 @@ def render(res: dict) -> str:
     if "dashboard" in res:
         d = res["dashboard"]["first_forecast_s"]
         lines += ["## Dashboard", "",
-                  f"From opening the Forecast page in a fresh chromium session to the first forecast in its table, with `make run`'s",
+                  "From opening the Forecast page in a fresh chromium session to the first forecast in its table, with `make run`'s",
                   f"servers on the bundled data: median **{statistics.median(d):.2f} s** ({spread(d)} s, n = {len(d)}). Goal: 5 s or less.", ""]
     if "powertools" in res:
         p = res["powertools"]
@@ -489,7 +490,7 @@ def render(res: dict) -> str:
     if "load" in res:
         ld = res["load"]
         lines += ["## Load on the local API", "",
-                  f"`lambda/local_api.py --workers 2` on loopback (API Gateway stand-in + awslambdaric workers, the invocation log on),",
+                  "`lambda/local_api.py --workers 2` on loopback (API Gateway stand-in + awslambdaric workers, the invocation log on),",
                   f"driven by {ld['tool']} for {ld['duration_s']} s per level with the sample /predict body. Load generator, gateway and",
                   "workers share the same 2 cores.", "",
                   "| connections | req/s | p50 | p99 | errors |", "|---|---|---|---|---|"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ def summarize(records: list[dict], days: int = 30) -> dict | None:
 
 def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
     """Invocations, Duration, Errors and Throttles of the deployed function over the last `hours`."""
-    end = datetime.now(timezone.utc) + timedelta(minutes=1)  # include the period still filling up
+    end = datetime.now(UTC) + timedelta(minutes=1)  # include the period still filling up
     start = end - timedelta(hours=hours)
     dims = [{"Name": "FunctionName", "Value": function_name}]
     out: dict = {"hours": hours}

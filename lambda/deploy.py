@@ -20,7 +20,7 @@ import json
 import secrets
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 LAMBDA_DIR = Path(__file__).resolve().parent
@@ -473,7 +473,7 @@ def status(aws: Aws, stage: str | None = None, show_key: bool = False, hours: in
 def metrics(aws: Aws, name: str, hours: int = 24) -> dict:
     """Invocations, errors, throttles and duration from CloudWatch over the last `hours`."""
     cw = aws("cloudwatch")
-    end = datetime.now(timezone.utc) + timedelta(minutes=1)  # include the period still filling up
+    end = datetime.now(UTC) + timedelta(minutes=1)  # include the period still filling up
     start = end - timedelta(hours=hours)
     out = {"hours": hours}
     for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "Average")):

@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -353,7 +353,7 @@ class InvocationLog:
 
     def write(self, inv: Invocation, method: str, resource: str, status: int, outcome: str) -> None:
         duration = max(0.0, (inv.ended - inv.started) * 1000) if inv.started else 0.0
-        rec = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        rec = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                "request_id": inv.id, "method": method, "path": resource, "status": status, "outcome": outcome,
                "duration_ms": round(duration, 3), "billed_ms": max(1, math.ceil(duration)) if inv.started else 0,
                "cold_start": inv.cold, "init_ms": round(inv.init_ms, 1) if inv.init_ms else None,
@@ -447,7 +447,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             text, b64 = (body.decode("utf-8"), False) if body else (None, False)
         except UnicodeDecodeError:
             text, b64 = base64.b64encode(body).decode(), True
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rid = str(uuid.uuid4())
         return {
             "resource": resource, "path": resource, "httpMethod": self.command,

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import base64
-import copy
-import hashlib
 import io
 import json
 import subprocess
@@ -166,10 +164,10 @@ def test_batch_matches_singles(handler, keyed, features, manifest):
     from models.features import window
 
     others = [window(load_prices(t, source="snapshot"), manifest["scaler"]).tolist() for t in ("IBM", "^GSPC")]
-    instances = [{"ticker": "aapl", "features": features}] + [{"ticker": t, "features": f} for t, f in zip(("IBM", "^GSPC"), others)]
+    instances = [{"ticker": "aapl", "features": features}] + [{"ticker": t, "features": f} for t, f in zip(("IBM", "^GSPC"), others, strict=True)]
     status, _, body = call(handler, rest({"instances": instances, "model_version": manifest["version"]}))
     assert status == 200 and [p["ticker"] for p in body["predictions"]] == ["AAPL", "IBM", "^GSPC"]
-    for inst, pred in zip(instances, body["predictions"]):
+    for inst, pred in zip(instances, body["predictions"], strict=True):
         single = handler.lambda_handler({"ticker": inst["ticker"], "features": inst["features"]}, None)
         assert pred["prediction"] == pytest.approx(single["prediction"], rel=1e-6)
 
