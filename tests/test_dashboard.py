@@ -191,3 +191,20 @@ def test_default_endpoint_prefers_environment(monkeypatch):
     monkeypatch.setenv("FORECAST_API_URL", "http://example.invalid/prod/")
     monkeypatch.setenv("FORECAST_API_KEY", "k")
     assert config.default_endpoint() == ("http://example.invalid/prod", "k")
+
+
+def test_cost_monitor_projects_cloudwatch_usage(down_url, aws_env):
+    import boto3
+
+    cw = boto3.client("cloudwatch", endpoint_url=aws_env, region_name="us-east-1")
+    dims = [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
+    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": dims, "Value": 5000, "Unit": "Count"},
+        {"MetricName": "Duration", "Dimensions": dims, "Value": 2.0, "Unit": "Milliseconds"}])
+    at = app(down_url, page="views/cost_monitor.py")
+    at.text_input(key="cost_endpoint").set_value(aws_env).run()
+    at.button(key="cost_cloudwatch").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["invocations (24 h)"] == "5,000"
+    assert any("this deployment costs" in m.value for m in at.markdown)

@@ -83,7 +83,17 @@ with st.expander("Deployed to AWS: CloudWatch (last 24 h)"):
             import boto3
 
             cw = boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint or None)
-            st.json(usage.cloudwatch_usage(cw, "financial-forecasting-lstm"))
+            aws = usage.cloudwatch_usage(cw, "financial-forecasting-lstm")
+            a, b, c, d = st.columns(4)
+            a.metric("invocations (24 h)", f"{aws['invocations']:,.0f}")
+            b.metric("errors", f"{aws['errors']:,.0f}")
+            c.metric("throttles", f"{aws['throttles']:,.0f}")
+            d.metric("mean duration", f"{aws['duration']:.2f} ms" if aws["duration"] is not None else "—")
+            if aws["invocations"]:
+                month = costs.monthly_cost(costs.Usage(requests_per_day=aws["projected_requests_per_day"],
+                                                       duration_ms=aws["duration"] or 1, memory_mb=mem, arch=arch, api=api,
+                                                       free_tier=free))
+                st.write(f"At the last 24 hours' rate this deployment costs **${month['total_usd']:,.4f} a month**.")
         except Exception as e:  # botocore: no credentials, unreachable endpoint...
             st.error(f"CloudWatch did not answer: {type(e).__name__}: {e}. Configure AWS credentials (aws configure) and the region.")
 
