@@ -49,7 +49,7 @@ lint: setup-dev ## ruff and cfn-lint
 snapshot: setup-dev ## rebuild models/data/snapshot.csv.gz from the arch and bokeh-sampledata packages
 	$(PY) -m models.data.build_snapshot
 
-train: setup-train ## train, export to models/runtime and evaluate (a few minutes on 2 cores)
+train: setup-train ## train, export to models/runtime and evaluate (about 20 s on 2 cores)
 	$(PY) -m models.train
 
 experiments: setup-train ## runs A, B and C (LSTM 2x64, 1x16, 2x128) logged to MLflow, then the comparison table
@@ -64,7 +64,7 @@ evaluate: setup ## re-evaluate the served runtime model; writes models/metrics.j
 package: setup ## build dist/lambda_function.zip and dist/layer.zip
 	$(PY) lambda/package.py
 
-local-api: setup ## only the local API on :$(PORT)
+local-api: setup ## only the local API (PORT=3000)
 	$(PY) lambda/local_api.py --port $(PORT)
 
 dashboard: setup ## only the dashboard

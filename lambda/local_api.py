@@ -548,7 +548,8 @@ def main(argv: list[str] | None = None) -> None:
     def stop(*_):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGINT too: it may arrive inherited as ignored
+        signal.signal(sig, stop)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

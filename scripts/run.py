@@ -64,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
 
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    # explicit handlers: a launcher started in the background inherits an ignored SIGINT, and a plain
+    # SIGTERM would otherwise end this process without stopping the servers it started
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
     sys.path.insert(0, str(ROOT / "lambda"))
     import package
 
