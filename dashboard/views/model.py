@@ -52,10 +52,11 @@ else:
     metric = st.selectbox("Metric", [c for c in runs.columns if c.startswith("test_")], key="model_metric")
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Bar(x=runs["run"], y=runs[metric], text=[f"{v:.4g}" for v in runs[metric]], textposition="outside"))
+    shown = runs.drop_duplicates("run").sort_values("run")  # the newest run of each name
+    fig = go.Figure(go.Bar(x=shown["run"], y=shown[metric], text=[f"{v:.6g}" for v in shown[metric]], textposition="outside"))
     if metric == "test_mase":
         fig.add_hline(y=1.0, line_dash="dash", annotation_text="naive forecast")
-    lo, hi = float(runs[metric].min()), float(runs[metric].max())
+    lo, hi = float(shown[metric].min()), float(shown[metric].max())
     pad = (hi - lo) * 0.5 or abs(hi) * 0.01 or 1.0
     fig.update_layout(height=320, yaxis_range=[lo - pad, hi + pad], margin={"l": 10, "r": 10, "t": 30, "b": 10})
     st.plotly_chart(fig, width="stretch", key="model_runs_chart")
