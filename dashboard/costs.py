@@ -104,6 +104,11 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
             "quantities": {"requests": requests, "gb_seconds": run_gbs + init_gbs, "cold_starts": colds}}
 
 
+def cpu_scale(memory_mb: int) -> float:
+    """How much slower than a full core Lambda runs at `memory_mb` (1,769 MB = one vCPU)."""
+    return max(1.0, pricing()["billing_rules"]["vcpu_full_at_mb"] / memory_mb)
+
+
 def cost_per_prediction(u: Usage, batch: int = 1) -> float:
     """Paid cost of one prediction when `batch` predictions share each request (no free tier)."""
     paid = Usage(**{**asdict(u), "free_tier": False})

@@ -146,28 +146,25 @@ def _b64sha(path: Path) -> str:
     return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-def find_rest_api(aws: Aws) -> dict | None:
-    for page in aws("apigateway").get_paginator("get_rest_apis").paginate():
-        for api in page["items"]:
-            if api["name"] == API_NAME:
-                return api
+def _find_by_name(aws: Aws, operation: str, name: str, **kwargs) -> dict | None:
+    """The first API Gateway item called `name` across every page of `operation`."""
+    for page in aws("apigateway").get_paginator(operation).paginate(**kwargs):
+        for item in page["items"]:
+            if item["name"] == name:
+                return item
     return None
+
+
+def find_rest_api(aws: Aws) -> dict | None:
+    return _find_by_name(aws, "get_rest_apis", API_NAME)
 
 
 def find_usage_plan(aws: Aws) -> dict | None:
-    for page in aws("apigateway").get_paginator("get_usage_plans").paginate():
-        for plan in page["items"]:
-            if plan["name"] == PLAN_NAME:
-                return plan
-    return None
+    return _find_by_name(aws, "get_usage_plans", PLAN_NAME)
 
 
 def find_api_key(aws: Aws) -> dict | None:
-    for page in aws("apigateway").get_paginator("get_api_keys").paginate(includeValues=True):
-        for key in page["items"]:
-            if key["name"] == KEY_NAME:
-                return key
-    return None
+    return _find_by_name(aws, "get_api_keys", KEY_NAME, includeValues=True)
 
 
 def get_key(aws: Aws) -> str | None:

@@ -18,7 +18,6 @@ import argparse
 import base64
 import hashlib
 import importlib.util
-import itertools
 import json
 import math
 import os
@@ -315,7 +314,6 @@ class Pool:
         if not inv.done.wait(limit):
             worker.kill()  # hung: Lambda would end it at its Timeout; the watcher starts a replacement
             inv.finish(error="Task timed out")
-            inv.ended = time.perf_counter()
             return ("timeout" if limit >= self.timeout_s else "integration_timeout"), inv
         if inv.result is not None:
             return "ok", inv
@@ -379,7 +377,6 @@ class GatewayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: Gateway
-    _ids = itertools.count(1)
 
     def log_message(self, *args):
         pass

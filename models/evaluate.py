@@ -105,13 +105,9 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
         report["held_out"] = _evaluate_set(model, held, cals)
 
     if metrics_path is not None:
-        Path(metrics_path).write_text(json.dumps(report, indent=2, allow_nan=False, default=_nan) + "\n")
+        Path(metrics_path).write_text(json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
         _update_manifest(Path(runtime_dir), report)
     return report
-
-
-def _nan(x):
-    return None
 
 
 def _clean(obj):

@@ -18,15 +18,20 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{STORE_DIR / 'mlflow.db'}"
 
 
+def _sqlite_path() -> Path | None:
+    uri = tracking_uri()
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
 def store_dir() -> Path:
     """The folder of a SQLite store (where experiment outputs go too), else mlruns/."""
-    uri = tracking_uri()
-    return Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else STORE_DIR
+    db = _sqlite_path()
+    return db.parent if db else STORE_DIR
 
 
 def store_exists() -> bool:
-    uri = tracking_uri()
-    return not uri.startswith("sqlite:///") or Path(uri[len("sqlite:///"):]).exists()
+    db = _sqlite_path()
+    return db is None or db.exists()
 
 
 def _mlflow():
@@ -43,12 +48,12 @@ def _mlflow():
 def start(run_name: str | None, params: dict, experiment: str = EXPERIMENT):
     """Begin a run and log its parameters; returns the active run."""
     mlflow = _mlflow()
-    if tracking_uri().startswith("sqlite:///"):
-        Path(tracking_uri()[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    db = _sqlite_path()
+    if db:
+        db.parent.mkdir(parents=True, exist_ok=True)
     if mlflow.get_experiment_by_name(experiment) is None:
-        uri = tracking_uri()
         # artifacts beside a SQLite store (MLflow's default would be ./mlruns under whatever the cwd is)
-        location = (Path(uri[len("sqlite:///"):]).parent / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+        location = (db.parent / "artifacts").as_uri() if db else None
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     run = mlflow.start_run(run_name=run_name)

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,6 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / ".local"
-
-
-def free(port: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, seconds: float, what: str) -> None:
@@ -71,14 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM would otherwise end this process without stopping the servers it started
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupted)
-    sys.path.insert(0, str(ROOT / "lambda"))
+    sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
     import package
 
-    if package.is_stale():
+    stale = package.is_stale()
+    if stale:
         print("run: building the Lambda packages (first run: fetches the layer's wheels from PyPI)", flush=True)
-    package.ensure_built(quiet=not package.is_stale())
+    package.ensure_built(quiet=not stale)
     key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(24)
-    api_port, dash_port = free(args.port), free(args.dashboard_port)
+    from dashboard.processes import free_port
+
+    api_port, dash_port = free_port(args.port), free_port(args.dashboard_port)
     for wanted, got, what in ((args.port, api_port, "local API"), (args.dashboard_port, dash_port, "dashboard")):
         if wanted != got:
             print(f"run: port {wanted} is busy; the {what} uses {got}", flush=True)

@@ -99,8 +99,8 @@ with st.expander("Deployed to AWS: CloudWatch (last 24 h)"):
 
 st.subheader("Memory against price")
 base = measured["duration_p50_ms"] if measured else 1.5
-rows = [{"memory_mb": mb, "duration_ms": base * max(1.0, prices["billing_rules"]["vcpu_full_at_mb"] / mb),
-         "usd_per_million": costs.monthly_cost(costs.Usage(requests_per_day=1e6 / 30, duration_ms=base * max(1.0, 1769 / mb),
+rows = [{"memory_mb": mb, "duration_ms": base * costs.cpu_scale(mb),
+         "usd_per_million": costs.monthly_cost(costs.Usage(requests_per_day=1e6 / 30, duration_ms=base * costs.cpu_scale(mb),
                                                            memory_mb=mb, api="none", free_tier=False))["total_usd"]}
         for mb in (128, 256, 512, 1024, 1769, 3008)]
 st.plotly_chart(charts.memory_tradeoff(pd.DataFrame(rows)), width="stretch", key="cost_memory_chart")
@@ -111,7 +111,7 @@ st.subheader("Cost per prediction: single against a batch of 32")
 bench = ROOT / "benchmarks" / "results.json"
 w = json.loads(bench.read_text()).get("warm") if bench.exists() else None
 if w:
-    share = max(1.0, prices["billing_rules"]["vcpu_full_at_mb"] / mem)
+    share = costs.cpu_scale(mem)
     single_ms = float(np.median([r["p50_us"] for r in w["ours"]])) / 1000
     batch_ms = float(np.median([r["batch32_p50_ms"] for r in w["ours"]]))
     per = {n: costs.cost_per_prediction(costs.Usage(requests_per_day=1e5, duration_ms=ms * share, memory_mb=mem, arch=arch,

@@ -70,7 +70,6 @@ if st.button("Deploy to AWS", key="deploy_aws"):
         st.error("The deploy did not finish: " + (lines[-1] if lines else "no output") +
                  " (credentials: `aws configure`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
     else:
-        code, out = 0, []
         status_lines = list(processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", "--show-key", *aws_args]))
         try:
             aws_key = json.loads("\n".join(status_lines[:-1]))["api_key"]["value"]

@@ -71,7 +71,7 @@ class Model:
         self.q, self.sigma, self.level, self.vol_floor = float(cal["q"]), float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
         self.input_name = m["onnx"]["input"]
         self.output = [m["onnx"]["outputs"][0]]
-        self.public = {k: v for k, v in m.items()}  # what GET /model serves
+        self.public = m  # what GET /model serves
 
     def predict(self, X: np.ndarray) -> list[dict]:
         """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence."""
