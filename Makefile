@@ -4,11 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# the function's own interpreter: CPython of template.yaml's Runtime (3.13), with exactly the layer's pins
+FN_VENV := .venv-fn
+FN_PY := $(FN_VENV)/bin/python
 PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-train setup-dev run test test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -33,13 +36,27 @@ setup: $(VENV)/.stamp-main ## create .venv with what `make run` needs (no torch)
 setup-train: $(VENV)/.stamp-train ## add torch 2.13 (local CPU wheel), scikit-learn, joblib
 setup-dev: $(VENV)/.stamp-dev ## add test and lint tools
 
+# .venv-fn on CPython 3.13 (python3.13 on PATH, pyenv, or FUNCTION_PYTHON); says how to get one if none is found
+$(FN_VENV)/.stamp: lambda/requirements.txt requirements-function.txt lambda/template.yaml | $(VENV)/.stamp-main
+	$(PY) lambda/runtime_python.py --venv
+setup-function: $(FN_VENV)/.stamp ## .venv-fn: the function's runtime CPython with the layer's exact pins
+
+browser: ## Debian's chromium for the browser tests (apt-get when root; otherwise prints the command)
+	@$(SHELL) scripts/ensure_chromium.sh
+
 run: setup ## start the local API and the dashboard on the bundled data (Ctrl-C stops both)
+	-@$(MAKE) --no-print-directory setup-function || echo "make run: no CPython 3.13 here; the local API will serve on $$($(PY) -c 'import platform; print(platform.python_version())') and say so"
 	$(PY) scripts/run.py --port $(PORT) --dashboard-port $(DASHBOARD_PORT)
 
-test: setup-dev ## every test: unit, integration (local API, moto), browser (chromium)
+test: setup-dev setup-function browser ## every test: the function on CPython 3.13, then unit, integration, browser
+	$(FN_PY) -m pytest -q tests/function
 	$(PY) -m pytest -q
 
-test-unit: setup-dev ## only the fast tests
+test-function: setup-function ## only the function's own suite, on its runtime CPython (3.13)
+	$(FN_PY) -m pytest -q tests/function
+
+test-unit: setup-dev setup-function ## only the fast tests: no servers, no browser, no fuzzers
+	$(FN_PY) -m pytest -q -m "not integration and not browser and not slow" tests/function
 	$(PY) -m pytest -q -m "not integration and not browser and not slow"
 
 lint: setup-dev ## ruff and cfn-lint
@@ -67,8 +84,8 @@ package: setup ## build dist/lambda_function.zip and dist/layer.zip
 local-api: setup ## only the local API (PORT=3000)
 	$(PY) lambda/local_api.py --port $(PORT)
 
-dashboard: setup ## only the dashboard
-	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(DASHBOARD_PORT)
+dashboard: setup ## only the dashboard, on 127.0.0.1 (DASHBOARD_HOST=0.0.0.0 to share it: it can deploy with your AWS keys)
+	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(DASHBOARD_PORT) --server.address $(or $(DASHBOARD_HOST),127.0.0.1)
 
 bench: setup-dev ## cold start, warm latency, load and package size; updates BENCHMARKS.md
 	$(PY) benchmarks/run.py
@@ -85,5 +102,5 @@ teardown: setup ## delete what deploy created (keeps the model bucket unless ARG
 screenshots: setup-dev ## screenshots of each dashboard page into docs/
 	$(PY) scripts/screenshots.py
 
-clean: ## remove build output (keeps .venv)
+clean: ## remove build output (keeps .venv and .venv-fn)
 	rm -rf dist .pytest_cache .ruff_cache .hypothesis

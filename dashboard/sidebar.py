@@ -41,6 +41,9 @@ def render() -> None:
         st.text_input("API key", key="sidebar_key", type="password", on_change=_store,
                       args=("sidebar_key", "endpoint_key"),
                       help="Sent as X-API-Key. make run prints it; deploy.py keeps the AWS one in SSM")
+        info = config.local_api_info()
+        if info.get("caveat") and info.get("url", "").rstrip("/") == ss["endpoint_url"].rstrip("/"):
+            st.warning(f"Local API: {info['caveat']}", icon="⚠️")
         st.subheader("Market data")
         st.radio("Source", list(data.SOURCES), key="sidebar_source", on_change=_store,
                  args=("sidebar_source", "data_source"),

@@ -41,6 +41,7 @@ ROOT = LAMBDA_DIR.parent
 sys.path.insert(0, str(LAMBDA_DIR))
 
 import package  # noqa: E402
+import runtime_python  # noqa: E402
 import settings  # noqa: E402
 
 LOCAL_DIR = ROOT / ".local"
@@ -108,7 +109,7 @@ class Worker:
             self.spawned_at = time.perf_counter()
             env = self.pool.worker_env(self.address)
             self.proc = subprocess.Popen(
-                [sys.executable, "-S", "-m", "awslambdaric", self.pool.handler],
+                [str(self.pool.python), "-S", "-m", "awslambdaric", self.pool.handler],
                 cwd=self.pool.task_dir, env=env, stdin=subprocess.DEVNULL,
                 stdout=self.pool.function_log, stderr=subprocess.STDOUT, start_new_session=True)
             proc, gen = self.proc, self.generation
@@ -230,7 +231,7 @@ class Pool:
     """N warm execution environments and the dispatch between them."""
 
     def __init__(self, function_zip: Path, layer_zip: Path, workers: int, api_key: str, log_dir: Path,
-                 timeout_s: float | None = None):
+                 timeout_s: float | None = None, python: Path | None = None):
         digest = hashlib.sha256(function_zip.read_bytes() + layer_zip.read_bytes()).hexdigest()[:16]
         base = log_dir / "lambda" / digest
         self.task_dir, self.opt_dir = base / "task", base / "opt"
@@ -239,7 +240,9 @@ class Pool:
             zipfile.ZipFile(function_zip).extractall(self.task_dir)
             zipfile.ZipFile(layer_zip).extractall(self.opt_dir)
             (base / ".complete").touch()
-        self.ric_dir = self._runtime_client_dir(log_dir / "ric")
+        self.python = Path(python or sys.executable)
+        self.ric_dir = self._runtime_client_dir(log_dir / "ric" / hashlib.sha256(str(self.python).encode()).hexdigest()[:12],
+                                                self.python)
         self.template = settings.load_template()
         self.settings = settings.function_settings(self.template, {"ApiKeySha256": hashlib.sha256(api_key.encode()).hexdigest()})
         self.function_name = self.settings["FunctionName"]
@@ -256,14 +259,18 @@ class Pool:
             w.spawn()
 
     @staticmethod
-    def _runtime_client_dir(path: Path) -> Path:
-        """awslambdaric and its two dependencies, alone: the worker's path holds nothing else of ours."""
+    def _runtime_client_dir(path: Path, python: Path) -> Path:
+        """awslambdaric and its two dependencies as `python` has them, alone: the worker's path holds nothing else."""
         path.mkdir(parents=True, exist_ok=True)
+        code = ("import importlib.util, json; print(json.dumps({m: (importlib.util.find_spec(m) or None) and "
+                "importlib.util.find_spec(m).origin for m in ('awslambdaric', 'runtime_client', 'simplejson', "
+                "'snapshot_restore_py')}))")
+        r = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+        origins = json.loads(r.stdout) if r.returncode == 0 else {}
         for mod in ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py"):
-            spec = importlib.util.find_spec(mod)
-            if spec is None or spec.origin is None:
-                raise SystemExit(f"local_api: {mod} is not installed; run `make setup`")
-            src = Path(spec.origin)
+            if not origins.get(mod):
+                raise SystemExit(f"local_api: {mod} is not installed for {python}; run `make setup`")
+            src = Path(origins[mod])
             src = src.parent if src.name == "__init__.py" else src
             link = path / src.name
             if not link.exists():
@@ -278,7 +285,7 @@ class Pool:
             "AWS_LAMBDA_RUNTIME_API": runtime_api, "_HANDLER": self.handler, "LAMBDA_TASK_ROOT": str(self.task_dir),
             "AWS_LAMBDA_FUNCTION_NAME": self.function_name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb), "AWS_REGION": "local", "AWS_DEFAULT_REGION": "local",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.settings['Runtime']}", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": "local", "OMP_NUM_THREADS": "1",
         }
         env.update({k: str(v) for k, v in self.settings["Environment"]["Variables"].items()})
@@ -495,6 +502,30 @@ class GatewayHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _safe
 
 
+def write_private(path: Path, text: str) -> None:
+    """Create a file only its owner can read from the first byte (the key must never sit world-readable)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def function_runtime() -> tuple[Path, package.Target, str | None]:
+    """(interpreter, build target, caveat): the template's Runtime when its CPython exists here; otherwise this
+    interpreter with a layer built for it, and a caveat that says plainly it is not the deployed runtime."""
+    target = package.Target.from_template(arch="x86_64")
+    try:
+        return runtime_python.ensure_venv(target.python, quiet=True), target, None
+    except SystemExit as exc:
+        here = f"{sys.version_info.major}.{sys.version_info.minor}"
+        caveat = (f"serving the function on CPython {here}, NOT the deployed {settings.function_settings()['Runtime']}: "
+                  f"{str(exc).removeprefix('runtime_python: ')}")
+        import dataclasses
+
+        return Path(sys.executable), dataclasses.replace(target, python=here), caveat
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_API_PORT", 3000)))
@@ -513,18 +544,19 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     args.log_dir.mkdir(parents=True, exist_ok=True)
+    python, target, caveat = function_runtime()
     if args.function_zip:
         fn, layer = args.function_zip.resolve(), (args.layer_zip or package.LAYER_ZIP).resolve()
         if not fn.exists() or not layer.exists():
             raise SystemExit(f"local_api: {fn if not fn.exists() else layer} does not exist")
     elif args.no_build:
-        fn, layer = package.FUNCTION_ZIP, package.LAYER_ZIP
+        fn, layer = package.paths(target)
         if not fn.exists() or not layer.exists():
             raise SystemExit("local_api: dist/ has no packages; run `python lambda/package.py` or drop --no-build")
     else:
-        fn, layer = package.ensure_built(quiet=not package.is_stale())
+        fn, layer = package.ensure_built(quiet=not package.is_stale(target), target=target)
     api_key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(24)
-    pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout)
+    pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout, python=python)
     log = InvocationLog(args.log_dir / "invocations.jsonl", pool.memory_mb)
     try:
         server = Gateway((args.host, args.port), pool, api_key, args.stage, TokenBucket(args.rate_limit, args.burst_limit),
@@ -535,12 +567,14 @@ def main(argv: list[str] | None = None) -> None:
                          "another local API running? choose another --port") from None
     url = f"http://{args.host}:{server.server_address[1]}/{args.stage}"
     info = args.log_dir / "local_api.json"  # for the dashboard's defaults; a local development key, owner-only
-    info.write_text(json.dumps({"url": url, "pid": os.getpid(), "api_key": api_key}) + "\n")
-    info.chmod(0o600)
+    write_private(info, json.dumps({"url": url, "pid": os.getpid(), "api_key": api_key, "runtime": pool.settings["Runtime"],
+                                    "python": f"{target.python}", "caveat": caveat}) + "\n")
     print(f"local API  {url}   POST /predict (X-API-Key), GET /model, GET /health", flush=True)
     print(f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (generated; set LOCAL_API_KEY to choose it)'}", flush=True)
     print(f"function   {fn.relative_to(ROOT) if fn.is_relative_to(ROOT) else fn} on {args.workers} awslambdaric worker(s), {pool.memory_mb} MB, "
           f"timeout {pool.timeout_s:g}s; invocations -> {log.path}", flush=True)
+    print(f"runtime    CPython {target.python} ({python}) for {pool.settings['Runtime']}"
+          + (f"\nWARNING    {caveat}" if caveat else ", as on Lambda"), flush=True)
 
     def stop(*_):
         raise KeyboardInterrupt

@@ -114,7 +114,7 @@ def tree_digest(paths: list[Path]) -> str:
     for base in paths:
         files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
         for f in files:
-            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f).encode())
             h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(LAMBDA_DIR))
 
 import settings  # noqa: E402
 
-FN_VENV = ROOT / ".venv-fn"
+FN_VENV = Path(os.environ.get("FUNCTION_VENV") or ROOT / ".venv-fn")
 REQUIREMENTS = [LAMBDA_DIR / "requirements.txt", ROOT / "requirements-function.txt"]
 
 

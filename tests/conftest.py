@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAMBDA_DIR = ROOT / "lambda"
-RUNTIME_DIR = ROOT / "models" / "runtime"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, stop_group, wait_for  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,6 +28,15 @@ def mlflow_store(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/function runs on the function's own CPython (`make test` runs it in .venv-fn); elsewhere it is skipped."""
+    if collection_path.name == "function" and collection_path.parent.name == "tests":
+        import runtime_python
+
+        return f"{sys.version_info.major}.{sys.version_info.minor}" != runtime_python.template_version()
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -73,35 +82,6 @@ def no_network(monkeypatch, tmp_path):
     return tmp_path
 
 
-SAMPLE_KEY = "local-dev-key"  # the key lambda/events/*.json carry
-EVENTS_DIR = LAMBDA_DIR / "events"
-
-
-@pytest.fixture(scope="session")
-def handler():
-    """The function module, imported as Lambda would: lambda/ on the path, model loaded at import."""
-    if str(LAMBDA_DIR) not in sys.path:
-        sys.path.insert(0, str(LAMBDA_DIR))
-    import lambda_handler
-
-    assert lambda_handler.MODEL is not None, lambda_handler.MODEL_ERROR
-    return lambda_handler
-
-
-@pytest.fixture
-def keyed(monkeypatch):
-    """The function configured with the sample key's SHA-256, as deploy.py configures it."""
-    import hashlib
-
-    monkeypatch.setenv("API_KEY_SHA256", hashlib.sha256(SAMPLE_KEY.encode()).hexdigest())
-    monkeypatch.delenv("AUTH_DISABLED", raising=False)
-    return SAMPLE_KEY
-
-
-def load_event(name: str) -> dict:
-    return json.loads((EVENTS_DIR / name).read_text())
-
-
 @pytest.fixture(scope="session")
 def features(manifest) -> list[float]:
     """A real window: AAPL's last 60 days in the snapshot, standardized with the served scaler."""
@@ -109,61 +89,6 @@ def features(manifest) -> list[float]:
     from models.features import window
 
     return window(load_prices("AAPL", source="snapshot"), manifest["scaler"]).tolist()
-
-
-def free_port() -> int:
-    import socket as _s
-
-    with _s.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LocalAPI:
-    """`python lambda/local_api.py` as `make run` starts it, on a free port, in its own process group."""
-
-    def __init__(self, tmp: Path, key: str = SAMPLE_KEY, args: tuple = ()):
-        import os
-        import subprocess
-        import time
-
-        import requests
-
-        self.port, self.key, self.dir = free_port(), key, tmp
-        env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
-        self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port),
-                                      "--log-dir", str(tmp), *args], env=env, stdout=self.out, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=ROOT)
-        self.url = f"http://127.0.0.1:{self.port}/prod"
-        deadline = time.time() + 120  # the first run may build the layer
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"local API exited: {(tmp / 'local_api.out').read_text()}")
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"local API did not answer: {(tmp / 'local_api.out').read_text()}")
-
-    def invocations(self) -> list[dict]:
-        path = self.dir / "invocations.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def stop(self) -> None:
-        import os
-        import signal
-
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except Exception:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.out.close()
 
 
 @pytest.fixture(scope="session")
@@ -188,32 +113,24 @@ def moto_server(tmp_path_factory):
     """moto's server on a free loopback port, Lambda without Docker, IAM's managed policies loaded."""
     import os
     import subprocess
-    import time
 
     import requests
 
     port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
+    logfile = tmp_path_factory.mktemp("moto") / "moto.log"
+    log = open(logfile, "w")  # noqa: SIM115
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     exe = Path(sys.executable).with_name("moto_server")
     proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2).raise_for_status()
-            break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("moto server did not start")
-    yield url
-    import signal
-
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
-    log.close()
+    try:
+        wait_for(f"moto server at {url} to accept its config", lambda: requests.post(
+            f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2).ok, proc=proc, log=logfile)
+        yield url
+    finally:
+        stop_group(proc)
+        log.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import boto3
 import pytest
 
-from tests.conftest import LAMBDA_DIR, ROOT
+from tests.support import LAMBDA_DIR, ROOT
 
 sys.path.insert(0, str(LAMBDA_DIR))
 import deploy  # noqa: E402
@@ -57,7 +57,7 @@ def test_deploy_creates_everything_and_is_idempotent(aws, aws_env, capsys):
     cfg = lam.get_function_configuration(FunctionName="financial-forecasting-lstm")
     for field in ("Runtime", "Handler", "MemorySize", "Timeout", "Architectures", "TracingConfig"):
         assert cfg[field] == expected[field], field
-    assert cfg["Runtime"] == "python3.11" and cfg["Architectures"] == ["x86_64"] and cfg["TracingConfig"]["Mode"] == "Active"
+    assert cfg["Runtime"] == "python3.13" and cfg["Architectures"] == ["x86_64"] and cfg["TracingConfig"]["Mode"] == "Active"
     assert cfg["Environment"]["Variables"]["API_KEY_SHA256"] == hashlib.sha256(key.encode()).hexdigest()
     assert key not in str(cfg), "the function holds only the key's hash"
     assert lam.get_alias(FunctionName="financial-forecasting-lstm", Name="live")["FunctionVersion"] == first["version"]
@@ -138,3 +138,40 @@ def test_cli_json_status(aws_env):
     import json
 
     assert json.loads(r.stdout)["region"] == "us-east-1"
+
+
+def test_a_retired_runtime_is_refused_before_anything_is_created(aws_env, built_packages, monkeypatch, capsys):
+    """moto accepts any runtime string; deploy.py must not: python3.11 (Amazon Linux 2) is blocked, nothing is made."""
+    a = deploy.Aws("us-east-1", None, aws_env)
+    before = inventory(aws_env)
+    real = settings.function_settings
+
+    def with_old_runtime(template=None, params=None):
+        return real(template, {**(params or {}), "PythonRuntime": "python3.11"})
+
+    monkeypatch.setattr(settings, "function_settings", with_old_runtime)
+    with pytest.raises(deploy.DeployError) as err:
+        deploy.deploy(a)
+    message = str(err.value)
+    assert "python3.11" in message and "2026-06-30" in message and "PythonRuntime" in message and "Nothing was created" in message
+    assert inventory(aws_env) == before
+    assert deploy.get_key(a) is None, "not even the key may be created before the refusal"
+
+
+@pytest.mark.parametrize("runtime, today, creating, state", [
+    ("python3.13", "2026-11-26", True, "supported"),
+    ("python3.13", "2029-03-01", True, "deprecating"),     # within 180 days: a warning, not a refusal
+    ("python3.12", "2028-11-01", False, "deprecating"),    # deprecated, updates not blocked until 2029-01-10
+    ("python3.12", "2028-12-01", True, "blocked"),         # creates blocked from 2028-11-30
+    ("python3.11", "2026-11-26", False, "blocked"),        # updates blocked from 2026-08-31
+    ("python3.11", "2026-07-15", True, "blocked"),         # no confirmed create block: blocked from deprecation
+    ("python3.99", "2026-11-26", True, "unknown"),
+])
+def test_runtime_lifecycle_rules(runtime, today, creating, state):
+    from datetime import date
+
+    import lifecycle
+
+    v = lifecycle.verdict(runtime, today=date.fromisoformat(today), creating=creating)
+    assert v.state == state, v.message
+    assert v.blocked == (state in ("blocked", "unknown"))

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import SAMPLE_KEY, LocalAPI, load_event
+from tests.support import SAMPLE_KEY, LocalAPI, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -19,15 +19,22 @@ def body():
     return load_event("rest_v1_predict.json")["body"]
 
 
-def test_health_model_and_predict(local_api, body, handler):
-    assert requests.get(local_api.url + "/health", timeout=5).json()["status"] == "ok"
+def test_health_model_and_predict(local_api, body, manifest, built_packages):
+    import package
+    import smoke
+
+    health = requests.get(local_api.url + "/health", timeout=5).json()
+    assert health["status"] == "ok"
     model = requests.get(local_api.url + "/model", timeout=5).json()
-    assert model["version"] == handler.MODEL.version and len(model["scaler"]["mean"]) == 10
+    assert model["version"] == manifest["version"] and len(model["scaler"]["mean"]) == 10
     r = requests.post(local_api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=5)
     assert r.status_code == 200, r.text
-    expected = handler.lambda_handler(json.loads(body), None)["prediction"]
+    python = package.interpreter(package.Target.from_template())
+    expected = smoke.run_isolated(*built_packages, [json.loads(body)], python)["answers"][0]["prediction"]
     assert r.json()["prediction"] == pytest.approx(expected, rel=1e-9)
     assert r.headers["Access-Control-Allow-Origin"] == "*" and r.headers["x-amzn-RequestId"]
+    banner = (local_api.dir / "local_api.out").read_text()
+    assert f"CPython {package.Target.from_template().python}" in banner and "as on Lambda" in banner and "WARNING" not in banner
 
 
 def test_the_event_is_api_gateways(local_api, body):
@@ -187,5 +194,26 @@ def test_throttle_answers_429(tmp_path, built_packages):
         assert codes[:2] == [200, 200] and 429 in codes
         r = _post(api, "fine")
         assert r.status_code == 429 and r.json() == {"message": "Too Many Requests"}
+    finally:
+        api.stop()
+
+
+@pytest.mark.slow
+def test_without_the_runtime_python_it_serves_on_this_one_and_says_so(tmp_path, body):
+    """`make run` never fails for lack of CPython 3.13: it serves on the venv's interpreter, with a layer built for
+    it, and its banner says plainly that this is not the deployed runtime."""
+    import sys
+
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    api = LocalAPI(tmp_path, env={"FUNCTION_VENV": str(tmp_path / "no-venv"), "PYENV_ROOT": str(tmp_path / "no-pyenv"),
+                                  "PATH": "/usr/bin:/bin", "FUNCTION_PYTHON": ""})
+    try:
+        r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10)
+        assert r.status_code == 200 and r.json()["prediction"] > 0
+        banner = (tmp_path / "local_api.out").read_text()
+        assert f"WARNING    serving the function on CPython {here}, NOT the deployed python3.13" in banner
+        assert "pyenv install 3.13" in banner
+        info = json.loads((tmp_path / "local_api.json").read_text())
+        assert info["python"] == here and "NOT the deployed" in info["caveat"]
     finally:
         api.stop()

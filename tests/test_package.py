@@ -9,10 +9,13 @@ import zipfile
 
 import pytest
 
-from tests.conftest import LAMBDA_DIR, RUNTIME_DIR
+import package
+import runtime_python
+import smoke
+from tests.support import LAMBDA_DIR, RUNTIME_DIR
 
-sys.path.insert(0, str(LAMBDA_DIR))
-import package  # noqa: E402
+TARGET = package.Target.from_template()
+PYC = f"__pycache__/lambda_handler.cpython-{TARGET.abi[2:]}.pyc"
 
 
 def test_sizes_within_limits(built_packages):
@@ -27,7 +30,7 @@ def test_sizes_within_limits(built_packages):
 def test_function_zip_holds_only_the_function(built_packages):
     names = set(zipfile.ZipFile(built_packages[0]).namelist())
     assert {"lambda_handler.py", "forecast/inference.py", "runtime/manifest.json", "runtime/model.onnx"} <= names
-    assert "__pycache__/lambda_handler.cpython-311.pyc" in names
+    assert PYC in names, "the .pyc must come from the runtime's CPython, or Lambda compiles on every cold start"
     for tooling in ("package.py", "local_api.py", "deploy.py", "template.yaml", "settings.py"):
         assert tooling not in names
     assert not any(n.startswith("events/") for n in names)
@@ -35,7 +38,7 @@ def test_function_zip_holds_only_the_function(built_packages):
 
 def test_pyc_are_unchecked_hash(built_packages):
     with zipfile.ZipFile(built_packages[0]) as zf:
-        header = zf.read("__pycache__/lambda_handler.cpython-311.pyc")[:8]
+        header = zf.read(PYC)[:8]
     flags = int.from_bytes(header[4:8], "little")
     assert flags == 0b01, "expected hash-based, unchecked .pyc (flags=1)"
 
@@ -47,19 +50,56 @@ def test_layer_is_stripped_and_linux_x86_64(built_packages):
     assert not any("/onnxruntime/transformers/" in n or "/onnxruntime/quantization/" in n for n in names)
     so = [n for n in names if n.endswith(".so")]
     assert any("onnxruntime_pybind11_state" in n for n in so)
-    assert all("x86_64" in n or "cpython-311" in n or "/numpy.libs/" in n or "/onnxruntime/capi/" in n for n in so)
+    assert all(f"cpython-{TARGET.abi[2:]}-x86_64" in n or "/numpy.libs/" in n or "/onnxruntime/capi/" in n for n in so), so
+    assert not any("/capi/libonnxruntime.so" in n for n in names), "the C API library is never loaded: strip it"
     wheels = {n.split("/")[1] for n in names if n.endswith(".dist-info/WHEEL")}
-    assert {"numpy-1.26.4.dist-info", "onnxruntime-1.16.3.dist-info"} <= wheels
+    pins = [line.split("==") for line in package.REQUIREMENTS.read_text().splitlines() if "==" in line and not line.startswith("#")]
+    assert {f"{name}-{version}.dist-info" for name, version in pins} <= wheels
+
+
+def test_layer_needs_no_newer_glibc_than_amazon_linux_2023(built_packages):
+    needs = package.glibc_needed(built_packages[1])
+    assert any("onnxruntime_pybind11_state" in n for n in needs) and any("numpy" in n for n in needs)
+    assert max(needs.values()) <= package.MAX_GLIBC == (2, 34), {n: v for n, v in needs.items() if v > (2, 34)}
+    assert package.check_glibc(built_packages[1]) == []
+
+
+def test_the_glibc_check_fails_above_2_34(built_packages, monkeypatch):
+    monkeypatch.setattr(package, "MAX_GLIBC", (2, 17))
+    failures = package.check_glibc(built_packages[1])
+    assert failures and "newer than Amazon Linux 2023" in failures[0]
+
+
+@pytest.mark.slow
+def test_arm64_build_fits_the_same_limits(tmp_path, capsys):
+    """Nothing here runs arm64 code: the build is checked for wheels, size and glibc only."""
+    import dataclasses
+
+    arm = dataclasses.replace(TARGET, arch="arm64")
+    layer = package.build_layer(tmp_path / "layer.zip", quiet=True, target=arm)
+    fn = package.build_function(tmp_path / "fn.zip", arm)
+    assert package.report(fn, layer) == [] and package.check_glibc(layer) == []
+    so = [n for n in zipfile.ZipFile(layer).namelist() if n.endswith(".so")]
+    assert any(f"cpython-{TARGET.abi[2:]}-aarch64" in n for n in so) and not any("x86_64" in n for n in so)
+
+
+def test_target_comes_from_the_template():
+    import settings
+
+    s = settings.function_settings()
+    assert s["Runtime"] == f"python{TARGET.python}" and s["Architectures"] == [TARGET.arch]
+    assert "--python-version" in TARGET.pip_args() and "manylinux_2_28_x86_64" in TARGET.pip_args()
+    assert not any(t.startswith("manylinux_2_29") or t.startswith("manylinux_2_3") for t in TARGET.pip_args())
 
 
 def test_function_zip_is_reproducible(built_packages, tmp_path):
-    again = package.build_function(tmp_path / "again.zip")
+    again = package.build_function(tmp_path / "again.zip", TARGET)
     assert package.sha256_file(again) == package.sha256_file(built_packages[0])
 
 
 @pytest.mark.slow
 def test_layer_zip_is_reproducible(built_packages, tmp_path):
-    again = package.build_layer(tmp_path / "layer.zip", quiet=True)
+    again = package.build_layer(tmp_path / "layer.zip", quiet=True, target=TARGET)
     assert package.sha256_file(again) == package.sha256_file(built_packages[1])
 
 
@@ -83,32 +123,49 @@ def test_tampered_model_refuses_to_package(tmp_path, monkeypatch):
 
 def test_stale_detection(built_packages, tmp_path, monkeypatch):
     assert not package.is_stale()
-    src = package.ROOT / "dist" / "stale-probe.py"
+    src = tmp_path / "stale-probe.py"
     src.write_text("x = 1\n")
     monkeypatch.setattr(package, "function_inputs", lambda: [src])
-    try:
-        assert package.is_stale()
-    finally:
-        src.unlink()
+    assert package.is_stale()
 
 
-def test_extracted_zips_run_alone(built_packages, tmp_path, handler):
-    """Both zips in an empty folder; a subprocess whose path holds nothing else gets a correct prediction."""
-    task, opt = tmp_path / "task", tmp_path / "opt"
-    zipfile.ZipFile(built_packages[0]).extractall(task)
-    zipfile.ZipFile(built_packages[1]).extractall(opt)
-    event = json.loads((LAMBDA_DIR / "events" / "direct_invoke.json").read_text())
-    code = ("import sys, json; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import lambda_handler, numpy, onnxruntime; "
-            "out = lambda_handler.lambda_handler(json.loads(sys.stdin.read()), None); "
-            "print(json.dumps({'out': out, 'paths': [numpy.__file__, onnxruntime.__file__, lambda_handler.__file__], "
-            "'sys_path': sys.path}))")
-    r = subprocess.run([sys.executable, "-S", "-E", "-c", code, str(task), str(opt / "python")], input=json.dumps(event),
-                       capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin", "PYTHONDONTWRITEBYTECODE": "1"})
-    assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    assert all(p.startswith(str(tmp_path)) for p in res["paths"]), res["paths"]
-    assert not any("site-packages" in p for p in res["sys_path"])
-    expected = handler.lambda_handler(event, None)["prediction"]
-    assert res["out"]["prediction"] == pytest.approx(expected, rel=1e-6)
-    assert hashlib.sha256((task / "runtime" / "model.onnx").read_bytes()).hexdigest() == \
-        json.loads((task / "runtime" / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
+def test_extracted_zips_run_alone_on_the_runtime_python(built_packages, tmp_path):
+    """Both zips in an empty folder; CPython 3.13 with nothing else on its path answers every sample event,
+    without the onnxruntime C API library the build strips."""
+    python = package.interpreter(TARGET)
+    out = smoke.run_isolated(*built_packages, [json.loads((LAMBDA_DIR / "events" / "direct_invoke.json").read_text())],
+                             python, workdir=tmp_path)
+    assert out["version"] == TARGET.python
+    assert all(p.startswith(str(tmp_path)) for p in out["paths"]), out["paths"]
+    assert not any("site-packages" in p for p in out["sys_path"])
+    assert out["answers"][0]["prediction"] > 0
+    assert smoke.check(*built_packages, python) == []
+
+
+def test_a_broken_package_fails_the_smoke_check_naming_the_event(built_packages, tmp_path):
+    broken = tmp_path / "fn.zip"
+    with zipfile.ZipFile(built_packages[0]) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "forecast/validation.py":
+                data = b"raise ImportError('simulated broken build')\n"
+            if item.filename.startswith("forecast/__pycache__/validation."):
+                continue
+            dst.writestr(item, data)
+    failures = smoke.check(broken, built_packages[1], package.interpreter(TARGET))
+    assert failures and "simulated broken build" in failures[0]
+
+
+def test_runtime_python_is_found_or_explained(monkeypatch):
+    assert runtime_python.find(TARGET.python) is not None
+    monkeypatch.setenv("FUNCTION_PYTHON", "/nonexistent/python3.13")
+    with pytest.raises(SystemExit, match="FUNCTION_PYTHON"):
+        runtime_python.find(TARGET.python)
+    assert "pyenv install 3.99" in runtime_python.how_to_get("3.99")
+    monkeypatch.delenv("FUNCTION_PYTHON")
+    assert runtime_python.find("3.99") is None
+
+
+def test_tampered_manifest_hash_fails_the_sha256_check(built_packages):
+    data = json.loads((RUNTIME_DIR / "manifest.json").read_text())
+    assert hashlib.sha256((RUNTIME_DIR / "model.onnx").read_bytes()).hexdigest() == data["files"]["model.onnx"]["sha256"]

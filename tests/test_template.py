@@ -8,11 +8,9 @@ import sys
 
 import pytest
 
-from tests.conftest import LAMBDA_DIR
-
-sys.path.insert(0, str(LAMBDA_DIR))
-import deploy  # noqa: E402
-import settings  # noqa: E402
+import deploy
+import settings
+from tests.support import LAMBDA_DIR
 
 KEY = "k" * 32
 KEY_SHA = hashlib.sha256(KEY.encode()).hexdigest()
@@ -55,17 +53,37 @@ def of_type(cfn, kind):
 
 def test_function_settings_agree(cfn):
     [fn] = of_type(cfn, "AWS::Lambda::Function")
-    p = fn["Properties"]
+    defaults = settings.parameter_defaults(settings.load_template())
+    p = settings.resolve(fn["Properties"], {k: v for k, v in defaults.items() if v is not None})
     expected = deploy.function_config(settings.load_template(), KEY_SHA)
-    for field in ("FunctionName", "Runtime", "Handler", "MemorySize", "Timeout", "Architectures", "TracingConfig"):
+    for field in ("FunctionName", "Runtime", "Handler", "MemorySize", "Timeout", "Architectures", "TracingConfig", "SnapStart"):
         assert p[field] == expected[field], field
+    assert expected["Runtime"] == "python3.13" and expected["SnapStart"] == {"ApplyOn": "None"}
     env = p["Environment"]["Variables"]
     assert set(env) == set(expected["Environment"]["Variables"])
     assert env["API_KEY_SHA256"] == {"Ref": "ApiKeySha256"}
     [alias] = of_type(cfn, "AWS::Lambda::Alias")
     assert alias["Properties"]["Name"] == deploy.ALIAS
     [layer] = of_type(cfn, "AWS::Lambda::LayerVersion")
-    assert layer["Properties"]["LayerName"] == deploy.LAYER_NAME and layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    layer = settings.resolve(layer["Properties"], defaults)
+    assert layer["LayerName"] == deploy.LAYER_NAME
+    assert layer["CompatibleRuntimes"] == [expected["Runtime"]] and layer["CompatibleArchitectures"] == expected["Architectures"]
+
+
+def test_runtime_is_named_once():
+    """python3.13 appears in the template only as the PythonRuntime parameter's default; everything else refers to it."""
+    text = (LAMBDA_DIR / "template.yaml").read_text()
+    assert text.count("python3.13") == 2  # the default, and its place among AllowedValues
+    assert "python3.11" not in text.replace("(python3.11 ran on Amazon Linux 2", "")
+
+
+@pytest.mark.parametrize("overrides", [{"Architecture": "arm64"}, {"SnapStart": "PublishedVersions"}])
+def test_overrides_reach_the_function(overrides):
+    cfg = deploy.function_config(settings.load_template(), KEY_SHA, overrides)
+    if "Architecture" in overrides:
+        assert cfg["Architectures"] == ["arm64"]
+    else:
+        assert cfg["SnapStart"] == {"ApplyOn": "PublishedVersions"}
 
 
 def test_api_routes_agree(cfn):

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from tests.conftest import LAMBDA_DIR, load_event
-from tests.test_handler import BAD, call, rest
+from tests.function.test_handler import BAD
+from tests.support import LAMBDA_DIR, call, load_event, rest
 
 
 @pytest.fixture(scope="module")

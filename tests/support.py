@@ -1,0 +1,141 @@
+"""Helpers the tests share: paths, the sample key, event builders, a free port, and the real servers they start.
+
+Imported as a library (`from tests.support import ...`); conftest.py holds only fixtures. Nothing here imports
+pandas, torch or models/, so the function's own suite (tests/function, run on the runtime's CPython) can use it.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDA_DIR = ROOT / "lambda"
+RUNTIME_DIR = ROOT / "models" / "runtime"
+EVENTS_DIR = LAMBDA_DIR / "events"
+SAMPLE_KEY = "local-dev-key"  # the key lambda/events/*.json carry
+for _p in (str(ROOT), str(LAMBDA_DIR)):
+    if _p not in sys.path:
+        sys.path.append(_p)
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, condition, timeout_s: float = 180.0, interval_s: float = 0.2, proc=None, log: Path | None = None):
+    """Poll `condition()` until it returns something truthy; fail naming what was awaited (loaded 2-core CI
+    machines are slow, so the bound is generous and the message says what never happened)."""
+    deadline = time.monotonic() + timeout_s
+    last_exc = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode} first\n{tail}")
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - any failure just means "not yet"
+            last_exc = exc
+        time.sleep(interval_s)
+    tail = log.read_text()[-2000:] if log and log.exists() else ""
+    raise TimeoutError(f"waited {timeout_s:.0f} s for {what}; last error: {last_exc!r}\n{tail}")
+
+
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace_s: float = 15.0) -> None:
+    """Stop a process started with start_new_session=True and everything in its group, whatever state it is in."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # stragglers in the group (workers) even when the leader already exited
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+# --- events -------------------------------------------------------------------------------------
+
+def rest(body=None, method="POST", path="/predict", headers=None, b64=False, raw=None):
+    """A REST v1 proxy event as API Gateway builds it."""
+    ev = load_event("rest_v1_predict.json")
+    ev["httpMethod"], ev["path"], ev["resource"] = method, path, path
+    ev["headers"] = {"Content-Type": "application/json", "X-API-Key": SAMPLE_KEY} if headers is None else headers
+    ev["multiValueHeaders"] = None
+    text = raw if raw is not None else (None if body is None else json.dumps(body))
+    if b64 and text is not None:
+        text = base64.b64encode(text.encode()).decode()
+    ev["body"], ev["isBase64Encoded"] = text, b64
+    return ev
+
+
+def call(handler, event):
+    out = handler.lambda_handler(event, None)
+    body = json.loads(out["body"]) if out.get("body") else None
+    return out["statusCode"], out["headers"], body
+
+
+def assert_cors(headers):
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-API-Key" in headers["Access-Control-Allow-Headers"]
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+
+
+def with_(features, **changes):
+    """A copy of `features` with entries replaced: with_(f, i7=1.5) sets f[7]."""
+    f = list(features)
+    for i, v in changes.items():
+        f[int(i[1:])] = v
+    return f
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+class LocalAPI:
+    """`python lambda/local_api.py` as `make run` starts it, on a free port, in its own process group."""
+
+    def __init__(self, tmp: Path, key: str = SAMPLE_KEY, args: tuple = (), env: dict | None = None):
+        import requests
+
+        self.port, self.key, self.dir = free_port(), key, tmp
+        env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port),
+                                      "--log-dir", str(tmp), *args], env=env, stdout=self.out, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=ROOT)
+        self.url = f"http://127.0.0.1:{self.port}/prod"
+        try:  # the first run may build the layer: minutes on a loaded machine
+            wait_for(f"the local API to answer GET {self.url}/health", lambda: requests.get(self.url + "/health", timeout=2)
+                     .status_code == 200, timeout_s=300, proc=self.proc, log=tmp / "local_api.out")
+        except Exception:
+            self.stop()
+            raise
+
+    def invocations(self) -> list[dict]:
+        path = self.dir / "invocations.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+        self.out.close()
