@@ -33,6 +33,8 @@ class Usage:
     api: str = "rest"                   # "rest", "http" or "none" (Function URL / direct invoke)
     cold_start_share: float = 0.0       # fraction of invocations that start a new environment
     init_ms: float = 0.0                # INIT duration of a cold start, billed since 2025-08-01
+    snapstart: bool = False             # cold starts restore a snapshot (restore + cache charges) instead of INIT
+    snapstart_versions: int = 1         # published versions with SnapStart on: each one's snapshot is cached
     free_tier: bool = True
     days: int = 30
     log_bytes_per_request: int = 0      # CloudWatch Logs ingestion (the function's line + START/END/REPORT)
@@ -66,7 +68,7 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
     gb = u.memory_mb / 1024
     run_gbs = requests * billed_ms(u.duration_ms) / 1000 * gb
     colds = requests * u.cold_start_share
-    init_gbs = colds * (billed_ms(u.init_ms) if u.init_ms > 0 else 0) / 1000 * gb
+    init_gbs = 0.0 if u.snapstart else colds * (billed_ms(u.init_ms) if u.init_ms > 0 else 0) / 1000 * gb
     lines = []
 
     free_req = lam["free_tier"]["requests"] if u.free_tier else 0
@@ -82,6 +84,13 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
     if init_gbs > 0:
         lines.append({"item": "Lambda INIT (cold starts)", "usd": (init_gbs - init_free) * price_gbs,
                       "detail": f"{init_gbs:,.2f} GB-s = {colds:,.0f} cold starts x {billed_ms(u.init_ms)} ms x {gb:g} GB"})
+    if u.snapstart:
+        snap = lam["snapstart"]
+        cache_gbs = gb * u.days * 86400 * u.snapstart_versions
+        lines.append({"item": "SnapStart cache", "usd": cache_gbs * snap["cache_gb_second_usd"]["value"],
+                      "detail": f"{u.snapstart_versions} version(s) x {gb:g} GB x {u.days} days, always on"})
+        lines.append({"item": "SnapStart restores", "usd": colds * gb * snap["restore_gb_usd"]["value"],
+                      "detail": f"{colds:,.0f} restores x {gb:g} GB (instead of INIT)"})
     if u.ephemeral_mb > rules["ephemeral_free_mb"]:
         extra_gbs = (requests * billed_ms(u.duration_ms) / 1000) * (u.ephemeral_mb - rules["ephemeral_free_mb"]) / 1024
         lines.append({"item": "Lambda ephemeral storage", "usd": extra_gbs * lam["ephemeral_gb_second_usd"]["value"],
@@ -102,6 +111,18 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
     total = sum(line["usd"] for line in lines)
     return {"total_usd": total, "lines": lines, "inputs": asdict(u),
             "quantities": {"requests": requests, "gb_seconds": run_gbs + init_gbs, "cold_starts": colds}}
+
+
+def snapstart_breakeven(init_ms: float, memory_mb: int, arch: str = "x86_64") -> dict:
+    """Per cold start: the INIT that SnapStart saves against the restore it charges (the cache fee comes on top)."""
+    p = pricing()["lambda"]
+    gb = memory_mb / 1024
+    init_usd = billed_ms(init_ms) / 1000 * gb * p["gb_second_usd"][arch]["value"]
+    restore_usd = gb * p["snapstart"]["restore_gb_usd"]["value"]
+    cache_month = gb * 30 * 86400 * p["snapstart"]["cache_gb_second_usd"]["value"]
+    return {"init_usd": init_usd, "restore_usd": restore_usd, "cache_usd_month": cache_month,
+            "pays": init_usd > restore_usd,
+            "init_ms_to_break_even": restore_usd / (gb * p["gb_second_usd"][arch]["value"]) * 1000}
 
 
 def cpu_scale(memory_mb: int) -> float:
@@ -144,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api", choices=["rest", "http", "none"], default="rest", help="API Gateway type, or none (Function URL)")
     p.add_argument("--cold-start-share", type=float, default=0.0, help="fraction of requests that are cold starts (0..1)")
     p.add_argument("--init-ms", type=float, default=0.0, help="INIT duration of a cold start, billed since 2025-08-01")
+    p.add_argument("--snapstart", action="store_true", help="price SnapStart: restores instead of INIT, plus the snapshot cache")
     p.add_argument("--log-bytes", type=int, default=0, help="CloudWatch log bytes per request")
     p.add_argument("--free-tier", dest="free_tier", action="store_true", default=True)
     p.add_argument("--no-free-tier", dest="free_tier", action="store_false")
@@ -152,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         u = Usage(requests_per_day=args.requests_per_day, duration_ms=args.duration_ms, memory_mb=args.memory_mb, arch=args.arch,
-                  api=args.api, cold_start_share=args.cold_start_share, init_ms=args.init_ms, free_tier=args.free_tier,
+                  api=args.api, cold_start_share=args.cold_start_share, init_ms=args.init_ms, snapstart=args.snapstart,
+                  free_tier=args.free_tier,
                   days=args.days, log_bytes_per_request=args.log_bytes)
     except ValueError as e:
         p.error(str(e))

@@ -99,3 +99,16 @@ def test_cli_json_and_table(root):
     r = subprocess.run([sys.executable, "-m", "dashboard.costs", "--requests-per-day", "100", "--arch", "sparc"],
                        capture_output=True, text=True, cwd=root)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_snapstart_replaces_init_with_restores_and_a_cache_worked_by_hand():
+    from dashboard import costs
+
+    u = costs.Usage(requests_per_day=10_000, duration_ms=2, memory_mb=256, cold_start_share=0.01, init_ms=550,
+                    snapstart=True, free_tier=False, api="none")
+    lines = {line["item"]: line["usd"] for line in costs.monthly_cost(u)["lines"]}
+    assert "Lambda INIT (cold starts)" not in lines
+    assert lines["SnapStart cache"] == pytest.approx(0.25 * 30 * 86400 * 1.5046e-6)        # $0.975
+    assert lines["SnapStart restores"] == pytest.approx(3000 * 0.25 * 1.397998e-4)        # $0.105
+    b = costs.snapstart_breakeven(550, 256)
+    assert not b["pays"] and b["init_ms_to_break_even"] == pytest.approx(1.397998e-4 / 1.66667e-5 * 1000, rel=1e-6)

@@ -259,3 +259,15 @@ def test_runs_on_the_runtime_with_the_layer_pins():
     pins = [line.split("==") for line in (LAMBDA_DIR / "requirements.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")]
     assert pins and {name: version(name) for name, _ in pins} == dict(pins)
+
+
+def test_snapstart_hooks_are_registered_and_work(handler):
+    """Lambda bundles snapshot_restore_py; the hooks warm the session before the snapshot and mark the restore cold."""
+    snap = pytest.importorskip("snapshot_restore_py")
+    before = [h[0] if isinstance(h, tuple) else h for h in snap.get_before_snapshot()]
+    after = [h[0] if isinstance(h, tuple) else h for h in snap.get_after_restore()]
+    assert handler._before_snapshot in before and handler._after_restore in after
+    handler._before_snapshot()
+    handler._cold = False
+    handler._after_restore()
+    assert handler._cold is True
