@@ -87,7 +87,7 @@ local-api: setup ## only the local API (PORT=3000)
 dashboard: setup ## only the dashboard, on 127.0.0.1 (DASHBOARD_HOST=0.0.0.0 to share it: it can deploy with your AWS keys)
 	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(DASHBOARD_PORT) --server.address $(or $(DASHBOARD_HOST),127.0.0.1)
 
-bench: setup-dev ## cold start, warm latency, load and package size; updates BENCHMARKS.md
+bench: setup-dev setup-function ## cold start (3.13 vs the old 3.11 build vs torch), warm latency, load, size; updates BENCHMARKS.md
 	$(PY) benchmarks/run.py
 
 deploy: setup ## deploy to AWS (or --endpoint-url) with boto3
