@@ -15,13 +15,14 @@ import sys
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 
-from forecast.errors import ApiError
+from forecast.errors import ApiError, clean, quote
 from forecast.events import Request, parse_event
 from forecast.inference import Model, ModelUnavailable, default_dir
 from forecast.jsonio import dumps
 from forecast.telemetry import emit
-from forecast.validation import check_version, decode, parse_predict
+from forecast.validation import MAX_STANDARDIZED, check_version, decode, parse_predict
 
 _T0 = time.perf_counter()
 try:
@@ -87,11 +88,21 @@ def _model() -> Model:
     return MODEL
 
 
-def _predict(req: Request) -> tuple[dict, str | None, int]:
+@dataclass(slots=True)
+class Answer:
+    """What a route answers, and what the request's log line records about it."""
+
+    status: int
+    body: dict | None
+    ticker: str | None = None      # for the log line only
+    predictions: int = 0           # for the log line only
+
+
+def _predict(req: Request) -> Answer:
     _authorize(req)
     model = _model()
     payload = req.payload if req.source == "direct" else decode(req.body)
-    tickers, X, is_batch, version = parse_predict(payload, model.size)
+    tickers, X, is_batch, version = parse_predict(payload, model.shape)
     check_version(version, model.version)
     results = model.predict(X)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -101,32 +112,30 @@ def _predict(req: Request) -> tuple[dict, str | None, int]:
     if is_batch:
         body = {"predictions": items, "model": model.name, "model_version": model.version,
                 "timestamp": stamp, "request_id": req.request_id}
-        return body, ",".join(sorted(set(tickers)))[:200], len(items)
-    return items[0], tickers[0], 1
+        return Answer(200, body, ",".join(sorted(set(tickers)))[:200], len(items))
+    return Answer(200, items[0], tickers[0], 1)
 
 
-def _route(req: Request) -> tuple[int, dict | None, str | None, int]:
-    """-> (status, body, ticker for the log, predictions made)."""
+def _route(req: Request) -> Answer:
     allowed = ROUTES.get(req.path)
     if allowed is None:
-        raise ApiError(404, "not_found", f"no route {req.path!r}; try POST /predict, GET /model or GET /health")
+        raise ApiError(404, "not_found", f"no route {quote(req.path)}; try POST /predict, GET /model or GET /health")
     if req.method == "OPTIONS":
-        return 204, None, None, 0
+        return Answer(204, None)
     if req.method not in allowed:
-        raise ApiError(405, "method_not_allowed", f"{req.method} is not allowed on {req.path}; use {' or '.join(allowed)}")
+        raise ApiError(405, "method_not_allowed", f"{quote(req.method, 12)} is not allowed on {req.path}; "
+                       f"use {' or '.join(allowed)}")
     if req.path == "/predict":
-        body, ticker, n = _predict(req)
-        return 200, body, ticker, n
+        return _predict(req)
     if req.path == "/model":
-        return 200, _model().public, None, 0
+        return Answer(200, {**_model().card, "input_limit": {"standardized_abs_max": MAX_STANDARDIZED}})
     if MODEL is None:
-        return 503, {"status": "unavailable", "error": f"the model is not loaded: {MODEL_ERROR}",
-                     "code": "model_unavailable"}, None, 0
-    return 200, {"status": "ok", "model": MODEL.name, "model_version": MODEL.version,
-                 "init_ms": round(INIT_MS, 1)}, None, 0
+        return Answer(503, {"status": "unavailable", "error": f"the model is not loaded: {MODEL_ERROR}", "code": "model_unavailable"})
+    return Answer(200, {"status": "ok", "model": MODEL.name, "model_version": MODEL.version, "init_ms": round(INIT_MS, 1)})
 
 
-def _shape(req: Request | None, status: int, body: dict | None, direct: bool) -> dict:
+def _shape(req: Request | None, answer: Answer, direct: bool) -> dict:
+    status, body = answer.status, answer.body
     if direct:
         if status >= 400 and body is not None:
             return {**body, "status": status}
@@ -138,29 +147,46 @@ def _shape(req: Request | None, status: int, body: dict | None, direct: bool) ->
     return {"statusCode": status, "headers": headers, "body": text, "isBase64Encoded": False}
 
 
-def lambda_handler(event, context=None):
+# the answer when even shaping an answer failed: built once, from constants that cannot fail to serialize
+_LAST_RESORT = {"statusCode": 500, "headers": dict(JSON_HEADERS), "isBase64Encoded": False,
+                "body": '{"error":"internal error; the request id is in the function\'s logs","code":"internal_error"}'}
+
+
+def _handle(event, context) -> dict:
     global _cold
     t0 = time.perf_counter()
     cold, _cold = _cold, False
-    req, ticker, n, code = None, None, 0, None
+    req, code = None, None
     try:
         req = parse_event(event, context)
         if not req.request_id:
             req.request_id = uuid.uuid4().hex
-        status, body, ticker, n = _route(req)
+        answer = _route(req)
     except ApiError as err:
-        status, body, code = err.status, err.body(), err.code
+        answer, code = Answer(err.status, err.body()), err.code
     except Exception:  # a bug of ours, never a client's mistake: log it, answer without internals
         traceback.print_exc(file=sys.stderr)
-        status, code = 500, "internal_error"
-        body = {"error": "internal error; the request id is in the function's logs", "code": code}
-    rid = req.request_id if req is not None else (getattr(context, "aws_request_id", "") or uuid.uuid4().hex)
-    if body is not None and status >= 400:
-        body["request_id"] = rid
+        code = "internal_error"
+        answer = Answer(500, {"error": "internal error; the request id is in the function's logs", "code": code})
+    rid = req.request_id if req is not None else clean(str(getattr(context, "aws_request_id", "") or uuid.uuid4().hex))
+    if answer.body is not None and answer.status >= 400:
+        answer.body["request_id"] = rid
     # an event that is not even an object can only be a direct invoke: API Gateway always sends one
     direct = req.source == "direct" if req is not None else not isinstance(event, dict)
-    answer = _shape(req, status, body, direct)
-    emit(request_id=rid, route=req.path if req else "?", method=req.method if req else "?", status=status,
+    shaped = _shape(req, answer, direct)
+    emit(request_id=rid, route=req.path if req else "?", method=req.method if req else "?", status=answer.status,
          latency_ms=(time.perf_counter() - t0) * 1000, model_version=MODEL.version if MODEL else "",
-         ticker=ticker, predictions=n, cold_start=cold, code=code, source=req.source if req else "?")
-    return answer
+         ticker=answer.ticker, predictions=answer.predictions, cold_start=cold, code=code, source=req.source if req else "?")
+    return shaped
+
+
+def lambda_handler(event, context=None):
+    """No input of any kind makes this raise: through awslambdaric an exception would reach the caller as
+    errorType and a stack trace."""
+    try:
+        return _handle(event, context)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        if isinstance(event, dict) and ("httpMethod" in event or event.get("version") == "2.0"):
+            return dict(_LAST_RESORT, headers=dict(JSON_HEADERS))
+        return {"error": "internal error; the request id is in the function's logs", "code": "internal_error", "status": 500}

@@ -6,7 +6,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, clean
 
 MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MB: a 64-instance batch is about 0.5 MB
 
@@ -28,6 +28,17 @@ def _lower(headers) -> dict[str, str]:
     return {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
 
 
+def _text(value, default: str, limit: int = 2048) -> str:
+    """A path, method or id from the event as safe text: any type, capped, lone surrogates replaced."""
+    if value is None or value == "":
+        return default
+    return clean(str(value)[:limit])
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES:,} bytes; send at most 64 instances")
+
+
 def _strip_stage(path: str, stage) -> str:
     if isinstance(stage, str) and stage and stage != "$default":
         prefix = "/" + stage
@@ -44,22 +55,26 @@ def _body(event: dict) -> str | bytes | None:
         return None
     if not isinstance(body, str):
         raise bad_request("invalid_body", "body must be a JSON string")
-    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
-        raise ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES} bytes; send at most 64 instances")
     if event.get("isBase64Encoded"):
+        if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+            raise _too_large()
         try:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise bad_request("invalid_base64", "body is marked isBase64Encoded but is not valid base64") from None
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES} bytes; send at most 64 instances")
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large()
+        return body
+    # the limit is in bytes: a character may take up to 4 of them in UTF-8 (surrogates count as the 3 they escape to)
+    if len(body) > MAX_BODY_BYTES or (len(body) * 4 > MAX_BODY_BYTES and len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES):
+        raise _too_large()
     return body
 
 
 def parse_event(event, context=None) -> Request:
     """The request id is API Gateway's when there is one (the client sees it as x-amzn-RequestId),
     else Lambda's own."""
-    rid = getattr(context, "aws_request_id", "") or ""
+    rid = _text(getattr(context, "aws_request_id", ""), "", 256)
     if not isinstance(event, dict):
         raise bad_request("invalid_event", "event must be a JSON object: a predict body or an API Gateway event")
     ctx = event.get("requestContext")
@@ -67,15 +82,16 @@ def parse_event(event, context=None) -> Request:
     http = ctx.get("http")
     if event.get("version") == "2.0" and isinstance(http, dict):
         path = event.get("rawPath") or http.get("path") or "/"
-        return Request("http", str(http.get("method", "GET")).upper(), _strip_stage(str(path), ctx.get("stage")),
-                       _lower(event.get("headers")), _body(event), None, str(ctx.get("requestId") or rid))
+        return Request("http", _text(http.get("method"), "GET", 16).upper(), _strip_stage(_text(path, "/"), ctx.get("stage")),
+                       _lower(event.get("headers")), _body(event), None, _text(ctx.get("requestId") or rid, "", 256))
     if "httpMethod" in event:
         path = event.get("path") or event.get("resource") or "/"
         headers = _lower(event.get("headers"))
         if not headers and isinstance(event.get("multiValueHeaders"), dict):
             headers = {str(k).lower(): v[-1] for k, v in event["multiValueHeaders"].items()
                        if isinstance(v, list) and v and isinstance(v[-1], str)}
-        return Request("rest", str(event.get("httpMethod", "GET")).upper(), _strip_stage(str(path), ctx.get("stage")),
-                       headers, _body(event), None, str(ctx.get("requestId") or rid))
+        return Request("rest", _text(event.get("httpMethod"), "GET", 16).upper(), _strip_stage(_text(path, "/"), ctx.get("stage")),
+                       headers, _body(event), None, _text(ctx.get("requestId") or rid, "", 256))
     # direct invoke: `aws lambda invoke --payload '{"ticker": ..., "features": [...]}'`
     return Request("direct", "POST", "/predict", {}, None, event, rid)
+

@@ -60,39 +60,42 @@ class Model:
             raise ModelUnavailable(f"onnxruntime cannot load {m['onnx']['file']}: {exc}") from None
         self.name, self.version = m["name"], m["version"]
         self.window, self.n_features = int(m["window"]), int(m["n_features"])
+        self.shape = (self.window, self.n_features)
         self.size = self.window * self.n_features
         self.mean = np.asarray(m["scaler"]["mean"], dtype=np.float64)
         self.scale = np.asarray(m["scaler"]["scale"], dtype=np.float64)
-        ci, vi = int(m["close_index"]), int(m["volatility_index"])
-        self.ci, self.vi = ci, vi
-        last = (self.window - 1) * self.n_features
-        self.last_close_at, self.vol_at = last + ci, last + vi
+        self.close_index, self.volatility_index = int(m["close_index"]), int(m["volatility_index"])
+        last_day = (self.window - 1) * self.n_features
+        self.last_close_at, self.vol_at = last_day + self.close_index, last_day + self.volatility_index
         cal = m["calibration"]
-        self.q, self.sigma, self.level, self.vol_floor = float(cal["q"]), float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
+        self.interval_quantile = float(cal["q"])     # split-conformal quantile of |residual| / volatility
+        self.sigma, self.level, self.vol_floor = float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
         self.input_name = m["onnx"]["input"]
         self.output = [m["onnx"]["outputs"][0]]
-        self.public = m  # what GET /model serves
+        self.card = m  # the model card GET /model serves
 
     def predict(self, X: np.ndarray) -> list[dict]:
-        """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence."""
-        closes = X[:, self.ci :: self.n_features] * self.scale[self.ci] + self.mean[self.ci]   # (B, T) prices
+        """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence. A row whose
+        numbers cannot give a finite answer is a 400 naming it, never a NaN or an overflow."""
+        ci, n = self.close_index, self.n_features
+        closes = X[:, ci::n] * self.scale[ci] + self.mean[ci]   # (B, T) prices
         if not (closes > 0).all():
             b, d = map(int, np.argwhere(~(closes > 0))[0])
-            raise bad_request("invalid_price", f"features[{d * self.n_features + self.ci}] (day {d} close) decodes to a "
+            raise bad_request("invalid_price", f"features[{d * n + ci}] (day {d} close) decodes to a "
                               f"price <= 0 in row {b}: standardize with GET /model's scaler")
-        x = X.reshape(len(X), self.window, self.n_features).astype(np.float32)
-        r = self.session.run(self.output, {self.input_name: x})[0].astype(np.float64)           # (B,) log returns
+        x = X.reshape(len(X), self.window, n).astype(np.float32)
+        r = self.session.run(self.output, {self.input_name: x})[0].astype(np.float64).reshape(-1)  # (B,) log returns
         last = closes[:, -1]
-        vol = np.maximum(X[:, self.vol_at] * self.scale[self.vi] + self.mean[self.vi], self.vol_floor)
-        half = self.q * vol
-        out = []
-        for i in range(len(X)):
-            ri, li = float(r[i]), float(last[i])
-            z = abs(ri) / (self.sigma * float(vol[i]))
-            out.append({
-                "prediction": li * math.exp(ri),
-                "confidence": 0.5 * (1.0 + math.erf(z / _SQRT2)),
-                "interval": {"low": li * math.exp(ri - half[i]), "high": li * math.exp(ri + half[i]), "level": self.level},
-                "last_close": li,
-            })
-        return out
+        vol = np.maximum(X[:, self.vol_at] * self.scale[self.volatility_index] + self.mean[self.volatility_index], self.vol_floor)
+        half = self.interval_quantile * vol
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            prediction, low, high = last * np.exp(r), last * np.exp(r - half), last * np.exp(r + half)
+            z = np.abs(r) / (self.sigma * vol)
+        finite = np.isfinite(prediction) & np.isfinite(low) & np.isfinite(high) & np.isfinite(z) & (low > 0)
+        if not finite.all():
+            b = int(np.argmin(finite))
+            raise bad_request("unforecastable", f"row {b}: these features give no finite forecast (the volatility "
+                              f"feature, features[{self.vol_at}], decodes to {vol[b]:.3g}); standardize with GET /model's scaler")
+        return [{"prediction": float(prediction[i]), "confidence": 0.5 * (1.0 + math.erf(float(z[i]) / _SQRT2)),
+                 "interval": {"low": float(low[i]), "high": float(high[i]), "level": self.level}, "last_close": float(last[i])}
+                for i in range(len(X))]

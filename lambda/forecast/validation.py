@@ -5,15 +5,18 @@ import re
 
 import numpy as np
 
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, quote
 from .jsonio import JSONDecodeError, loads
 
 MAX_BATCH = 64
-TICKER_RE = re.compile(r"^[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}$")
+TICKER_RE = re.compile(r"[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}")  # used with fullmatch: no "AAPL\n"
 SINGLE_KEYS = frozenset({"ticker", "features", "model_version"})
 INSTANCE_KEYS = frozenset({"ticker", "features"})
 BATCH_KEYS = frozenset({"instances", "model_version"})
-_NUMBER = (int, float)
+# Every standardized value must lie within this many training standard deviations of the training mean (raw value
+# within mean ± 1,000 x scale of GET /model's scaler). Real windows stay within about ±40; beyond the bound the
+# model's float32 graph and the interval's exp() leave their range. Documented in openapi.yaml (Features).
+MAX_STANDARDIZED = 1000.0
 
 
 def decode(body) -> object:
@@ -29,20 +32,22 @@ def decode(body) -> object:
 def _ticker(value, where: str) -> str:
     if value is None:
         raise bad_request("missing_field", f"{where}ticker is required")
-    if not isinstance(value, str) or not TICKER_RE.match(value):
+    if not isinstance(value, str) or not TICKER_RE.fullmatch(value):
         raise bad_request("invalid_ticker", f"{where}ticker must be a symbol of 1-15 letters, digits or ^ . - =, "
-                          f"got {str(value)[:40]!r}")
+                          f"got {quote(value)}")
     return value.upper()
 
 
-def _features(value, where: str, n: int) -> list:
+def _features(value, where: str, shape: tuple[int, int]) -> list:
+    days, per_day = shape
+    n = days * per_day
     if value is None:
         raise bad_request("missing_field", f"{where}features is required: a flat list of {n} numbers")
     if not isinstance(value, list):
         raise bad_request("invalid_features", f"{where}features must be a list of {n} numbers, got {type(value).__name__}")
     if len(value) != n:
         nested = " (send it flat, day-major, not nested)" if value and isinstance(value[0], list) else ""
-        raise bad_request("wrong_length", f"{where}features must hold {n} numbers (60 days x 10 features), "
+        raise bad_request("wrong_length", f"{where}features must hold {n} numbers ({days} days x {per_day} features), "
                           f"got {len(value)}{nested}")
     types = set(map(type, value))
     if not types <= {float, int}:
@@ -55,11 +60,12 @@ def _features(value, where: str, n: int) -> list:
 def _check_keys(obj: dict, allowed: frozenset, where: str) -> None:
     extra = obj.keys() - allowed
     if extra:
-        raise bad_request("unknown_field", f"unknown field {where}{sorted(extra)[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise bad_request("unknown_field", f"unknown field {where}{quote(sorted(extra)[0])}; allowed: {', '.join(sorted(allowed))}")
 
 
-def parse_predict(payload, n_features: int) -> tuple[list[str], np.ndarray, bool, object]:
-    """-> (tickers, features (B, n) float64, is_batch, requested model_version)."""
+def parse_predict(payload, shape: tuple[int, int]) -> tuple[list[str], np.ndarray, bool, object]:
+    """`shape` is (window days, features per day) -> (tickers, features (B, days*per_day) float64, is_batch,
+    requested model_version)."""
     if not isinstance(payload, dict):
         raise bad_request("invalid_body", f"body must be a JSON object, got {type(payload).__name__}")
     version = payload.get("model_version")
@@ -81,12 +87,12 @@ def parse_predict(payload, n_features: int) -> tuple[list[str], np.ndarray, bool
                 raise bad_request("invalid_instances", f"instances[{i}] must be an object with ticker and features")
             _check_keys(item, INSTANCE_KEYS, where)
             tickers.append(_ticker(item.get("ticker"), where))
-            rows.append(_features(item.get("features"), where, n_features))
+            rows.append(_features(item.get("features"), where, shape))
         is_batch = True
     else:
         _check_keys(payload, SINGLE_KEYS, "")
         tickers = [_ticker(payload.get("ticker"), "")]
-        rows = [_features(payload.get("features"), "", n_features)]
+        rows = [_features(payload.get("features"), "", shape)]
         is_batch = False
     try:
         X = np.array(rows, dtype=np.float64)
@@ -96,11 +102,18 @@ def parse_predict(payload, n_features: int) -> tuple[list[str], np.ndarray, bool
         b, i = map(int, np.argwhere(~np.isfinite(X))[0])
         where = f"instances[{b}]." if is_batch else ""
         raise bad_request("non_finite", f"{where}features[{i}] is NaN or infinite")
+    outside = np.abs(X) > MAX_STANDARDIZED
+    if outside.any():
+        b, i = map(int, np.argwhere(outside)[0])
+        where = f"instances[{b}]." if is_batch else ""
+        raise bad_request("out_of_range", f"{where}features[{i}] = {X[b, i]:.6g} is outside ±{MAX_STANDARDIZED:g}: every value "
+                          "is standardized with GET /model's scaler, so it must lie within 1,000 of its training standard "
+                          "deviations of the mean")
     return tickers, X, is_batch, version
 
 
 def check_version(requested, served: str) -> None:
     if requested is not None and requested != served:
         raise ApiError(409, "model_version_mismatch",
-                       f"model_version {requested!r} was requested but this endpoint serves {served!r}; "
+                       f"model_version {quote(requested)} was requested but this endpoint serves {served!r}; "
                        "rebuild the features with GET /model's scaler and send its version")
