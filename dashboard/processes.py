@@ -46,11 +46,37 @@ def free_port(preferred: int = 3001) -> int:
     raise RuntimeError("no free port")
 
 
-def stop_previous() -> None:
+def process_identity(pid: int) -> dict | None:
+    """What makes a pid ours: its start time (field 22 of /proc/PID/stat) and its command line."""
     try:
-        pid = json.loads(STATE.read_text())["pid"]
-        os.killpg(pid, signal.SIGTERM)
-    except (OSError, ValueError, KeyError, ProcessLookupError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 onwards
+    return {"start": fields[19], "cmdline": [c.decode(errors="replace") for c in cmdline if c]}
+
+
+def is_ours(record: dict) -> bool:
+    """True only when the recorded pid is still the local API this dashboard started (not a recycled pid)."""
+    pid = record.get("pid")
+    if not isinstance(pid, int) or pid <= 1:
+        return False
+    now = process_identity(pid)
+    return bool(now and now["start"] == record.get("start") and any(c.endswith("local_api.py") for c in now["cmdline"])
+                and os.getpgid(pid) == pid)
+
+
+def stop_previous() -> None:
+    """Stop the local API this dashboard started earlier, and nothing else."""
+    try:
+        record = json.loads(STATE.read_text())
+    except (OSError, ValueError):
+        record = {}
+    try:
+        if is_ours(record):
+            os.killpg(record["pid"], signal.SIGTERM)
+    except (OSError, ProcessLookupError):
         pass
     STATE.unlink(missing_ok=True)
 
@@ -61,13 +87,17 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
     port = port or free_port()
     log_dir = LOCAL_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_dir / "dashboard_api.out", "ab")  # noqa: SIM115 - the child keeps it
+    # the local API prints its key: the log is owner-only from its first byte
+    fd = os.open(log_dir / "dashboard_api.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # an older log may have been created world-readable
+    out = os.fdopen(fd, "ab")
     proc = subprocess.Popen([PY, str(ROOT / "lambda" / "local_api.py"), "--port", str(port), "--workers", str(workers),
                              "--no-build", "--log-dir", str(log_dir / "dashboard_api")],
                             cwd=ROOT, env={**os.environ, "LOCAL_API_KEY": key}, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}/prod"
-    STATE.write_text(json.dumps({"pid": proc.pid, "url": url}))
+    ident = process_identity(proc.pid) or {}
+    STATE.write_text(json.dumps({"pid": proc.pid, "url": url, "start": ident.get("start")}))
     t_end = time.time() + wait_s
     while time.time() < t_end:
         if proc.poll() is not None:

@@ -47,6 +47,8 @@ import settings  # noqa: E402
 LOCAL_DIR = ROOT / ".local"
 MAX_PAYLOAD = 10 * 1024 * 1024       # API Gateway's hard limit
 INTEGRATION_TIMEOUT_S = 29.0         # API Gateway's default integration timeout
+READ_TIMEOUT_S = 10.0                # a client gets this long to send a request's headers and body (and to idle)
+MAX_CONNECTIONS = 256                # connections served at once; beyond it a quick 503 and close, no thread
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:local:000000000000:function:{name}:live"
 
@@ -69,6 +71,8 @@ class Invocation:
         self.init_ms = None
         self.max_rss_mb = None
         self.worker = -1
+        self.generation = -1     # the worker process generation that took it; a timeout kills only that one
+        self.orphaned = False    # its worker died before taking it: safe to hand to another
 
     def finish(self, result: bytes | None = None, error: str | None = None) -> None:
         if self.done.is_set():
@@ -104,6 +108,14 @@ class Worker:
             old = self.inbox
             self.generation += 1
             self.inbox = queue.Queue()
+            while True:  # invocations handed to the dead process but never taken: give them back, untouched
+                try:
+                    stranded = old.get_nowait()
+                except queue.Empty:
+                    break
+                if stranded is not None:
+                    stranded.orphaned = True
+                    stranded.done.set()
             old.put(None)  # release a /next still parked for the previous process
             self.init_ms, self.invocations = None, 0
             self.spawned_at = time.perf_counter()
@@ -115,8 +127,10 @@ class Worker:
             proc, gen = self.proc, self.generation
         threading.Thread(target=self._watch, args=(proc, gen), daemon=True, name=f"watch-{self.index}").start()
 
-    def kill(self) -> None:
-        proc = self.proc
+    def kill(self, generation: int | None = None) -> None:
+        """Kill the current process, or only if it is still `generation` (never a healthy replacement)."""
+        with self.lock:
+            proc = self.proc if generation is None or generation == self.generation else None
         if proc and proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -190,7 +204,13 @@ class Worker:
                     self.close_connection = True
                     return
                 with worker.lock:
+                    if gen != worker.generation:  # this process was replaced while parked: hand the work back
+                        inv.orphaned = True
+                        inv.done.set()
+                        self.close_connection = True
+                        return
                     worker.inflight[inv.id] = inv
+                    inv.generation = gen
                     worker.invocations += 1
                     inv.cold = worker.invocations == 1
                     inv.init_ms = worker.init_ms if inv.cold else None
@@ -298,33 +318,42 @@ class Pool:
     def invoke(self, event: dict, wait_s: float) -> tuple[str, Invocation]:
         """-> (outcome, invocation): "ok", "error" (handler raised), "crash", "timeout" (function Timeout),
         "integration_timeout" (API Gateway gave up first) or "init_error"."""
-        inv = Invocation(event, self.timeout_s)
         t_end = time.perf_counter() + wait_s
+        while True:
+            inv = Invocation(event, self.timeout_s)
+            outcome, worker = self._dispatch(inv, t_end)
+            if outcome is not None:
+                return outcome, inv
+            limit = min(self.timeout_s, max(0.0, t_end - time.perf_counter()))
+            if not inv.done.wait(limit):
+                worker.kill(inv.generation)  # hung: Lambda ends it at its Timeout; only that process, never a replacement
+                inv.finish(error="Task timed out")
+                return ("timeout" if limit >= self.timeout_s else "integration_timeout"), inv
+            if inv.orphaned:  # its worker died before taking it: nothing ran, so another worker may take it
+                continue
+            if inv.result is not None:
+                return "ok", inv
+            return ("crash" if inv.error and inv.error.startswith("Runtime exited") else "error"), inv
+
+    def _dispatch(self, inv: Invocation, t_end: float) -> tuple[str | None, Worker | None]:
+        """Hand `inv` to an idle, live worker: (None, worker), or (outcome, None) when none comes in time."""
         while True:
             remaining = t_end - time.perf_counter()
             if remaining <= 0:
-                return "integration_timeout", inv
+                return "integration_timeout", None
             try:
                 worker, gen = self.idle.get(timeout=min(remaining, 0.25))
             except queue.Empty:
                 msg, when = self.last_init_error
                 if msg and time.monotonic() - when < 2.0 and self.init_failures >= len(self.workers):
                     inv.error = msg
-                    return "init_error", inv
+                    return "init_error", None
                 continue
             with worker.lock:
                 if gen != worker.generation or worker.proc is None or worker.proc.poll() is not None:
                     continue
                 worker.inbox.put(inv)
-            break
-        limit = min(self.timeout_s, max(0.0, t_end - time.perf_counter()))
-        if not inv.done.wait(limit):
-            worker.kill()  # hung: Lambda would end it at its Timeout; the watcher starts a replacement
-            inv.finish(error="Task timed out")
-            return ("timeout" if limit >= self.timeout_s else "integration_timeout"), inv
-        if inv.result is not None:
-            return "ok", inv
-        return ("crash" if inv.error and inv.error.startswith("Runtime exited") else "error"), inv
+            return None, worker
 
     def stop(self) -> None:
         self.stopping = True
@@ -367,17 +396,99 @@ class InvocationLog:
             f.write(json.dumps(rec) + "\n")
 
 
+class BadRequest(Exception):
+    """The request cannot be read safely (framing): answer 400 and close the connection."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request was complete: nothing is invoked."""
+
+
+class Deadlines:
+    """One reaper thread for every connection's read deadline (a thread per timer would cost more than a request)."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.lock = threading.Lock()
+        self.pending: dict[int, tuple[float, socket.socket]] = {}
+        threading.Thread(target=self._reap, daemon=True, name="read-deadlines").start()
+
+    def start(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.pending[id(conn)] = (time.monotonic() + self.timeout_s, conn)
+
+    def stop(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.pending.pop(id(conn), None)
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.timeout_s / 4))
+            now = time.monotonic()
+            with self.lock:
+                expired = [k for k, (t, _) in self.pending.items() if t <= now]
+                conns = [self.pending.pop(k)[1] for k in expired]
+            for conn in conns:  # a slow or idle client: unblock its reader; the handler thread then ends
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _EofReader:
+    """rfile that remembers whether a read met the end of the stream (a client gone mid-request)."""
+
+    def __init__(self, raw):
+        self.raw, self.eof = raw, False
+
+    def readline(self, *args):
+        line = self.raw.readline(*args)
+        if not line or not line.endswith(b"\n"):
+            self.eof = True
+        return line
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        if n and n > 0 and len(data) < n:
+            self.eof = True
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
     def __init__(self, addr, pool: Pool, api_key: str, stage: str, bucket: TokenBucket,
-                 integration_timeout: float, log: InvocationLog):
+                 integration_timeout: float, log: InvocationLog, read_timeout: float = READ_TIMEOUT_S,
+                 max_connections: int = MAX_CONNECTIONS):
         self.pool, self.api_key, self.stage, self.bucket = pool, api_key, stage, bucket
         self.integration_timeout, self.log = integration_timeout, log
         self.routes = {(r["path"], r["method"]): r for r in settings.api_routes(pool.template)}
         self.api_id = "local" + secrets.token_hex(3)
+        self.deadlines = Deadlines(read_timeout)
+        self.slots = threading.BoundedSemaphore(max_connections)
         super().__init__(addr, GatewayHandler)
+
+    def process_request(self, request, client_address):
+        """At most `max_connections` handler threads: beyond that the connection gets 503 at once and is closed."""
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: 36\r\n\r\n{\"message\": \"Service Unavailable\"}\n\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class GatewayHandler(BaseHTTPRequestHandler):
@@ -387,6 +498,15 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def handle_one_request(self):
+        # the deadline covers waiting for a request line, the headers and the body; cleared once the body is in
+        self.server.deadlines.start(self.connection)
+        self.rfile = _EofReader(self.rfile if not isinstance(self.rfile, _EofReader) else self.rfile.raw)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.deadlines.stop(self.connection)
 
     def _send(self, status: int, body: bytes, headers: dict | None = None, request_id: str = "") -> None:
         self.send_response(status)
@@ -399,6 +519,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if "access-control-allow-origin" not in sent:  # gateway responses carry CORS too (deploy sets them alike)
             self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("x-amzn-RequestId", request_id or str(uuid.uuid4()))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -407,25 +529,74 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _gateway_error(self, status: int, message: str, error_type: str) -> None:
         self._send(status, _json({"message": message}), {"x-amzn-ErrorType": error_type})
 
+    def _read_chunked(self) -> bytes:
+        """A Transfer-Encoding: chunked body, bounded by MAX_PAYLOAD; malformed framing is a BadRequest."""
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            if self.rfile.eof:
+                raise ClientGone
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadRequest("malformed chunk size") from None
+            if size < 0:
+                raise BadRequest("negative chunk size")
+            if size == 0:
+                while True:  # trailers, up to the blank line
+                    trailer = self.rfile.readline(8192)
+                    if self.rfile.eof:
+                        raise ClientGone
+                    if trailer in (b"\r\n", b"\n"):
+                        return b"".join(parts)
+            total += size
+            if total > MAX_PAYLOAD:
+                raise OverflowError
+            data = self.rfile.read(size)
+            if self.rfile.eof:
+                raise ClientGone
+            parts.append(data)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadRequest("chunk not followed by CRLF")
+
+    def _read_body(self) -> bytes:
+        """The request body under the same framing rules a careful proxy applies (no smuggling, no guessing)."""
+        te = [v.strip().lower() for v in self.headers.get_all("Transfer-Encoding") or []]
+        lengths = self.headers.get_all("Content-Length") or []
+        if te:
+            if lengths:
+                raise BadRequest("both Content-Length and Transfer-Encoding")
+            if te != ["chunked"]:
+                raise BadRequest(f"unsupported Transfer-Encoding {', '.join(te)}")
+            return self._read_chunked()
+        if not lengths:
+            return b""
+        if len(set(v.strip() for v in lengths)) != 1 or not lengths[0].strip().isdigit():
+            raise BadRequest("Content-Length must be one non-negative integer")
+        length = int(lengths[0].strip())
+        if length > MAX_PAYLOAD:
+            raise OverflowError
+        body = self.rfile.read(length) if length else b""
+        if self.rfile.eof:
+            raise ClientGone
+        return body
+
     def _handle(self) -> None:
         srv = self.server
+        if self.rfile.eof:  # the headers never finished: the client left mid-request
+            raise ClientGone
         path, _, query = self.path.partition("?")
         prefix = f"/{srv.stage}"
+        try:
+            body = self._read_body()
+        except OverflowError:
+            self.close_connection = True
+            return self._gateway_error(413, "Request Too Long", "RequestTooLongException")
+        srv.deadlines.stop(self.connection)  # the request is in: from here the integration timeout rules
         if not (path == prefix or path.startswith(prefix + "/")):
             return self._gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         resource = path[len(prefix):] or "/"
         route = srv.routes.get((resource.rstrip("/") or "/", self.command))
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD:
-            self.close_connection = True
-            remaining = length
-            while remaining > 0:  # drain, so the client reads our 413 rather than a reset connection
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-            return self._gateway_error(413, "Request Too Long", "RequestTooLongException")
-        body = self.rfile.read(length) if length else b""
         if route is None:
             return self._gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         if not srv.bucket.take():
@@ -435,8 +606,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
             return self._gateway_error(403, "Forbidden", "ForbiddenException")
         event = self._event(resource.rstrip("/") or "/", query, body, key if route["api_key_required"] else None)
         outcome, inv = srv.pool.invoke(event, srv.integration_timeout)
-        status = self._respond(outcome, inv, event["requestContext"]["requestId"])
-        srv.log.write(inv, self.command, resource, status, outcome)
+        status = 502
+        try:
+            status = self._respond(outcome, inv, event["requestContext"]["requestId"])
+        finally:  # invoked means billed: logged even when the client is gone before it reads the answer
+            srv.log.write(inv, self.command, resource, status, outcome)
 
     def _event(self, resource: str, query: str, body: bytes, key: str | None) -> dict:
         from urllib.parse import parse_qs
@@ -496,8 +670,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _safe(self):
         try:
             self._handle()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except BadRequest as exc:
+            self.close_connection = True
+            self._send(400, _json({"message": f"Bad Request: {exc}"}), {"x-amzn-ErrorType": "BadRequestException"})
+        except (ClientGone, BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _safe
 
@@ -541,6 +718,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--function-zip", type=Path, default=None, help="serve this function zip instead of dist/'s (implies --no-build)")
     p.add_argument("--layer-zip", type=Path, default=None, help="with --function-zip: the layer to serve (default dist/layer.zip)")
     p.add_argument("--timeout", type=float, default=None, help="override the function Timeout from template.yaml (seconds)")
+    p.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_S,
+                   help=f"seconds a client gets to send a request, or to idle between requests (default {READ_TIMEOUT_S:g})")
+    p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS,
+                   help=f"connections served at once; more get 503 at once (default {MAX_CONNECTIONS})")
     args = p.parse_args(argv)
 
     args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -560,7 +741,7 @@ def main(argv: list[str] | None = None) -> None:
     log = InvocationLog(args.log_dir / "invocations.jsonl", pool.memory_mb)
     try:
         server = Gateway((args.host, args.port), pool, api_key, args.stage, TokenBucket(args.rate_limit, args.burst_limit),
-                         args.integration_timeout, log)
+                         args.integration_timeout, log, read_timeout=args.read_timeout, max_connections=args.max_connections)
     except OSError as exc:
         pool.stop()
         raise SystemExit(f"local_api: cannot listen on {args.host}:{args.port} ({exc.strerror}); "

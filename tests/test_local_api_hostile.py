@@ -1,0 +1,193 @@
+"""The local API against clients that lie about framing, stall, or leave: HTTP over raw sockets."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.support import SAMPLE_KEY, LocalAPI, load_event, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, built_packages):
+    a = LocalAPI(tmp_path_factory.mktemp("hostile"), args=("--workers", "2", "--read-timeout", "2", "--max-connections", "200"))
+    yield a
+    a.stop()
+
+
+@pytest.fixture(scope="module")
+def body() -> bytes:
+    return load_event("rest_v1_predict.json")["body"].encode()
+
+
+def exchange(api, raw: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, read until the server closes (or the timeout), return everything it sent."""
+    with socket.create_connection(("127.0.0.1", api.port), timeout=timeout) as s:
+        s.sendall(raw)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+    return out
+
+
+def head(method: str, extra: str = "", path: str = "/prod/predict") -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {SAMPLE_KEY}\r\nContent-Type: application/json\r\n{extra}\r\n").encode()
+
+
+def test_chunked_bodies_are_read_and_do_not_desync(api, body):
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
+    raw = head("POST", "Transfer-Encoding: chunked\r\n") + chunks + b"0\r\n\r\n"
+    raw += head("GET", "Connection: close\r\n", "/prod/health")
+    out = exchange(api, raw)
+    assert out.count(b"HTTP/1.1 200") == 2, out[:600]
+    assert b'"prediction"' in out and b'"status":"ok"' in out
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: abc\r\n", "Content-Length: 1e3\r\n", "Content-Length: -1\r\n",
+                                     "Content-Length: 5\r\nContent-Length: 6\r\n",
+                                     "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                                     "Transfer-Encoding: gzip\r\n"])
+def test_bad_framing_is_400_and_closed_at_once(api, framing):
+    t = time.monotonic()
+    out = exchange(api, head("POST", framing) + b"hello" + head("GET", "", "/prod/health"), timeout=10)
+    assert out.startswith(b"HTTP/1.1 400"), out[:300]
+    assert out.count(b"HTTP/1.1") == 1, "the connection must close: nothing after the bad request may be parsed"
+    assert time.monotonic() - t < 5
+    assert b"Bad Request" in out
+
+
+def test_bad_chunk_framing_is_400(api):
+    out = exchange(api, head("POST", "Transfer-Encoding: chunked\r\n") + b"zz\r\nhello\r\n0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400"), out[:300]
+
+
+def test_half_sent_requests_are_never_invoked(api, body):
+    before = len(api.invocations())
+    for raw in (head("POST")[:-30], head("POST", f"Content-Length: {len(body)}\r\n") + body[:100]):
+        with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:
+            s.sendall(raw)
+        time.sleep(0.2)
+    r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10)
+    assert r.status_code == 200
+    time.sleep(0.3)
+    log = api.invocations()
+    assert len(log) == before + 1, log[before:]
+    function_log = (api.dir / "function.log").read_text()
+    assert function_log.count('"message":"request"') == len(log), "every invocation the function logged is in invocations.jsonl"
+
+
+def threads_of(pid: int) -> int:
+    return int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Threads:")))
+
+
+def test_slow_clients_time_out_and_others_are_served(api, body):
+    """150 clients that send half a request line and stall: a normal request is still answered at once, the
+    gateway's threads stay bounded, and the stalled connections are closed after the read timeout (2 s here)."""
+    slow = []
+    for _ in range(150):
+        s = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+        s.sendall(b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Le")
+        slow.append(s)
+    try:
+        t = time.monotonic()
+        r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10)
+        assert r.status_code == 200 and time.monotonic() - t < 1.5
+        assert threads_of(api.proc.pid) < 200 + 40
+        time.sleep(3.5)
+        closed = 0
+        for s in slow:
+            s.settimeout(0.5)
+            try:
+                closed += s.recv(10) == b""
+            except (TimeoutError, ConnectionResetError):
+                closed += 1
+        assert closed == len(slow)
+    finally:
+        for s in slow:
+            s.close()
+
+
+def test_beyond_the_connection_bound_a_quick_503(api):
+    held = [socket.create_connection(("127.0.0.1", api.port), timeout=5) for _ in range(205)]
+    try:
+        time.sleep(0.5)
+        answered = []
+        for s in held[-10:]:
+            s.settimeout(1)
+            try:
+                answered.append(s.recv(200))
+            except TimeoutError:
+                answered.append(b"")
+        assert any(a.startswith(b"HTTP/1.1 503") for a in answered)
+    finally:
+        for s in held:
+            s.close()
+    wait_for("the gateway to serve again after the crowd left", lambda: requests.get(api.url + "/health", timeout=2).ok,
+             timeout_s=30)
+
+
+def test_a_worker_killed_between_requests_costs_no_request(api, body):
+    """Kill every worker repeatedly while requests flow: requests never wait a function Timeout, never get a 502
+    for work that never started, and no healthy replacement is killed by a stale timeout."""
+    errors, latencies, stop = [], [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            t = time.monotonic()
+            r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=30)
+            latencies.append(time.monotonic() - t)
+            if r.status_code != 200:
+                errors.append(r.status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    killed = 0
+    try:
+        for _ in range(6):
+            time.sleep(0.4)
+            for pid in worker_pids(api):
+                try:
+                    os.kill(pid, 9)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert killed >= 6, "the test must really kill workers"
+    # an idle worker killed between requests costs nothing; one killed mid-request answers 502 (it ran)
+    assert max(latencies) < 8, "a request waited out the function Timeout (10 s): it was handed to a dead worker"
+    assert errors.count(502) <= 6 * 2
+    assert requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10).status_code == 200
+
+
+def worker_pids(api) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                cmd = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
+                if b"awslambdaric" in cmd and os.getpgid(int(d)) != api.proc.pid and any(
+                        str(api.dir).encode() in c for c in open(f"/proc/{d}/environ", "rb").read().split(b"\0")):
+                    out.append(int(d))
+            except (OSError, ProcessLookupError):
+                pass
+    return out
+
+
+def test_key_files_are_owner_only_from_the_start(api):
+    info = api.dir / "local_api.json"
+    assert oct(info.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(info.read_text())["api_key"] == SAMPLE_KEY
