@@ -11,7 +11,7 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
 FUNCTION_RESOURCE = "ForecastFunction"
-API_RESOURCE = "ForecastApi"
+FRONT_DOORS = ("rest", "http", "url")
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -43,10 +43,17 @@ def parameter_defaults(template: dict) -> dict:
 
 
 def resolve(value, params: dict):
-    """Replace {"Ref": parameter} with its value, recursively; other intrinsics are left alone."""
+    """Replace {"Ref": parameter} and {"Fn::Sub": "...${Parameter}..."} with their values, recursively; other
+    intrinsics (and Subs naming resources) are left alone."""
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in params:
             return params[value["Ref"]]
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            import re
+
+            names = re.findall(r"\$\{([^}!]+)\}", value["Fn::Sub"])
+            if all(n in params for n in names):
+                return re.sub(r"\$\{([^}!]+)\}", lambda m: str(params[m.group(1)]), value["Fn::Sub"])
         return {k: resolve(v, params) for k, v in value.items()}
     if isinstance(value, list):
         return [resolve(v, params) for v in value]
@@ -67,16 +74,48 @@ def function_settings(template: dict | None = None, params: dict | None = None) 
 
 
 def api_routes(template: dict | None = None) -> list[dict]:
-    """[{path, method, api_key_required}] from the function's Api events."""
+    """[{path, method, api_key_required}] from the REST API's OpenAPI body: the one route table (the HTTP API's
+    routes and the local API's are checked against it)."""
     template = template or load_template()
+    body = template["Resources"]["ForecastApi"]["Properties"]["DefinitionBody"]
     routes = []
-    for event in template["Resources"][FUNCTION_RESOURCE]["Properties"].get("Events", {}).values():
-        if event.get("Type") != "Api":
-            continue
-        props = event["Properties"]
-        routes.append({"path": props["Path"], "method": props["Method"].upper(),
-                       "api_key_required": bool(props.get("Auth", {}).get("ApiKeyRequired", False))})
+    for path, methods in body["paths"].items():
+        for method, op in methods.items():
+            routes.append({"path": path, "method": method.upper(), "api_key_required": bool(op.get("security"))})
     return sorted(routes, key=lambda r: (r["path"], r["method"]))
+
+
+def params_with_defaults(template: dict, params: dict | None = None) -> dict:
+    return {**{k: v for k, v in parameter_defaults(template).items() if v is not None}, **(params or {})}
+
+
+def names(template: dict | None = None, params: dict | None = None) -> dict:
+    """Every name a deploy uses, resolved from the template's parameters and resources."""
+    template = template or load_template()
+    p = params_with_defaults(template, params)
+    res = template["Resources"]
+
+    def prop(resource: str, key: str):
+        return resolve(res[resource]["Properties"][key], p)
+
+    return {
+        "function": p["FunctionName"], "api": p["ApiName"], "layer": p["LayerName"], "key": p["ApiKeyName"],
+        "plan": p["UsagePlanName"], "key_parameter": p["KeyParameterName"], "stage": p["StageName"],
+        "layer_record": p["LayerRecordParameterName"],
+        "alias": res[FUNCTION_RESOURCE]["Properties"]["AutoPublishAlias"], "role": prop("FunctionRole", "RoleName"),
+        "log_group": prop("FunctionLogGroup", "LogGroupName"), "access_log_group": prop("ApiAccessLogGroup", "LogGroupName"),
+        "project": p["ProjectTag"], "front_door": p["FrontDoor"], "url_auth": p["UrlAuthType"],
+    }
+
+
+def tags(template: dict | None = None, params: dict | None = None) -> dict:
+    """The tags that mark a resource as this stack's: deploy.py acts only on resources that carry all of them."""
+    template = template or load_template()
+    return {k: str(v) for k, v in resolve(template["Globals"]["Function"]["Tags"], params_with_defaults(template, params)).items()}
+
+
+def resource_props(template: dict, logical_id: str, params: dict | None = None) -> dict:
+    return resolve(template["Resources"][logical_id]["Properties"], params_with_defaults(template, params))
 
 
 def resources_of_type(template: dict, type_name: str) -> dict:

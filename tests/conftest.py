@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, stop_group, wait_for  # noqa: E402,F401
+from tests.support import (  # noqa: E402,F401
+    LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, self_signed_cert, stop_group, wait_for)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -117,20 +118,25 @@ def moto_server(tmp_path_factory):
     import requests
 
     port = free_port()
-    logfile = tmp_path_factory.mktemp("moto") / "moto.log"
+    here = tmp_path_factory.mktemp("moto")
+    logfile = here / "moto.log"
+    cert, key = self_signed_cert(here)
     log = open(logfile, "w")  # noqa: SIM115
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port), "-c", str(cert), "-k", str(key)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"https://127.0.0.1:{port}"
+    os.environ["AWS_CA_BUNDLE"] = str(cert)  # boto3 in this process and in the CLIs the tests start
     try:
         wait_for(f"moto server at {url} to accept its config", lambda: requests.post(
-            f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2).ok, proc=proc, log=logfile)
+            f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2, verify=str(cert)).ok,
+            proc=proc, log=logfile)
         yield url
     finally:
         stop_group(proc)
         log.close()
+        os.environ.pop("AWS_CA_BUNDLE", None)
 
 
 @pytest.fixture

@@ -194,10 +194,13 @@ def test_default_endpoint_prefers_environment(monkeypatch):
 
 
 def test_cost_monitor_projects_cloudwatch_usage(down_url, aws_env):
+    import os
+
     import boto3
     import requests
 
-    requests.post(f"{aws_env}/moto-api/reset", timeout=10).raise_for_status()  # metrics other tests put are gone
+    # metrics other tests put are gone
+    requests.post(f"{aws_env}/moto-api/reset", timeout=10, verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
     cw = boto3.client("cloudwatch", endpoint_url=aws_env, region_name="us-east-1")
     dims = [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
     cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[

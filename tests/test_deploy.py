@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 
 import boto3
 import pytest
+import requests
 
 from tests.support import LAMBDA_DIR, ROOT
 
-sys.path.insert(0, str(LAMBDA_DIR))
-import deploy  # noqa: E402
-import settings  # noqa: E402
+import deploy
+import settings
 
 pytestmark = pytest.mark.integration
 
@@ -23,44 +24,79 @@ def client(service, url):
 
 
 def inventory(url) -> dict:
-    """What exists, counted by kind: duplicates would show up here."""
-    apigw, lam = client("apigateway", url), client("lambda", url)
+    """What exists, counted by kind: duplicates and leftovers show up here."""
+    apigw, lam, v2 = client("apigateway", url), client("lambda", url), client("apigatewayv2", url)
+    fns = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"])
     return {
         "apis": sorted(a["name"] for a in apigw.get_rest_apis()["items"]),
+        "http_apis": sorted(a["Name"] for a in v2.get_apis().get("Items", [])),
         "keys": sorted(k["name"] for k in apigw.get_api_keys()["items"]),
         "plans": sorted(p["name"] for p in apigw.get_usage_plans()["items"]),
-        "functions": sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]),
-        "layers": len(lam.list_layer_versions(LayerName=deploy.LAYER_NAME).get("LayerVersions", [])),
+        "functions": fns,
+        "urls": sum(has_url(lam, f) for f in fns),
+        "layers": len(lam.list_layer_versions(LayerName=NAMES["layer"]).get("LayerVersions", [])),
         "alarms": sorted(a["AlarmName"] for a in client("cloudwatch", url).describe_alarms()["MetricAlarms"]),
         "roles": sorted(r["RoleName"] for r in client("iam", url).list_roles()["Roles"] if r["RoleName"].startswith("financial")),
         "buckets": sorted(b["Name"] for b in client("s3", url).list_buckets()["Buckets"]),
+        "parameters": sorted(p["Name"] for p in client("ssm", url).describe_parameters()["Parameters"]),
+        "log_groups": sorted(g["logGroupName"] for g in client("logs", url).describe_log_groups()["logGroups"]),
     }
+
+
+def has_url(lam, function: str) -> bool:
+    """moto has no list_function_url_configs: ask for the one on the alias."""
+    try:
+        lam.get_function_url_config(FunctionName=function, Qualifier="live")
+        return True
+    except lam.exceptions.ResourceNotFoundException:
+        return False
+
+
+NAMES = settings.names()
+TAGS = settings.tags()
+EMPTY = {"apis": [], "http_apis": [], "keys": [], "plans": [], "functions": [], "urls": 0, "layers": 0, "alarms": [], "roles": [],
+         "parameters": [], "log_groups": []}
+
+
+def reset(url):
+    requests.post(f"{url}/moto-api/reset", timeout=10, verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10,
+                  verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
 
 
 @pytest.fixture
 def aws(aws_env, built_packages):
+    reset(aws_env)
     a = deploy.Aws("us-east-1", None, aws_env)
     yield a
-    deploy.teardown(a, purge=True)
+    reset(aws_env)
 
 
-def test_deploy_creates_everything_and_is_idempotent(aws, aws_env, capsys):
-    first = deploy.deploy(aws)
+def run(aws, **kwargs):
+    """deploy.deploy against moto, which cannot run code: the post-publish invoke is tested with a stub below."""
+    return deploy.deploy(aws, verify=False, **kwargs)
+
+
+def test_deploy_creates_everything_tagged_and_is_idempotent(aws, aws_env, capsys):
+    first = run(aws)
     out = capsys.readouterr().out
-    assert "[10/10] done. Invoke URL:" in out and first["url"] in out
-    key = deploy.get_key(aws)
+    assert "[12/12]" in out and f"Invoke URL: {first['url']}" in out
+    key = client("ssm", aws_env).get_parameter(
+        Name=NAMES["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
     assert key and key not in out, "the key must not be printed by default"
 
     lam, apigw = client("lambda", aws_env), client("apigateway", aws_env)
     template = settings.load_template()
     expected = deploy.function_config(template, hashlib.sha256(key.encode()).hexdigest())
-    cfg = lam.get_function_configuration(FunctionName="financial-forecasting-lstm")
+    fn = lam.get_function(FunctionName=NAMES["function"])
+    cfg = fn["Configuration"]
     for field in ("Runtime", "Handler", "MemorySize", "Timeout", "Architectures", "TracingConfig"):
         assert cfg[field] == expected[field], field
     assert cfg["Runtime"] == "python3.13" and cfg["Architectures"] == ["x86_64"] and cfg["TracingConfig"]["Mode"] == "Active"
     assert cfg["Environment"]["Variables"]["API_KEY_SHA256"] == hashlib.sha256(key.encode()).hexdigest()
     assert key not in str(cfg), "the function holds only the key's hash"
-    assert lam.get_alias(FunctionName="financial-forecasting-lstm", Name="live")["FunctionVersion"] == first["version"]
+    assert fn["Tags"] == TAGS
+    assert lam.get_alias(FunctionName=NAMES["function"], Name="live")["FunctionVersion"] == first["version"]
 
     resources = {r["path"]: r for r in apigw.get_resources(restApiId=first["api_id"])["items"]}
     for route in settings.api_routes(template):
@@ -68,6 +104,11 @@ def test_deploy_creates_everything_and_is_idempotent(aws, aws_env, capsys):
         assert bool(m.get("apiKeyRequired")) == route["api_key_required"], route
         assert m["methodIntegration"]["type"] == "AWS_PROXY"
         assert m["methodIntegration"]["uri"].endswith(f"{first['alias_arn']}/invocations")
+        assert bool(m.get("requestValidatorId")) == (route == {"path": "/predict", "method": "POST", "api_key_required": True})
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        params = apigw.get_gateway_response(restApiId=first["api_id"], responseType=kind)["responseParameters"]
+        assert params["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
+    assert apigw.get_rest_api(restApiId=first["api_id"])["tags"] == TAGS
     stage = apigw.get_stage(restApiId=first["api_id"], stageName="prod")
     assert stage["tracingEnabled"] is True
     plan = apigw.get_usage_plan(usagePlanId=first["usage_plan_id"])
@@ -76,40 +117,239 @@ def test_deploy_creates_everything_and_is_idempotent(aws, aws_env, capsys):
     assert apigw.get_api_key(apiKey=first["key_id"], includeValue=True)["value"] == key
     s3 = client("s3", aws_env)
     assert s3.get_bucket_versioning(Bucket=first["bucket"])["Status"] == "Enabled"
+    assert s3.get_bucket_encryption(Bucket=first["bucket"])["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=first["bucket"])["Rules"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90
+    policy = json.loads(s3.get_bucket_policy(Bucket=first["bucket"])["Policy"])
+    assert policy["Statement"][0]["Effect"] == "Deny" and policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=first["bucket"])["Contents"]]
     assert f"models/{first['model_version']}/model.onnx" in keys and f"models/{first['model_version']}/manifest.json" in keys
+    [group] = [g for g in client("logs", aws_env).describe_log_groups()["logGroups"] if g["logGroupName"] == NAMES["log_group"]]
+    assert group["retentionInDays"] == 30
+    iam = client("iam", aws_env)
+    assert {a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=NAMES["role"])["AttachedPolicies"]} == \
+        set(deploy.plan()["role"]["ManagedPolicyArns"])
 
     before = inventory(aws_env)
     assert len(before["alarms"]) == 3 and before["layers"] == 1
-    second = deploy.deploy(aws)
+    second = run(aws)
     assert inventory(aws_env) == before, "a second deploy must update, never duplicate"
-    assert second["api_id"] == first["api_id"] and second["key_id"] == first["key_id"] and deploy.get_key(aws) == key
+    assert second["api_id"] == first["api_id"] and second["key_id"] == first["key_id"]
+    assert lam.get_alias(FunctionName=NAMES["function"], Name="live")["FunctionVersion"] == second["version"]
 
 
-def test_status_teardown_and_redeploy(aws, aws_env, capsys):
-    assert deploy.status(aws)["deployed"] is False
-    first = deploy.deploy(aws)
-    s = deploy.status(aws)
-    assert s["deployed"] and s["url"] == first["url"] and s["function"]["alias_version"] == first["version"]
-    assert set(s["metrics"]) >= {"invocations", "errors", "throttles", "duration_ms_avg", "duration_ms_p99"}
-    assert "value" not in s["api_key"] and deploy.status(aws, show_key=True)["api_key"]["value"] == deploy.get_key(aws)
-    deploy.print_status(s)
-    assert "alias live" in capsys.readouterr().out
-
-    deploy.teardown(aws)
-    left = inventory(aws_env)
-    assert left["apis"] == left["keys"] == left["plans"] == left["functions"] == left["alarms"] == left["roles"] == []
-    assert left["layers"] == 0 and left["buckets"] == [first["bucket"]], "the model bucket is kept without --purge"
-    assert deploy.get_key(aws) is None
-
-    again = deploy.deploy(aws)
-    assert deploy.status(aws)["deployed"] and again["url"] != first["url"]
+@pytest.mark.parametrize("door", ["rest", "http", "url"])
+def test_each_front_door_deploys_switches_and_tears_down_to_nothing(aws, aws_env, door):
+    other = {"rest": "http", "http": "url", "url": "rest"}[door]
+    run(aws, params={"FrontDoor": other})
+    result = run(aws, params={"FrontDoor": door})
+    inv = inventory(aws_env)
+    assert (inv["apis"] != []) == (door == "rest") and (inv["keys"] != []) == (door == "rest")
+    assert (inv["http_apis"] != []) == (door == "http") and (inv["urls"] == 1) == (door == "url"), inv
+    s = deploy.status(aws, params={"FrontDoor": door})
+    assert s["deployed"] and s["front_door"] == door and s["url"] == result["url"]
+    lam = client("lambda", aws_env)
+    if door == "url":
+        policy = json.loads(lam.get_policy(FunctionName=NAMES["function"], Qualifier="live")["Policy"])
+        actions = {st["Action"] for st in policy["Statement"]}
+        assert {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"} <= actions
+        assert lam.get_function_concurrency(FunctionName=NAMES["function"])["ReservedConcurrentExecutions"] == 10
+    if door == "http":
+        routes = sorted(r["RouteKey"] for r in client("apigatewayv2", aws_env).get_routes(ApiId=result["api_id"])["Items"])
+        assert routes == ["GET /health", "GET /model", "POST /predict"]
     deploy.teardown(aws, purge=True)
+    assert {k: v for k, v in inventory(aws_env).items() if k != "buckets"} == EMPTY
     assert inventory(aws_env)["buckets"] == []
 
 
+def test_teardown_keeps_the_bucket_unless_purged(aws, aws_env):
+    first = run(aws)
+    deploy.teardown(aws)
+    left = inventory(aws_env)
+    assert {k: v for k, v in left.items() if k != "buckets"} == EMPTY and left["buckets"] == [first["bucket"]]
+    again = run(aws)
+    assert deploy.status(aws)["deployed"] and again["url"] != first["url"]
+
+
+def test_rollback_and_versions(aws, aws_env, capsys):
+    run(aws)
+    run(aws)
+    third = run(aws)
+    s = deploy.status(aws)
+    assert [v["version"] for v in s["function"]["versions"]] == ["1", "2", "3"]
+    assert [v["live"] for v in s["function"]["versions"]] == [False, False, True]
+    assert all(v["model"] == third["model_version"] and v["date"] for v in s["function"]["versions"])
+    deploy.print_status(s)
+    assert "live" in capsys.readouterr().out
+    assert deploy.rollback(aws) == {"from": "3", "to": "2"}
+    assert deploy.rollback(aws) == {"from": "2", "to": "1"}
+    with pytest.raises(deploy.DeployError, match="nothing to roll back"):
+        deploy.rollback(aws)
+    assert deploy.rollback(aws, to="3") == {"from": "1", "to": "3"}
+    with pytest.raises(deploy.DeployError, match="does not exist"):
+        deploy.rollback(aws, to="9")
+
+
+def test_canary_routes_a_share_then_promotes(aws, aws_env, monkeypatch):
+    run(aws)
+    seen = []
+    real = deploy.alarm_states
+
+    def watch(a, p):
+        seen.append(client("lambda", aws_env).get_alias(FunctionName=NAMES["function"], Name="live"))
+        return real(a, p)
+
+    monkeypatch.setattr(deploy, "alarm_states", watch)
+    second = run(aws, canary=10, canary_minutes=0.02, poll_s=0.3)
+    assert seen and seen[0]["FunctionVersion"] == "1"
+    assert seen[0]["RoutingConfig"]["AdditionalVersionWeights"] == {second["version"]: 0.1}
+    alias = client("lambda", aws_env).get_alias(FunctionName=NAMES["function"], Name="live")
+    assert alias["FunctionVersion"] == second["version"] and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+
+
+def test_canary_rolls_back_when_an_alarm_fires(aws, aws_env):
+    run(aws)
+    client("cloudwatch", aws_env).set_alarm_state(AlarmName=f"{NAMES['function']}-errors", StateValue="ALARM", StateReason="test")
+    with pytest.raises(deploy.DeployError, match="canary rolled back.*errors"):
+        run(aws, canary=25, canary_minutes=0.02, poll_s=0.3)
+    alias = client("lambda", aws_env).get_alias(FunctionName=NAMES["function"], Name="live")
+    assert alias["FunctionVersion"] == "1" and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+
+
+class FailingLambda:
+    """A boundary fake: the Lambda client's invoke, answering as a version that fails at import would."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def invoke(self, **kwargs):
+        import io
+
+        self.calls.append(kwargs)
+        body = b'{"errorMessage": "Unable to import module \'lambda_handler\'", "errorType": "Runtime.ImportModuleError"}'
+        return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(body)}
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_failing_new_version_never_becomes_live(aws, aws_env, monkeypatch, capsys):
+    run(aws)
+    real = aws("lambda")
+    fake = FailingLambda(real)
+    monkeypatch.setitem(aws._clients, "lambda", fake)
+    with pytest.raises(deploy.DeployError) as err:
+        deploy.deploy(aws, verify=True)
+    assert "version 2 did not answer" in str(err.value) and "stays on 1" in str(err.value)
+    assert "Runtime.ImportModuleError" in str(err.value)
+    assert {c["Qualifier"] for c in fake.calls} == {"2"}, "the new version itself is invoked, never the alias"
+    assert real.get_alias(FunctionName=NAMES["function"], Name="live")["FunctionVersion"] == "1"
+
+
+def test_verify_version_accepts_a_sound_answer():
+    import io
+
+    class Good:
+        def invoke(self, FunctionName, Qualifier, Payload):
+            event = json.loads(Payload)
+            body = {"prediction": 1.0} if "features" in event else {"statusCode": 200}
+            return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
+
+    assert deploy.verify_version(Good(), "f", "7") == []
+
+
+def test_a_broken_package_is_refused_before_upload(aws, aws_env, built_packages, monkeypatch, tmp_path):
+    import zipfile
+
+    import package
+
+    tampered = tmp_path / "fn.zip"
+    with zipfile.ZipFile(built_packages[0]) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "runtime/model.onnx":
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])   # fails its sha256 in the manifest
+            dst.writestr(item, data)
+    monkeypatch.setattr(package, "paths", lambda target=None: (tampered, built_packages[1]))
+    with pytest.raises(deploy.DeployError, match=r"nothing was uploaded(.|\n)*GET /health: expected HTTP 200, got 503"):
+        deploy.deploy(aws, build=False, verify=False)
+    assert {k: v for k, v in inventory(aws_env).items() if k != "buckets"} == EMPTY and inventory(aws_env)["buckets"] == []
+
+
+# --- collisions: touch only what is ours ------------------------------------------------------------
+
+def foreign_rest_api(url, name):
+    apigw = client("apigateway", url)
+    api = apigw.create_rest_api(name=name, description="someone else's")
+    root = apigw.get_resources(restApiId=api["id"])["items"][0]["id"]
+    apigw.create_resource(restApiId=api["id"], parentId=root, pathPart="their-route")
+    return api["id"]
+
+
+@pytest.mark.parametrize("kind", ["rest_api", "http_api", "api_key", "usage_plan", "role", "function", "parameter", "alarm"])
+def test_a_foreign_namesake_stops_deploy_and_teardown_before_any_change(aws, aws_env, kind):
+    if kind == "rest_api":
+        foreign_rest_api(aws_env, NAMES["api"])
+    elif kind == "http_api":
+        client("apigatewayv2", aws_env).create_api(Name=NAMES["api"], ProtocolType="HTTP")
+    elif kind == "api_key":
+        client("apigateway", aws_env).create_api_key(name=NAMES["key"], enabled=True, value="x" * 30)
+    elif kind == "usage_plan":
+        client("apigateway", aws_env).create_usage_plan(name=NAMES["plan"])
+    elif kind == "role":
+        iam = client("iam", aws_env)
+        iam.create_role(RoleName=NAMES["role"], AssumeRolePolicyDocument=json.dumps(deploy.plan()["role"]["AssumeRolePolicyDocument"]))
+        iam.attach_role_policy(RoleName=NAMES["role"], PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    elif kind == "function":
+        import package
+
+        role = client("iam", aws_env).create_role(RoleName="someone-elses-role", AssumeRolePolicyDocument=json.dumps(
+            deploy.plan()["role"]["AssumeRolePolicyDocument"]))["Role"]["Arn"]
+        client("lambda", aws_env).create_function(FunctionName=NAMES["function"], Runtime="python3.13", Handler="x.y",
+                                                  Role=role, Code={"ZipFile": package.paths()[0].read_bytes()})
+    elif kind == "parameter":
+        client("ssm", aws_env).put_parameter(Name=NAMES["key_parameter"], Value="y" * 30, Type="SecureString")
+    elif kind == "alarm":
+        client("cloudwatch", aws_env).put_metric_alarm(**deploy.alarm_configs(settings.load_template())[0])
+    before = inventory(aws_env)
+    with pytest.raises(deploy.Collision, match="is not this stack's|not ours"):
+        run(aws)
+    assert inventory(aws_env) == before, "nothing may be created when a name collides"
+    with pytest.raises(deploy.Collision):
+        deploy.teardown(aws, purge=True)
+    assert inventory(aws_env) == before, "teardown must not delete what it does not own"
+
+
+def test_our_role_with_extra_policies_is_refused(aws, aws_env):
+    run(aws)
+    client("iam", aws_env).attach_role_policy(RoleName=NAMES["role"], PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    with pytest.raises(deploy.Collision, match="AdministratorAccess"):
+        run(aws)
+
+
+@pytest.mark.parametrize("value, kind, match", [("short-key", "SecureString", "at least 20"),
+                                                ("a-plaintext-key-of-30-chars-xx", "String", "plaintext")])
+def test_the_key_is_checked_before_anything_is_created(aws, aws_env, value, kind, match):
+    client("ssm", aws_env).put_parameter(Name=NAMES["key_parameter"], Value=value, Type=kind, Tags=deploy._tag_list(TAGS))
+    before = inventory(aws_env)
+    with pytest.raises(deploy.DeployError, match=match):
+        run(aws)
+    assert inventory(aws_env) == before
+
+
+def test_teardown_deletes_only_the_layer_versions_it_published(aws, aws_env, built_packages):
+    lam = client("lambda", aws_env)
+    theirs = lam.publish_layer_version(LayerName=NAMES["layer"], Content={"ZipFile": built_packages[1].read_bytes()},
+                                       Description="someone else's build")["Version"]
+    run(aws)
+    assert inventory(aws_env)["layers"] == 2
+    deploy.teardown(aws)
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=NAMES["layer"])["LayerVersions"]] == [theirs]
+
+
 def run_cli(*args, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
     env.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **(env_extra or {})})
     return subprocess.run([sys.executable, str(LAMBDA_DIR / "deploy.py"), *args], capture_output=True, text=True, env=env, cwd=ROOT)
 
@@ -131,18 +371,18 @@ def test_unreachable_endpoint_is_a_clear_message():
     assert r.returncode == 2 and "cannot reach http://127.0.0.1:9" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_cli_json_status(aws_env):
+def test_cli_json_status_and_plan(aws_env):
     r = run_cli("status", "--json", "--region", "us-east-1", "--endpoint-url", aws_env,
                 env_extra={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     assert r.returncode == 0, r.stderr
-    import json
-
     assert json.loads(r.stdout)["region"] == "us-east-1"
+    r = run_cli("plan", "--json", "--api", "url")
+    assert r.returncode == 0 and json.loads(r.stdout)["names"]["front_door"] == "url"
 
 
-def test_a_retired_runtime_is_refused_before_anything_is_created(aws_env, built_packages, monkeypatch, capsys):
+def test_a_retired_runtime_is_refused_before_anything_is_created(aws, aws_env, monkeypatch, capsys):
     """moto accepts any runtime string; deploy.py must not: python3.11 (Amazon Linux 2) is blocked, nothing is made."""
-    a = deploy.Aws("us-east-1", None, aws_env)
+    a = aws
     before = inventory(aws_env)
     real = settings.function_settings
 
@@ -155,7 +395,7 @@ def test_a_retired_runtime_is_refused_before_anything_is_created(aws_env, built_
     message = str(err.value)
     assert "python3.11" in message and "2026-06-30" in message and "PythonRuntime" in message and "Nothing was created" in message
     assert inventory(aws_env) == before
-    assert deploy.get_key(a) is None, "not even the key may be created before the refusal"
+    assert inventory(aws_env)["parameters"] == [], "not even the key may be created before the refusal"
 
 
 @pytest.mark.parametrize("runtime, today, creating, state", [
