@@ -1,29 +1,79 @@
-"""The endpoint over HTTP: GET /health, GET /model, POST /predict. Every failure becomes an EndpointError
-whose message says what to do next."""
+"""The endpoint over HTTP: GET /health, GET /model, POST /predict. Every failure - the network, the status, or an
+answer that breaks the API contract - becomes an EndpointError whose message says what to do next."""
 from __future__ import annotations
 
+import math
 import time
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from dashboard.config import REQUEST_TIMEOUT_S
 
+# idempotent GETs are retried on a reset connection or a gateway hiccup; a refused connection fails at once
+GET_RETRIES = Retry(total=2, connect=0, read=1, status=2, backoff_factor=0.2, allowed_methods=frozenset({"GET"}),
+                    status_forcelist=(502, 503, 504), raise_on_status=False)
+
 
 class EndpointError(Exception):
-    """kind: down | auth | version | client | server."""
+    """kind: down | auth | version | client | server | contract."""
 
     def __init__(self, kind: str, message: str, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.kind, self.message, self.status, self.code = kind, message, status, code
 
 
+def _broken(where: str, what: str) -> EndpointError:
+    return EndpointError("contract", f"{where} answered something that is not this API's contract ({what}): is the URL "
+                         "the forecasting API's stage?")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_prediction(item, where: str = "POST /predict") -> dict:
+    """A prediction as contract v1 defines it: finite numbers, an interval around the prediction."""
+    if not isinstance(item, dict):
+        raise _broken(where, f"a prediction must be an object, got {type(item).__name__}")
+    for name in ("prediction", "confidence"):
+        if not _finite(item.get(name)):
+            raise _broken(where, f"{name} is {item.get(name)!r:.40}, not a finite number")
+    interval = item.get("interval")
+    if not isinstance(interval, dict) or not all(_finite(interval.get(k)) for k in ("low", "high")):
+        raise _broken(where, "interval must hold finite low and high")
+    if not isinstance(item.get("ticker"), str):
+        raise _broken(where, "ticker must be a string")
+    return item
+
+
+def check_model_card(card) -> dict:
+    if not isinstance(card, dict):
+        raise _broken("GET /model", f"the model card must be an object, got {type(card).__name__}")
+    missing = [k for k in ("name", "version", "window", "n_features", "features", "scaler", "ensemble") if k not in card]
+    if missing:
+        raise _broken("GET /model", f"the model card lacks {', '.join(missing)}")
+    scaler = card["scaler"]
+    n = card["n_features"]
+    if not (isinstance(n, int) and isinstance(card["window"], int) and isinstance(scaler, dict)
+            and all(isinstance(scaler.get(k), list) and len(scaler[k]) == n and all(map(_finite, scaler[k])) for k in ("mean", "scale"))):
+        raise _broken("GET /model", "window, n_features and the scaler's mean and scale must agree")
+    if not isinstance(card["features"], list) or len(card["features"]) != n:
+        raise _broken("GET /model", "features must name each of the n_features")
+    return card
+
+
 class ForecastClient:
     def __init__(self, url: str, key: str, timeout: float = REQUEST_TIMEOUT_S):
         self.url, self.key, self.timeout = url.rstrip("/"), key, timeout
         self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=GET_RETRIES)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.last_latency_ms = 0.0
 
-    def _call(self, method: str, path: str, body: dict | None = None):
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         headers = {"X-API-Key": self.key} if self.key else {}
         t0 = time.perf_counter()
         try:
@@ -38,12 +88,16 @@ class ForecastClient:
         self.last_latency_ms = (time.perf_counter() - t0) * 1000
         try:
             data = r.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or JSON nested too deep to parse
+            data = None
+        if not isinstance(data, dict):
+            if r.status_code < 400:
+                raise _broken(f"{method} {path}", "not a JSON object" if data is None else f"a JSON {type(data).__name__}")
             data = {}
         if r.status_code < 400:
             return data
-        msg = data.get("error") or data.get("message") or r.text[:200]
-        if r.status_code in (401, 403) and path != "/predict" and "Missing Authentication Token" in str(msg):
+        msg = str(data.get("error") or data.get("message") or r.text[:200])[:300]
+        if r.status_code in (401, 403) and path != "/predict" and "Missing Authentication Token" in msg:
             raise EndpointError("client", f"{self.url}{path} is not a route of this API: is the URL the stage "
                                 "(…/prod), without /predict?", r.status_code)
         if r.status_code in (401, 403):
@@ -58,16 +112,19 @@ class ForecastClient:
         raise EndpointError("server", f"the endpoint failed ({r.status_code}: {msg}); see its logs", r.status_code, data.get("code"))
 
     def health(self) -> dict:
-        return self._call("GET", "/health")
+        data = self._call("GET", "/health")
+        if not isinstance(data.get("status"), str):
+            raise _broken("GET /health", "no status")
+        return data
 
     def model(self) -> dict:
-        return self._call("GET", "/model")
+        return check_model_card(self._call("GET", "/model"))
 
     def predict(self, ticker: str, features: list[float], model_version: str | None = None) -> dict:
         body = {"ticker": ticker, "features": features}
         if model_version:
             body["model_version"] = model_version
-        out = self._call("POST", "/predict", body)
+        out = check_prediction(self._call("POST", "/predict", body))
         out["latency_ms"] = self.last_latency_ms
         return out
 
@@ -75,4 +132,7 @@ class ForecastClient:
         body: dict = {"instances": instances}
         if model_version:
             body["model_version"] = model_version
-        return self._call("POST", "/predict", body)["predictions"]
+        preds = self._call("POST", "/predict", body).get("predictions")
+        if not isinstance(preds, list) or len(preds) != len(instances):
+            raise _broken("POST /predict (batch)", f"predictions must be a list of {len(instances)}")
+        return [check_prediction(p, "POST /predict (batch)") for p in preds]

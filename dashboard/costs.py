@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PRICING_PATH = Path(__file__).resolve().parent / "pricing.json"
+FRONT_DOORS = ("rest", "http", "url", "none")   # a Function URL and a direct invoke add no per-request charge
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +31,7 @@ class Usage:
     duration_ms: float = 100.0          # billed per invocation, rounded up to whole ms
     memory_mb: int = 512
     arch: str = "x86_64"                # or "arm64"
-    api: str = "rest"                   # "rest", "http" or "none" (Function URL / direct invoke)
+    api: str = "rest"                   # front door: "rest", "http", "url" (Function URL) or "none" (direct invoke)
     cold_start_share: float = 0.0       # fraction of invocations that start a new environment
     init_ms: float = 0.0                # INIT duration of a cold start, billed since 2025-08-01
     snapstart: bool = False             # cold starts restore a snapshot (restore + cache charges) instead of INIT
@@ -44,8 +45,8 @@ class Usage:
     def __post_init__(self):
         if self.arch not in ("x86_64", "arm64"):
             raise ValueError(f"arch must be x86_64 or arm64, not {self.arch!r}")
-        if self.api not in ("rest", "http", "none"):
-            raise ValueError(f"api must be rest, http or none, not {self.api!r}")
+        if self.api not in FRONT_DOORS:
+            raise ValueError(f"api must be one of {', '.join(FRONT_DOORS)}, not {self.api!r}")
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"memory_mb must be 128..10240 (Lambda's range), not {self.memory_mb}")
         for name in ("requests_per_day", "duration_ms", "init_ms", "log_bytes_per_request", "storage_gb", "days"):
@@ -95,7 +96,7 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
         extra_gbs = (requests * billed_ms(u.duration_ms) / 1000) * (u.ephemeral_mb - rules["ephemeral_free_mb"]) / 1024
         lines.append({"item": "Lambda ephemeral storage", "usd": extra_gbs * lam["ephemeral_gb_second_usd"]["value"],
                       "detail": f"{u.ephemeral_mb - rules['ephemeral_free_mb']} MB above 512 MB"})
-    if u.api != "none":
+    if u.api in ("rest", "http"):
         free_api = api["free_tier"][f"{u.api}_requests"] if u.free_tier else 0
         lines.append({"item": f"API Gateway {u.api.upper()} API", "usd": max(0.0, requests - free_api) * api[f"{u.api}_request_usd"]["value"],
                       "detail": f"{requests:,.0f} calls" + (f", first {free_api:,} free (12 months)" if free_api else "")})
@@ -137,6 +138,20 @@ def cost_per_prediction(u: Usage, batch: int = 1) -> float:
     return month["total_usd"] / max(1.0, month["quantities"]["requests"] * batch)
 
 
+def front_door_costs(duration_ms: float, memory_mb: int, arch: str = "x86_64") -> dict:
+    """USD per million predictions for each front door at a measured duration, beside the guide's design (paid list
+    prices, no free tier, warm requests)."""
+    g = pricing()["guide_claim"]["per_million"]
+
+    def per_million(api: str, dur: float, mem: int, a: str) -> float:
+        return monthly_cost(Usage(requests_per_day=1e6 / 30, duration_ms=dur, memory_mb=mem, arch=a, api=api, free_tier=False))["total_usd"]
+
+    guide = per_million(g["api"], g["duration_ms"], g["memory_mb"], "x86_64")
+    doors = {api: per_million(api, duration_ms, memory_mb, arch) for api in ("rest", "http", "url")}
+    return {"guide_usd": guide, "doors": doors, "times_cheaper": {k: guide / v for k, v in doors.items()},
+            "inputs": {"duration_ms": duration_ms, "billed_ms": billed_ms(duration_ms), "memory_mb": memory_mb, "arch": arch}}
+
+
 def guide_claim() -> dict:
     """The guide's $0.35 for 100 predictions a day, recomputed with the real prices."""
     g = pricing()["guide_claim"]
@@ -158,11 +173,12 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dashboard.costs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--requests-per-day", type=float, required=True)
+    p.add_argument("--requests-per-day", type=float, default=None, help="required unless --front-doors")
     p.add_argument("--duration-ms", type=float, default=100.0, help="billed duration per invocation (default 100)")
     p.add_argument("--memory-mb", type=int, default=512)
     p.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
-    p.add_argument("--api", choices=["rest", "http", "none"], default="rest", help="API Gateway type, or none (Function URL)")
+    p.add_argument("--api", choices=list(FRONT_DOORS), default="rest", help="front door: rest, http, url (Function URL) or none")
+    p.add_argument("--front-doors", action="store_true", help="per million predictions for rest, http and url beside the guide")
     p.add_argument("--cold-start-share", type=float, default=0.0, help="fraction of requests that are cold starts (0..1)")
     p.add_argument("--init-ms", type=float, default=0.0, help="INIT duration of a cold start, billed since 2025-08-01")
     p.add_argument("--snapstart", action="store_true", help="price SnapStart: restores instead of INIT, plus the snapshot cache")
@@ -172,13 +188,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--json", action="store_true", help='print {"total_usd", "lines", "inputs"}')
     args = p.parse_args(argv)
+    if args.requests_per_day is None and not args.front_doors:
+        p.error("--requests-per-day is required (or pass --front-doors)")
     try:
-        u = Usage(requests_per_day=args.requests_per_day, duration_ms=args.duration_ms, memory_mb=args.memory_mb, arch=args.arch,
+        u = Usage(requests_per_day=args.requests_per_day or 0.0, duration_ms=args.duration_ms, memory_mb=args.memory_mb, arch=args.arch,
                   api=args.api, cold_start_share=args.cold_start_share, init_ms=args.init_ms, snapstart=args.snapstart,
                   free_tier=args.free_tier,
                   days=args.days, log_bytes_per_request=args.log_bytes)
     except ValueError as e:
         p.error(str(e))
+    if args.front_doors:
+        fd = front_door_costs(args.duration_ms, args.memory_mb, args.arch)
+        if args.json:
+            print(json.dumps(fd, indent=1))
+        else:
+            print(f"per million predictions at {args.duration_ms:g} ms ({fd['inputs']['billed_ms']} ms billed), {args.memory_mb} MB, {args.arch}:")
+            print(f"  the guide's design (512 MB, 100 ms, REST)  ${fd['guide_usd']:.2f}")
+            for k, v in fd["doors"].items():
+                print(f"  {k:4s}  ${v:.3f}  ({fd['times_cheaper'][k]:.1f}x cheaper than the guide)")
+        return 0
     result = monthly_cost(u)
     if args.json:
         print(json.dumps({"total_usd": result["total_usd"], "lines": [{"item": x["item"], "usd": x["usd"]} for x in result["lines"]],

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import requests
@@ -108,6 +109,16 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
         except requests.RequestException:
             time.sleep(0.2)
     raise RuntimeError(f"the local API did not answer at {url} within {wait_s:.0f} s")
+
+
+@lru_cache(maxsize=8)
+def deploy_plan(front_door: str | None = None) -> dict:
+    """What lambda/deploy.py would deploy, read through its CLI: the dashboard never imports lambda/."""
+    cmd = [PY, str(ROOT / "lambda" / "deploy.py"), "plan", "--json"] + (["--api", front_door] if front_door else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if r.returncode != 0:
+        raise RuntimeError(f"`deploy.py plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    return json.loads(r.stdout)
 
 
 def invocation_logs() -> list[Path]:

@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support import (  # noqa: E402,F401
-    LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, self_signed_cert, stop_group, wait_for)
+from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, self_signed_cert, stop_group, wait_for  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import config, forecasting, usage
-from tests.conftest import ROOT, SAMPLE_KEY, free_port
+from tests.support import ROOT, SAMPLE_KEY, free_port
 
 APP = str(ROOT / "dashboard" / "app.py")
 PAGES = ["views/forecast.py", "views/cost_monitor.py", "views/deploy.py", "views/model.py"]
@@ -213,3 +213,40 @@ def test_cost_monitor_projects_cloudwatch_usage(down_url, aws_env):
     labels = {m.label: m.value for m in at.metric}
     assert labels["invocations (24 h)"] == "5,000"
     assert any("this deployment costs" in m.value for m in at.markdown)
+
+
+@pytest.mark.integration
+def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_packages, monkeypatch):
+    """The Deploy page against moto: three versions deployed by deploy.py, the page lists them and rolls live back
+    only after the confirmation box is ticked."""
+    import os
+    import subprocess
+    import sys
+
+    import requests
+
+    for path in ("reset",):
+        requests.post(f"{aws_env}/moto-api/{path}", timeout=10, verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
+    requests.post(f"{aws_env}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10,
+                  verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
+    args = ["--region", "us-east-1", "--endpoint-url", aws_env]
+    for _ in range(3):
+        r = subprocess.run([sys.executable, str(ROOT / "lambda" / "deploy.py"), "deploy", "--no-verify", *args],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+    at = app(down_url, page="views/deploy.py")
+    at.text_input(key="deploy_endpoint").set_value(aws_env).run()
+    at.button(key="deploy_status").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    versions = at.dataframe[-1].value
+    assert list(versions["version"]) == ["1", "2", "3"] and list(versions["live"]) == [False, False, True]
+    assert at.button(key="deploy_rollback").disabled
+    at.selectbox(key="deploy_rollback_to").set_value("1").run()
+    at.checkbox(key="deploy_rollback_confirm").check().run()
+    at.button(key="deploy_rollback").click().run()
+    assert not at.error, [e.value for e in at.error]
+    import boto3
+
+    alias = boto3.client("lambda", endpoint_url=aws_env, region_name="us-east-1").get_alias(
+        FunctionName="financial-forecasting-lstm", Name="live")
+    assert alias["FunctionVersion"] == "1"

@@ -8,13 +8,12 @@ import subprocess
 import sys
 
 import boto3
+import deploy
 import pytest
 import requests
+import settings
 
 from tests.support import LAMBDA_DIR, ROOT
-
-import deploy
-import settings
 
 pytestmark = pytest.mark.integration
 

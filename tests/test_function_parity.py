@@ -6,9 +6,8 @@ sides, so they run here and reach the function the way Lambda does: the extracte
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import package
+import pytest
 import smoke
 
 

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import zipfile
 
-import pytest
-
 import package
+import pytest
 import runtime_python
 import smoke
+
 from tests.support import LAMBDA_DIR, RUNTIME_DIR
 
 TARGET = package.Target.from_template()

@@ -6,10 +6,10 @@ import hashlib
 import subprocess
 import sys
 
-import pytest
-
 import deploy
+import pytest
 import settings
+
 from tests.support import LAMBDA_DIR
 
 KEY = "k" * 32

@@ -1,6 +1,5 @@
 """Cost monitor: the calculator, the cost curves, this deployment's measured usage, and the budget."""
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,9 +19,12 @@ c1, c2, c3 = st.columns(3)
 rpd = c1.select_slider("Requests per day", REQS, value=100, key="cost_requests")
 dur = c1.slider("Billed duration per request (ms)", 1, 1000, default_dur, key="cost_duration",
                 help="Measured locally: see below. The guide assumed 100 ms.")
-mem = c2.select_slider("Memory (MB)", [128, 256, 512, 1024, 1769, 3008], value=256, key="cost_memory")
+RULES = costs.pricing()["billing_rules"]
+mem = c2.select_slider("Memory (MB)", RULES["memory_options_mb"], value=256, key="cost_memory")
 arch = c2.radio("Architecture", ["x86_64", "arm64"], horizontal=True, key="cost_arch")
-api = c2.radio("API", ["rest", "http", "none"], horizontal=True, key="cost_api", help="none = Function URL or direct invoke")
+api = c2.radio("Front door", ["rest", "http", "url"], horizontal=True, key="cost_api",
+               help="rest = REST API with usage plan ($3.50/M); http = HTTP API ($1.00/M); url = Function URL (no per-request charge)")
+snap = c2.toggle("SnapStart", value=False, key="cost_snapstart", help="restores instead of INIT, plus a snapshot cache fee")
 cold = c3.slider("Cold-start share", 0.0, 0.2, float(round(measured["cold_start_share"], 3)) if measured else 0.01, 0.005,
                  key="cost_cold")
 init = c3.number_input("INIT per cold start (ms)", 0, 10_000, int(measured["init_ms_mean"]) if measured and measured["init_ms_mean"] else 400,
@@ -31,7 +33,7 @@ free = c3.toggle("Free tier", value=True, key="cost_free", help="Lambda's is per
 budget = st.number_input("Monthly budget (USD)", 0.0, 1e6, 5.0, 0.5, key="cost_budget")
 
 u = costs.Usage(requests_per_day=rpd, duration_ms=dur, memory_mb=mem, arch=arch, api=api, cold_start_share=cold, init_ms=init,
-                free_tier=free, log_bytes_per_request=800, storage_gb=0.001)
+                snapstart=snap, free_tier=free, log_bytes_per_request=800, storage_gb=0.001)
 result = costs.monthly_cost(u)
 total = result["total_usd"]
 over = total > budget
@@ -50,7 +52,7 @@ st.subheader("Cost against traffic")
 xs = np.logspace(1, 7, 61)
 curves = {f"{a} {p.upper()}": (xs.tolist(), [costs.monthly_cost(costs.Usage(**{**u.__dict__, "requests_per_day": x, "arch": a,
                                                                                "api": p}))["total_usd"] for x in xs])
-          for a in ("x86_64", "arm64") for p in ("rest", "http")}
+          for a in ("x86_64", "arm64") for p in ("rest", "http", "url")}
 prices = costs.pricing()
 breaks = {"1M free requests": prices["lambda"]["free_tier"]["requests"] / u.days,
           "400k free GB-s": prices["lambda"]["free_tier"]["gb_seconds"] / (costs.billed_ms(dur) / 1000 * mem / 1024) / u.days}
@@ -102,10 +104,20 @@ base = measured["duration_p50_ms"] if measured else 1.5
 rows = [{"memory_mb": mb, "duration_ms": base * costs.cpu_scale(mb),
          "usd_per_million": costs.monthly_cost(costs.Usage(requests_per_day=1e6 / 30, duration_ms=base * costs.cpu_scale(mb),
                                                            memory_mb=mb, api="none", free_tier=False))["total_usd"]}
-        for mb in (128, 256, 512, 1024, 1769, 3008)]
+        for mb in RULES["memory_options_mb"]]
 st.plotly_chart(charts.memory_tradeoff(pd.DataFrame(rows)), width="stretch", key="cost_memory_chart")
-st.caption(f"Estimated from the measured {base:.2f} ms (a full core here) scaled by Lambda's CPU share (1,769 MB = one vCPU); "
-           "duration is rounded up to whole ms per call, so below about 1,769/duration MB, smaller is cheaper.")
+full = RULES["vcpu_full_at_mb"]
+st.caption(f"Estimated from the measured {base:.2f} ms (a full core here) scaled by Lambda's CPU share ({full:,} MB = one vCPU); "
+           f"duration is rounded up to whole ms per call, so below about {full:,}/duration MB, smaller is cheaper.")
+
+st.subheader("Front doors per million predictions")
+doors = costs.front_door_costs(base * costs.cpu_scale(mem), mem, arch)
+st.dataframe(pd.DataFrame([{"front door": "the guide's design (REST, 512 MB, 100 ms)", "USD per million": round(doors["guide_usd"], 3),
+                            "times cheaper": 1.0}] +
+                          [{"front door": k, "USD per million": round(v, 3), "times cheaper": round(doors["times_cheaper"][k], 1)}
+                           for k, v in doors["doors"].items()]), hide_index=True, width="stretch")
+st.caption(f"At {mem} MB: {doors['inputs']['duration_ms']:.2f} ms a request, billed {doors['inputs']['billed_ms']} ms; paid list "
+           "prices. A Function URL has no per-request charge; its reserved concurrency caps what anyone can spend.")
 
 st.subheader("Cost per prediction: single against a batch of 32")
 bench = ROOT / "benchmarks" / "results.json"
@@ -123,10 +135,11 @@ else:
     st.info("Run `make bench` to measure single and batch latency; this section prices them.")
 
 st.subheader("How the budget is enforced")
-sys.path.insert(0, str(ROOT / "lambda"))
-import deploy  # noqa: E402 - tooling beside the function: reads template.yaml
-
-plan = deploy.usage_plan_config(deploy.settings.load_template())
+try:
+    plan = processes.deploy_plan()["usage_plan"]
+except RuntimeError as e:
+    st.error(str(e))
+    st.stop()
 at_quota = costs.monthly_cost(costs.Usage(**{**u.__dict__, "requests_per_day": plan["quota"]["limit"] / 30}))["total_usd"]
 at_quota_paid = costs.monthly_cost(costs.Usage(**{**u.__dict__, "requests_per_day": plan["quota"]["limit"] / 30,
                                                   "free_tier": False}))["total_usd"]

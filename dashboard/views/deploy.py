@@ -1,8 +1,9 @@
-"""Deploy: build the package and (re)start a local API, or deploy to AWS; status; teardown."""
+"""Deploy: build the package and (re)start a local API, or deploy to AWS (front door, canary); versions, rollback, teardown."""
 import json
 import re
 import secrets
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, processes, sidebar
@@ -63,8 +64,19 @@ region = c1.text_input("Region", "us-east-1", key="deploy_region")
 profile = c2.text_input("Profile (optional)", "", key="deploy_profile")
 endpoint = c3.text_input("Endpoint URL (optional: an emulator)", "", key="deploy_endpoint")
 aws_args = ["--region", region] + (["--profile", profile] if profile else []) + (["--endpoint-url", endpoint] if endpoint else [])
+d1, d2 = st.columns(2)
+door = d1.radio("Front door", ["rest", "http", "url"], horizontal=True, key="deploy_front_door",
+                help="rest: API key, usage plan and throttling at API Gateway ($3.50 a million). http: HTTP API ($1.00 a million). "
+                     "url: a Function URL (no per-request charge; reserved concurrency caps the spend). The old one is removed.")
+canary = d2.number_input("Canary: share of traffic to the new version first (%, 0 = none)", 0, 50, 0, 5, key="deploy_canary",
+                         help="deploy.py watches the error and p99 alarms, then promotes or rolls back by itself")
+minutes = d2.number_input("Canary watch (minutes)", 1, 60, 10, key="deploy_canary_minutes", disabled=not canary)
+deploy_args = ["--api", door] + (["--canary", str(canary), "--canary-minutes", str(minutes)] if canary else []) + \
+    (["--no-verify"] if endpoint else [])
+if endpoint:
+    st.caption("An emulator cannot run the function, so the new version is not invoked before `live` moves (--no-verify).")
 if st.button("Deploy to AWS", key="deploy_aws"):
-    code, lines = run("Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *aws_args])
+    code, lines = run("Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *deploy_args, *aws_args])
     found = next((m.group(1) for ln in lines if (m := re.search(r"Invoke URL: (\S+)", ln))), None)
     if code != 0 or not found:
         st.error("The deploy did not finish: " + (lines[-1] if lines else "no output") +
@@ -84,14 +96,35 @@ if st.session_state.get("deploy_result"):
     st.success(st.session_state["deploy_result"])
     st.code(url)
 
-with st.expander("What is deployed on AWS"):
-    if st.button("Read status", key="deploy_status"):
-        out = list(processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", *aws_args]))
-        (st.code if out[-1] == "exit 0" else st.error)("\n".join(out[:-1]))
+st.subheader("Versions and rollback")
+if st.button("Read what is deployed", key="deploy_status"):
+    out = list(processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", *aws_args]))
+    try:
+        st.session_state["deploy_status_json"] = json.loads("\n".join(out[:-1]))
+    except ValueError:
+        st.session_state.pop("deploy_status_json", None)
+        st.error("Could not read the deployment: " + (out[-2] if len(out) > 1 else out[-1]))
+status = st.session_state.get("deploy_status_json")
+if status:
+    fn = status.get("function")
+    if not fn:
+        st.info(f"Nothing is deployed in {status.get('region')}.")
+    else:
+        st.write(f"Front door **{status.get('front_door') or 'none'}** at `{status.get('url', '-')}`; {fn['runtime_support']}.")
+        st.dataframe(pd.DataFrame(fn["versions"]), hide_index=True, width="stretch")
+        older = [v["version"] for v in fn["versions"] if not v["live"]]
+        if older:
+            target = st.selectbox("Roll `live` back to version", older[::-1], key="deploy_rollback_to")
+            sure = st.checkbox(f"Move `live` from version {fn['alias_version']} to version {target}", key="deploy_rollback_confirm")
+            if st.button("Roll back", disabled=not sure, key="deploy_rollback"):
+                code, _ = run("Rolling back", [PY, str(ROOT / "lambda" / "deploy.py"), "rollback", "--to", str(target), *aws_args])
+                st.session_state.pop("deploy_status_json", None)
+                if code != 0:
+                    st.error("The rollback failed; the lines above say why.")
 
 st.subheader("Tear down")
-confirm = st.checkbox("I understand this deletes the function, API, key, usage plan, alarms and role "
-                      "(the versioned model bucket is kept)", key="deploy_confirm")
+confirm = st.checkbox("I understand this deletes the function, its front door (API, key, usage plan or URL), alarms, role and "
+                      "log group (the versioned model bucket is kept)", key="deploy_confirm")
 if st.button("Tear down AWS deployment", disabled=not confirm, key="deploy_teardown"):
     code, lines = run("Tearing down", [PY, str(ROOT / "lambda" / "deploy.py"), "teardown", *aws_args])
     if code != 0:

@@ -9,10 +9,9 @@ import hashlib
 import sys
 
 import pytest
+import runtime_python  # noqa: E402  (lambda/ is on the path via tests.support)
 
 from tests.support import LAMBDA_DIR, SAMPLE_KEY, load_event
-
-import runtime_python  # noqa: E402  (lambda/ is on the path via tests.support)
 
 RUNTIME_VERSION = runtime_python.template_version()
 

@@ -11,7 +11,6 @@ import pytest
 
 from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, assert_cors, call, load_event, rest, with_
 
-
 # (name, event builder(features, version) -> event, status, code)
 BAD = [
     ("malformed json", lambda f, v: rest(raw="{\"ticker\": \"AAPL\", "), 400, "invalid_json"),
