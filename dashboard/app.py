@@ -12,10 +12,12 @@ from dashboard import sidebar  # noqa: E402
 # fresh server's first visit is to a page URL (/deploy), skipping this file and its sidebar.
 st.set_page_config(page_title="Financial forecasting", page_icon=":chart_with_upwards_trend:", layout="wide")
 sidebar.render()
+# Every page has a URL of its own; the root forwards to /forecast (Streamlit serves a default page only at the root).
 pages = [
-    st.Page("views/forecast.py", title="Forecast", icon=":material/show_chart:", default=True),
-    st.Page("views/cost_monitor.py", title="Cost monitor", icon=":material/payments:"),
-    st.Page("views/deploy.py", title="Deploy", icon=":material/rocket_launch:"),
-    st.Page("views/model.py", title="Model", icon=":material/model_training:"),
+    st.Page("views/home.py", title="Home", url_path="home", default=True, visibility="hidden"),
+    st.Page("views/forecast.py", title="Forecast", icon=":material/show_chart:", url_path="forecast"),
+    st.Page("views/cost_monitor.py", title="Cost monitor", icon=":material/payments:", url_path="costs"),
+    st.Page("views/deploy.py", title="Deploy", icon=":material/rocket_launch:", url_path="deploy"),
+    st.Page("views/model.py", title="Model", icon=":material/model_training:", url_path="model"),
 ]
 st.navigation(pages).run()

@@ -11,13 +11,13 @@ from models.features import FEATURES
 MOVING_AVERAGES = (20, 50)
 
 
-def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None, next_date=None) -> go.Figure:
+def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03)
     fig.add_trace(go.Candlestick(x=df.index, open=df["Open"], high=df["High"], low=df["Low"], close=df["Close"], name=ticker), 1, 1)
     for n in MOVING_AVERAGES:
         fig.add_trace(go.Scatter(x=df.index, y=df["Close"].rolling(n).mean(), name=f"MA {n}", line={"width": 1}), 1, 1)
     if answer is not None:
-        nd = next_date or (df.index[-1] + pd.tseries.offsets.BDay(1))
+        nd = df.index[-1] + pd.tseries.offsets.BDay(1)
         iv = answer["interval"]
         fig.add_trace(go.Scatter(x=[nd], y=[answer["prediction"]], mode="markers", name=f"forecast ({iv['level']:.0%} interval)",
                                  marker={"size": 11, "symbol": "diamond", "color": "crimson"},

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR", ROOT / ".local"))
+# the one definition of the local run's folder (local API logs, its key file, the dashboard's local API);
+# lambda/local_api.py and scripts/run.py read it from here; LOCAL_API_DIR moves it (tests point it at a tmp dir)
+LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR") or ROOT / ".local")
 DEFAULT_URL = "http://127.0.0.1:3000/prod"
 MARKET_TTL_S = 3600        # market data: a daily bar does not change within the hour
 MODEL_TTL_S = 60           # GET /model: short, so a redeploy shows up within a minute
-STATUS_TTL_S = 30
 REQUEST_TIMEOUT_S = 10.0
 BATCH_SIZE = 64            # the API's batch limit
 BACKTEST_MAX_DAYS = 256    # four batch calls at most

@@ -49,3 +49,23 @@ def forecast_row(ticker: str, answer: dict, source: str, last_date) -> dict:
             "prediction": answer["prediction"], "change %": (answer["prediction"] / last - 1) * 100 if last else None,
             "confidence": answer["confidence"], "interval": f"{answer['interval']['low']:.2f} – {answer['interval']['high']:.2f}",
             "latency ms": round(answer.get("latency_ms", 0.0), 1), "model version": answer["model_version"], "data": source}
+
+
+def parse_view(params: dict, known: list[str]) -> dict:
+    """A shared Forecast view from its query string: known tickers, one extra symbol, an end date. Bad parts are dropped."""
+    import datetime as dt
+
+    from models.data import TICKER_RE
+
+    raw = [t.strip().upper() for t in str(params.get("tickers", "")).split(",") if t.strip()][:8]
+    valid = [t for t in raw if TICKER_RE.fullmatch(t)]
+    try:
+        end = dt.date.fromisoformat(str(params.get("end", "")))
+    except ValueError:
+        end = None
+    extra = next((t for t in valid if t not in known), "")
+    return {"tickers": [t for t in valid if t in known], "extra": extra, "end": end}
+
+
+def view_params(tickers: list[str], end) -> dict:
+    return {"tickers": ",".join(tickers), "end": str(end)}

@@ -40,7 +40,8 @@ import runtime_python  # noqa: E402
 import settings  # noqa: E402
 from local_lambda import Invocation, InvocationLog, Pool  # noqa: E402
 
-LOCAL_DIR = ROOT / ".local"
+sys.path.insert(0, str(ROOT))
+from dashboard.config import LOCAL_DIR  # noqa: E402  (the one place the .local folder is named)
 MAX_PAYLOAD = 10 * 1024 * 1024       # API Gateway's hard limit
 INTEGRATION_TIMEOUT_S = 29.0         # API Gateway's default integration timeout
 READ_TIMEOUT_S = 10.0                # a client gets this long to send a request's headers and body (and to idle)
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate-limit", type=float, default=1000.0, help="throttle: requests per second (API Gateway's token bucket)")
     p.add_argument("--burst-limit", type=int, default=2000, help="throttle: bucket size")
     p.add_argument("--integration-timeout", type=float, default=INTEGRATION_TIMEOUT_S)
-    p.add_argument("--log-dir", type=Path, default=Path(os.environ.get("LOCAL_API_DIR", LOCAL_DIR)),
+    p.add_argument("--log-dir", type=Path, default=LOCAL_DIR,
                    help="where invocations.jsonl, function.log and the extracted package live")
     p.add_argument("--no-build", action="store_true", help="serve dist/ as it is, even if stale")
     p.add_argument("--function-zip", type=Path, default=None, help="serve this function zip instead of dist/'s (implies --no-build)")

@@ -74,8 +74,3 @@ def fit_scaler(train_parts: list[TickerData]) -> dict:
 
 def standardize_windows(X: np.ndarray, scaler: dict) -> np.ndarray:
     return ((X - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])).astype(np.float32)
-
-
-def close_of(X_std: np.ndarray, scaler: dict) -> np.ndarray:
-    """Recover the last close from standardized windows, as the function does."""
-    return X_std[:, -1, CLOSE] * scaler["scale"][CLOSE] + scaler["mean"][CLOSE]

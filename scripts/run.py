@@ -21,7 +21,6 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = ROOT / ".local"
 
 
 def wait_http(url: str, proc: subprocess.Popen, seconds: float, what: str) -> None:
@@ -61,13 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupted)
     sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
-    import package
-
-    stale = package.is_stale()
-    if stale:
-        print("run: building the Lambda packages (first run: fetches the layer's wheels from PyPI)", flush=True)
-    package.ensure_built(quiet=not stale)
     key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(24)
+    from dashboard import processes
     from dashboard.processes import free_port
 
     api_port, dash_port = free_port(args.port), free_port(args.dashboard_port)
@@ -80,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         api = subprocess.Popen([sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(api_port),
                                 "--workers", str(args.workers)], env=env, cwd=ROOT, start_new_session=True)
         api_url = f"http://127.0.0.1:{api_port}/prod"
-        wait_http(api_url + "/health", api, 90, "local API")
+        # the local API builds the packages first when they are missing or stale (the first run fetches the layer's
+        # wheels from PyPI), so its first answer may take minutes
+        wait_http(api_url + "/health", api, 900, "local API")
         dash_env = {**env, "FORECAST_API_URL": api_url, "FORECAST_API_KEY": key}
         dash = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                                  "--server.port", str(dash_port), "--server.address", "127.0.0.1", "--server.headless", "true",
                                  "--browser.gatherUsageStats", "false"], env=dash_env, cwd=ROOT, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_http(f"http://127.0.0.1:{dash_port}/_stcore/health", dash, 60, "dashboard")
+        wait_http(f"http://127.0.0.1:{dash_port}/_stcore/health", dash, 180, "dashboard")
         print("", flush=True)
         print(f"  dashboard   http://127.0.0.1:{dash_port}", flush=True)
         print(f"  local API   {api_url}   (X-API-Key: {key})", flush=True)
@@ -102,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(dash)
         stop(api)
-        try:  # a local API the dashboard's Deploy page started
-            pid = json.loads((LOCAL / "dashboard_api.json").read_text())["pid"]
-            os.killpg(pid, signal.SIGTERM)
-        except (OSError, ValueError, KeyError, ProcessLookupError):
-            pass
+        processes.stop_previous()  # a local API the dashboard's Deploy page started, if it is still ours
 
 
 if __name__ == "__main__":

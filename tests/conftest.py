@@ -12,6 +12,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# no test writes into the working tree: the local run's folder and hypothesis's example database live in a
+# throwaway directory (set before anything reads them; subprocesses inherit it)
+import os as _os  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+
+_SCRATCH = Path(_tempfile.mkdtemp(prefix="forecast-tests-"))
+_os.environ.setdefault("LOCAL_API_DIR", str(_SCRATCH / "local"))
+_os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_SCRATCH / "hypothesis"))
+SERVER_FIXTURES = {"local_api", "moto_server", "aws_env", "servers", "hostile"}
+
 from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, self_signed_cert, stop_group, wait_for  # noqa: E402,F401
 
 
@@ -28,6 +38,13 @@ def mlflow_store(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that starts a real server is an integration test, whatever its file says."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -6,12 +6,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT, free_port, stop_group, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -26,31 +25,24 @@ def servers(tmp_path_factory, built_packages):
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run.py"), "--port", str(free_port()),
                              "--dashboard-port", str(free_port())], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True, env={**os.environ, "LOCAL_API_KEY": "browser-test-key-123"})
-    dash = api = None
-    t_end = time.time() + 120
-    while time.time() < t_end and not (dash and api):
+    def urls():
         text = log.read_text()
         dash = (re.search(r"dashboard\s+(http://\S+)", text) or [None, None])[1]
         api = (re.search(r"local API\s+(http://\S+/prod)\s+\(X-API-Key", text) or [None, None])[1]
-        if proc.poll() is not None:
-            break
-        time.sleep(0.3)
-    if not (dash and api):
-        os.killpg(proc.pid, signal.SIGTERM)
-        pytest.fail(f"make run's launcher did not come up:\n{log.read_text()}")
-    yield dash, api
-    os.killpg(proc.pid, signal.SIGINT)
+        return (dash, api) if dash and api else None
+
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    out.close()
+        dash, api = wait_for("make run's launcher to print both URLs", urls, timeout_s=300, proc=proc, log=log)
+        yield dash, api
+    finally:  # SIGINT, as Ctrl-C in `make run`; then the whole group, whatever happened
+        stop_group(proc, sig=signal.SIGINT, grace_s=20)
+        out.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: apt-get install chromium (.ci/run installs it)")
+        pytest.fail("Debian's chromium is missing: run `make browser` (apt-get install chromium); `make test` does it for you")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -112,7 +104,7 @@ def test_open_cost_monitor_and_deploy_pages(servers, page):
 
 def test_move_a_slider_and_see_the_total_change(servers, page):
     dash, _ = servers
-    page.goto(dash + "/cost_monitor")
+    page.goto(dash + "/costs")
     wait_rendered(page, timeout_ms=60_000)
 
     def total() -> str:
@@ -138,3 +130,25 @@ def test_deploy_locally_shows_the_new_url(servers, page):
     url_box = page.get_by_test_id("stSidebar").get_by_role("textbox", name="URL")
     assert url_box.input_value() == m.group(1), "the new local API is the active endpoint"
     assert "answers: model" in main_text(page)
+
+
+def test_a_forecast_view_is_a_shareable_url(servers, page):
+    """/forecast opens the Forecast page itself, with the tickers and end date of the query string, and the
+    address bar follows the view."""
+    dash, _ = servers
+    page.goto(dash + "/forecast?tickers=IBM&end=2010-06-30")
+    wait_rendered(page, timeout_ms=60_000)
+    text = main_text(page)
+    assert "Page not found" not in text and "IBM" in text
+    assert page.get_by_test_id("stDateInput").first.locator("input[type=date]").nth(1).input_value() == "2010-06-30"
+    chosen = page.get_by_test_id("stMultiSelect").first.inner_text()
+    assert "IBM" in chosen and "AAPL" not in chosen
+    assert "tickers=IBM" in page.url and "end=2010-06-30" in page.url
+
+
+@pytest.mark.parametrize("path, heading", [("/costs", "Cost monitor"), ("/deploy", "Deploy"), ("/model", "Model")])
+def test_every_page_has_a_url(servers, page, path, heading):
+    dash, _ = servers
+    page.goto(dash + path)
+    wait_rendered(page, timeout_ms=60_000)
+    assert page.get_by_role("heading", name=heading, exact=True).count() >= 1

@@ -250,3 +250,17 @@ def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_pack
     alias = boto3.client("lambda", endpoint_url=aws_env, region_name="us-east-1").get_alias(
         FunctionName="financial-forecasting-lstm", Name="live")
     assert alias["FunctionVersion"] == "1"
+
+
+@pytest.mark.parametrize("params, tickers, extra, end", [
+    ({"tickers": "ibm,AAPL", "end": "2012-06-29"}, ["IBM", "AAPL"], "", "2012-06-29"),
+    ({"tickers": "NVDA,IBM"}, ["IBM"], "NVDA", None),
+    ({"tickers": "AAPL\n,<script>", "end": "yesterday"}, ["AAPL"], "", None),
+    ({}, [], "", None),
+])
+def test_shared_views_parse_safely(params, tickers, extra, end):
+    import datetime as dt
+
+    view = forecasting.parse_view(params, ["AAPL", "IBM", "^GSPC"])
+    assert view == {"tickers": tickers, "extra": extra, "end": dt.date.fromisoformat(end) if end else None}
+    assert forecasting.view_params(["AAPL", "IBM"], dt.date(2012, 6, 29)) == {"tickers": "AAPL,IBM", "end": "2012-06-29"}

@@ -10,9 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support import load_event
 from tests.test_dashboard import app
-
 
 
 def real_card() -> dict:

@@ -103,31 +103,35 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_mlflow_ui_starts_offline_and_stops_its_whole_group(tiny_run):
+    import os
     import signal
     import subprocess
     import sys
-    import time
 
     import requests
 
-    from tests.conftest import ROOT, free_port
+    from tests.support import ROOT, free_port, stop_group, wait_for
 
     port = free_port()
     ui = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "mlflow_ui.py"), "--port", str(port)], cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = None
     try:
-        for _ in range(120):
-            try:
-                r = requests.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5", timeout=2)
-                if r.status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5"
+        r = wait_for(f"the MLflow UI to answer {url}", lambda: (resp := requests.get(url, timeout=5)).ok and resp,
+                     timeout_s=240, proc=ui)
         assert tracking.EXPERIMENT in {e["name"] for e in r.json()["experiments"]}
         [server] = _children(ui.pid)
         assert len(_group_members(server)) >= 2, "the server runs helper processes in its group"
-    finally:
         ui.send_signal(signal.SIGINT)  # what Ctrl-C in `make mlflow` delivers
-        ui.wait(30)
-    assert _group_members(server) == [], "helper processes outlived the UI"
+        wait_for("the MLflow UI launcher to exit after SIGINT", lambda: ui.poll() is not None, timeout_s=120)
+        wait_for("every process of the MLflow server's group to exit", lambda: _group_members(server) == [], timeout_s=120)
+    finally:  # whatever happened above, nothing this test started outlives it
+        stop_group(ui, grace_s=5)
+        if server is not None:
+            try:
+                os.killpg(server, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass

@@ -25,7 +25,11 @@ st.caption(f"Endpoint `{url}` serves **{card['name']}** version `{card['version'
            "publishes at GET /model.")
 
 known = data.snapshot_tickers()
-picked = st.multiselect("Tickers", known, default=["AAPL", "^GSPC"], key="forecast_tickers",
+shared = forecasting.parse_view(st.query_params.to_dict(), known)   # a shared link: /forecast?tickers=AAPL,IBM&end=2012-06-29
+if "forecast_tickers" not in st.session_state:
+    st.session_state["forecast_tickers"] = shared["tickers"] or ["AAPL", "^GSPC"]
+    st.session_state["forecast_extra"] = shared["extra"]
+picked = st.multiselect("Tickers", known, key="forecast_tickers",
                         help="The bundled snapshot's tickers; add any symbol yfinance knows below (needs the network).")
 extra = st.text_input("Another symbol (live data)", key="forecast_extra", placeholder="e.g. NVDA").strip().upper()
 tickers = picked + ([extra] if extra and extra not in picked else [])
@@ -45,9 +49,11 @@ if not loaded:
     st.stop()
 lo = min(df.index.min() for df, _, _ in loaded.values()).date()
 hi = max(df.index.max() for df, _, _ in loaded.values()).date()
-dates = st.date_input("Date range (the forecast is for the trading day after its end)", value=(max(lo, hi - dt.timedelta(days=365)), hi),
-                      min_value=lo, max_value=hi, key="forecast_dates")
+end_default = min(max(shared["end"] or hi, lo), hi)
+dates = st.date_input("Date range (the forecast is for the trading day after its end)",
+                      value=(max(lo, end_default - dt.timedelta(days=365)), end_default), min_value=lo, max_value=hi, key="forecast_dates")
 start, end = (dates if isinstance(dates, tuple | list) and len(dates) == 2 else (lo, hi))
+st.query_params.from_dict(forecasting.view_params(tickers, end))  # the address bar now shares this view
 
 rows, answers, sent = [], {}, {}
 for t, (df, used, why) in loaded.items():

@@ -24,7 +24,7 @@ LIVE_TIMEOUT_S = 4.0            # yfinance's per-request timeout: a live fetch s
 LIVE_CACHE_TTL_S = 6 * 3600     # a day's bars change once a day; refetching every minute is rude
 OFFLINE_MEMO_S = 60.0           # after a failed live call, skip the network for this long
 CACHE_DIR = Path(os.environ.get("FORECAST_CACHE_DIR", Path.home() / ".cache" / "financial-forecasting"))
-TICKER_RE = re.compile(r"^[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}$")
+TICKER_RE = re.compile(r"[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}")  # used with fullmatch: no trailing newline
 
 log = logging.getLogger(__name__)
 _last_live_failure = 0.0
@@ -143,7 +143,7 @@ def load_prices(ticker: str, start=None, end=None, source: str = "auto") -> pd.D
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-    if not isinstance(ticker, str) or not TICKER_RE.match(ticker.strip()):
+    if not isinstance(ticker, str) or not TICKER_RE.fullmatch(ticker.strip()):
         raise UnknownTickerError(f"{ticker!r} is not a ticker symbol (letters, digits, ^ . - =; at most 15)")
     ticker = ticker.strip().upper()
     live_error = None

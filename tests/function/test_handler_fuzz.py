@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from tests.support import SAMPLE_KEY, load_event
 
+pytestmark = pytest.mark.slow  # thousands of generated events
+
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                       HealthCheck.function_scoped_fixture])
 

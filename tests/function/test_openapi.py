@@ -44,7 +44,7 @@ def test_single_batch_model_health_conform(spec, handler, keyed, features):
 
 @pytest.mark.parametrize("name, build, status, code", BAD, ids=[b[0] for b in BAD])
 def test_errors_conform(spec, handler, keyed, features, manifest, name, build, status, code):
-    ev = build(features, manifest["version"])
+    ev = build(features)
     got, _, body = call(handler, ev)
     path = ev["path"] if ev["path"] in spec["paths"] else "/predict"
     ops = spec["paths"][path]
