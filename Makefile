@@ -11,7 +11,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -71,6 +71,11 @@ train: setup-train ## train, export to models/runtime and evaluate (about 20 s o
 
 experiments: setup-train ## runs A, B and C (LSTM 2x64, 1x16, 2x128) logged to MLflow, then the comparison table
 	$(PY) -m models.experiments
+
+promote: setup-train ## serve a tracked run: make promote RUN=B (copies its artifacts, regenerates lambda/events)
+	@test -n "$(RUN)" || { echo "make promote: say which run, e.g. make promote RUN=B"; exit 2; }
+	$(PY) -m models.promote $(RUN)
+	$(PY) lambda/events/generate.py
 
 mlflow: setup-train ## the MLflow UI on 127.0.0.1:5000 over mlruns/ (Ctrl-C stops it and its workers)
 	$(PY) scripts/mlflow_ui.py

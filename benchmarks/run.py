@@ -212,7 +212,7 @@ class Bench:
         sys.path.insert(0, str(ROOT))
         from screenshots import CHROMIUM, CHROMIUM_ARGS
 
-        from tests.support import free_port
+        from dashboard.processes import free_port
 
         api_port, dash_port = free_port(), free_port()
         proc = subprocess.Popen([PY, str(ROOT / "scripts" / "run.py"), "--port", str(api_port), "--dashboard-port", str(dash_port)],
@@ -266,7 +266,7 @@ class Bench:
 
     def load(self):
         sys.path.insert(0, str(ROOT))
-        from tests.support import free_port
+        from dashboard.processes import free_port
 
         port = free_port()
         logdir = self.tmp / "local_api"

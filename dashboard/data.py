@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import processes
 from dashboard.client import ForecastClient
-from dashboard.config import MARKET_TTL_S, MODEL_TTL_S
+from dashboard.config import MARKET_TTL_S, MODEL_TTL_S, RUNS_TTL_S
 from models import data as market
 
 SOURCES = {"auto (live, else bundled)": "auto", "live (yfinance)": "live", "bundled snapshot": "snapshot"}
@@ -32,3 +33,9 @@ def client(url: str, key: str) -> ForecastClient:
 @st.cache_data(ttl=MODEL_TTL_S, show_spinner=False)
 def model_card(url: str, key: str) -> dict:
     return client(url, key).model()
+
+
+@st.cache_data(ttl=RUNS_TTL_S, show_spinner=False)
+def training_runs() -> pd.DataFrame | None:
+    runs = processes.training_runs()
+    return None if runs is None else pd.DataFrame(runs)

@@ -34,10 +34,11 @@ def stream(cmd: list[str], env: dict | None = None, timeout_s: float = 900) -> I
     yield f"exit {proc.wait()}"
 
 
-def free_port(preferred: int = 3001) -> int:
+def free_port(preferred: int = 0) -> int:
+    """`preferred` when it is free, else any free loopback port (0 asks for any)."""
     import socket
 
-    for port in [preferred, 0]:
+    for port in dict.fromkeys([preferred, 0]):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -85,7 +86,7 @@ def stop_previous() -> None:
 def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s: float = 60) -> str:
     """Replace the dashboard's local API with a fresh one serving the current dist/; returns its URL."""
     stop_previous()
-    port = port or free_port()
+    port = port or free_port(3001)
     log_dir = LOCAL_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     # the local API prints its key: the log is owner-only from its first byte
@@ -119,6 +120,19 @@ def deploy_plan(front_door: str | None = None) -> dict:
     if r.returncode != 0:
         raise RuntimeError(f"`deploy.py plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
     return json.loads(r.stdout)
+
+
+def training_runs() -> list[dict] | None:
+    """The MLflow runs table through `python -m models.tracking runs --json`: None when training tools are absent
+    (`make setup` installs no mlflow), [] when nothing was trained yet."""
+    r = subprocess.run([PY, "-m", "models.tracking", "runs", "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if r.returncode != 0:
+        return None
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
 
 
 def invocation_logs() -> list[Path]:

@@ -42,6 +42,7 @@ from local_lambda import Invocation, InvocationLog, Pool  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from dashboard.config import LOCAL_DIR  # noqa: E402  (the one place the .local folder is named)
+
 MAX_PAYLOAD = 10 * 1024 * 1024       # API Gateway's hard limit
 INTEGRATION_TIMEOUT_S = 29.0         # API Gateway's default integration timeout
 READ_TIMEOUT_S = 10.0                # a client gets this long to send a request's headers and body (and to idle)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from models.data import load_prices
-from models.features import CLOSE, FEATURES, VOLATILITY, WINDOW, feature_frame, windows
+from models.features import FEATURES, VOLATILITY, WINDOW, feature_frame, windows
 
 TRAIN_TICKERS = ("^GSPC", "AAPL", "MSFT", "IBM", "GOOG")  # the model is fitted on these
 HELD_OUT_TICKERS = ("^IXIC",)                              # never seen in training: a fresh market

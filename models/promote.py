@@ -12,7 +12,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -70,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     m = promote(args.run, args.target)
     print(f"promoted run {m['run_name']} ({m['run_id']}): {m['name']} {m['version']} -> {args.target / 'runtime'}")
     if args.target.resolve() == MODELS_DIR:
-        # the sample events carry standardized features: keep them in step with the promoted scaler
-        subprocess.run([sys.executable, str(MODELS_DIR.parent / "lambda" / "events" / "generate.py")], check=True,
-                       stdout=subprocess.DEVNULL)
-        print("regenerated lambda/events/*.json; `make package` (or make run / make deploy) now serves it")
+        print("the sample events carry standardized features: `make promote RUN=...` regenerates them "
+              "(lambda/events/generate.py); then `make package` (or make run / make deploy) serves the new model")
     return 0
 
 

@@ -117,3 +117,31 @@ def runs_frame(experiment: str = EXPERIMENT):
     cols.update({f"metrics.{m}": m for m in SUMMARY_METRICS})
     keep = [c for c in cols if c in df.columns]
     return df[keep].rename(columns=cols)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m models.tracking runs --json`: the runs table as JSON records, for the dashboard's Model page
+    (which reaches training code through this command, never by importing it)."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m models.tracking", description=main.__doc__)
+    p.add_argument("command", choices=["runs"])
+    p.add_argument("--json", action="store_true", help="JSON records (the default prints a table)")
+    args = p.parse_args(argv)
+    df = runs_frame()
+    if df is None:
+        print("[]" if args.json else "no tracking store yet: run `make experiments` or `make train`")
+        return 0
+    if args.json:
+        out = df.copy()
+        if "started" in out:
+            out["started"] = out["started"].astype(str)
+        print(json.dumps(out.to_dict(orient="records"), default=str))
+    else:
+        print(df.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,7 +9,6 @@ replaced by a free one rather than failing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import signal

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +24,16 @@ for _p in (str(ROOT), str(LAMBDA_DIR)):
         sys.path.append(_p)
 
 
+def free_port() -> int:
+    """Any free loopback port (dashboard.processes holds the one implementation; imported late, so the function's
+    own suite, which has no requests, can use this module)."""
+    from dashboard.processes import free_port as find
+
+    return find(0)
+
+
 def load_event(name: str) -> dict:
     return json.loads((EVENTS_DIR / name).read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what: str, condition, timeout_s: float = 180.0, interval_s: float = 0.2, proc=None, log: Path | None = None):

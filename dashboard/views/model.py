@@ -39,11 +39,7 @@ if tm.get("held_out"):
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 st.subheader("Training runs")
-try:
-    from models import tracking
-except ImportError:
-    tracking = None
-runs = tracking.runs_frame() if tracking else None
+runs = data.training_runs()
 if runs is None or runs.empty:
     st.info("No experiment tracking store yet. Create one with `make experiments` (runs A, B and C) or `make train`; "
             "browse it with `make mlflow`.")
