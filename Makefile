@@ -11,7 +11,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -59,9 +59,14 @@ test-unit: setup-dev setup-function ## only the fast tests: no servers, no brows
 	$(FN_PY) -m pytest -q -m "not integration and not browser and not slow" tests/function
 	$(PY) -m pytest -q -m "not integration and not browser and not slow"
 
-lint: setup-dev ## ruff and cfn-lint
+lint: setup-dev ## ruff (lint and format) and cfn-lint
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint lambda/template.yaml
+
+format: setup-dev ## ruff format and the safe lint fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 snapshot: setup-dev ## rebuild models/data/snapshot.csv.gz from the arch and bokeh-sampledata packages
 	$(PY) -m models.data.build_snapshot

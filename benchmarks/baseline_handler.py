@@ -3,6 +3,7 @@
 Kept honest in its favour: it loads our own (scale-free, same-shape) checkpoint and skips the guide's
 double scaling; what it costs is what torch costs.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,9 @@ def lambda_handler(event, context=None):
     with torch.no_grad():
         r, _ = MODEL(x)
     last = x[:, -1, 0].numpy() * SCALE[0] + MEAN[0]
-    preds = [{"ticker": row["ticker"], "prediction": float(lc * math.exp(float(ri)))} for row, lc, ri in zip(rows, last, r, strict=True)]
+    preds = [
+        {"ticker": row["ticker"], "prediction": float(lc * math.exp(float(ri)))}
+        for row, lc, ri in zip(rows, last, r, strict=True)
+    ]
     out = preds[0] if "features" in body else {"predictions": preds}
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(out)}

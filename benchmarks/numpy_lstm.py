@@ -2,6 +2,7 @@
 
 Not used by the function: onnxruntime won the measurement (BENCHMARKS.md). Kept so the choice can be re-checked.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,14 @@ def _sigmoid(x):
 class NumpyEnsemble:
     def __init__(self, state: dict, cfg: dict, coef, intercept: float, weights):
         self.cfg = cfg
-        self.layers = [(state[f"lstm.weight_ih_l{k}"].T.astype(np.float32), state[f"lstm.weight_hh_l{k}"].T.astype(np.float32),
-                        (state[f"lstm.bias_ih_l{k}"] + state[f"lstm.bias_hh_l{k}"]).astype(np.float32)) for k in range(cfg["layers"])]
+        self.layers = [
+            (
+                state[f"lstm.weight_ih_l{k}"].T.astype(np.float32),
+                state[f"lstm.weight_hh_l{k}"].T.astype(np.float32),
+                (state[f"lstm.bias_ih_l{k}"] + state[f"lstm.bias_hh_l{k}"]).astype(np.float32),
+            )
+            for k in range(cfg["layers"])
+        ]
         self.head_w = state["head.weight"].T.astype(np.float32)
         self.head_b = state["head.bias"].astype(np.float32)
         self.coef = np.asarray(coef, dtype=np.float32).reshape(-1)
@@ -35,13 +42,13 @@ class NumpyEnsemble:
         seq = sf
         H = self.cfg["hidden"]
         for w_ih, w_hh, b in self.layers:
-            pre = seq @ w_ih + b                                   # (B, T, 4H)
+            pre = seq @ w_ih + b  # (B, T, 4H)
             h = np.zeros((x.shape[0], H), dtype=np.float32)
             c = np.zeros_like(h)
             outs = []
             for t in range(x.shape[1]):
                 g = pre[:, t] + h @ w_hh
-                i, f, gg, o = _sigmoid(g[:, :H]), _sigmoid(g[:, H:2 * H]), np.tanh(g[:, 2 * H:3 * H]), _sigmoid(g[:, 3 * H:])
+                i, f, gg, o = _sigmoid(g[:, :H]), _sigmoid(g[:, H : 2 * H]), np.tanh(g[:, 2 * H : 3 * H]), _sigmoid(g[:, 3 * H :])
                 c = f * c + i * gg
                 h = o * np.tanh(c)
                 outs.append(h)

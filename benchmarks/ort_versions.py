@@ -7,6 +7,7 @@ function zip is shared, and fresh `python -S -E` processes answer one direct-inv
 within each round, so a busy machine slows them alike. Also checks that every candidate answers bit-identically
 to the first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,13 @@ def first_answer(python: Path, task: Path, layer: Path, event: Path) -> tuple[fl
     """-> (seconds to the first answer, seconds to process exit, the answer)."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
     t = time.perf_counter()
-    p = subprocess.Popen([str(python), "-S", "-E", str(CHILD), str(task), str(layer), str(event)], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [str(python), "-S", "-E", str(CHILD), str(task), str(layer), str(event)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = p.stderr.readline()
     answered = time.perf_counter() - t
     rest = p.stderr.read()
@@ -70,10 +76,22 @@ def main(argv: list[str] | None = None) -> None:
         task, opt = tmp / f"task-{len(builds)}", tmp / f"opt-{len(builds)}"
         zipfile.ZipFile(fn_zip).extractall(task)
         zipfile.ZipFile(layer_zip).extractall(opt)
-        builds.append({"label": label, "python": py, "pins": pins, "task": task, "layer": opt / "python",
-                       "interpreter": package.interpreter(target), "layer_mb": layer_zip.stat().st_size / 2**20,
-                       "unzipped_mb": (package.unzipped_size(layer_zip) + package.unzipped_size(fn_zip)) / 2**20,
-                       "answer_s": [], "exit_s": [], "init_ms": [], "answers": []})
+        builds.append(
+            {
+                "label": label,
+                "python": py,
+                "pins": pins,
+                "task": task,
+                "layer": opt / "python",
+                "interpreter": package.interpreter(target),
+                "layer_mb": layer_zip.stat().st_size / 2**20,
+                "unzipped_mb": (package.unzipped_size(layer_zip) + package.unzipped_size(fn_zip)) / 2**20,
+                "answer_s": [],
+                "exit_s": [],
+                "init_ms": [],
+                "answers": [],
+            }
+        )
     for r in range(args.rounds):
         for b in builds:
             a, t, ans = first_answer(b["interpreter"], b["task"], b["layer"], event)
@@ -81,24 +99,42 @@ def main(argv: list[str] | None = None) -> None:
             b["exit_s"].append(t)
             b["init_ms"].append(ans["init_ms"])
             b["answers"].append(ans)
-        print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{b['label']} {b['answer_s'][-1] * 1000:.0f} ms" for b in builds),
-              flush=True)
+        print(
+            f"round {r + 1}/{args.rounds}: " + "  ".join(f"{b['label']} {b['answer_s'][-1] * 1000:.0f} ms" for b in builds),
+            flush=True,
+        )
     ref = builds[1]["answers"][0]
     rows = []
     for b in builds:
         same = all(a["prediction"] == ref["prediction"] and a["interval"] == ref["interval"] for a in b["answers"])
-        rows.append({k: v for k, v in b.items() if k not in ("task", "layer", "interpreter", "answers")} |
-                    {"bit_identical_to": builds[1]["label"] if same else None,
-                     "max_rel_diff": max(abs(a["prediction"] - ref["prediction"]) / ref["prediction"] for a in b["answers"]),
-                     "median_answer_ms": statistics.median(b["answer_s"]) * 1000,
-                     "median_exit_ms": statistics.median(b["exit_s"]) * 1000,
-                     "median_init_ms": statistics.median(b["init_ms"])})
+        rows.append(
+            {k: v for k, v in b.items() if k not in ("task", "layer", "interpreter", "answers")}
+            | {
+                "bit_identical_to": builds[1]["label"] if same else None,
+                "max_rel_diff": max(abs(a["prediction"] - ref["prediction"]) / ref["prediction"] for a in b["answers"]),
+                "median_answer_ms": statistics.median(b["answer_s"]) * 1000,
+                "median_exit_ms": statistics.median(b["exit_s"]) * 1000,
+                "median_init_ms": statistics.median(b["init_ms"]),
+            }
+        )
     for row in rows:
-        print(f"{row['label']:24s} first answer {row['median_answer_ms']:6.1f} ms  exit {row['median_exit_ms']:6.1f} ms  "
-              f"INIT {row['median_init_ms']:5.1f} ms  layer {row['layer_mb']:5.1f} MB  unzipped {row['unzipped_mb']:5.1f} MB  "
-              f"identical: {row['bit_identical_to'] is not None} (max rel diff {row['max_rel_diff']:.2e})")
-    args.out.write_text(json.dumps({"rounds": args.rounds, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                    "command": "python benchmarks/ort_versions.py", "candidates": rows}, indent=1) + "\n")
+        print(
+            f"{row['label']:24s} first answer {row['median_answer_ms']:6.1f} ms  exit {row['median_exit_ms']:6.1f} ms  "
+            f"INIT {row['median_init_ms']:5.1f} ms  layer {row['layer_mb']:5.1f} MB  unzipped {row['unzipped_mb']:5.1f} MB  "
+            f"identical: {row['bit_identical_to'] is not None} (max rel diff {row['max_rel_diff']:.2e})"
+        )
+    args.out.write_text(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "command": "python benchmarks/ort_versions.py",
+                "candidates": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

@@ -1,9 +1,10 @@
 """aws-lambda-powertools' Logger + Metrics against the hand-written EMF line.
 
-    python powertools_child.py import-powertools
-    python powertools_child.py import-ours LAMBDA_DIR
-    python powertools_child.py warm LAMBDA_DIR
+python powertools_child.py import-powertools
+python powertools_child.py import-ours LAMBDA_DIR
+python powertools_child.py warm LAMBDA_DIR
 """
+
 import json
 import os
 import sys
@@ -35,8 +36,17 @@ else:
     metrics = Metrics(namespace="FinancialForecasting", service="financial-forecasting")
 
     def pt():
-        logger.info("request", extra={"request_id": "abc", "route": "/predict", "ticker": "AAPL", "status": 200,
-                                      "latency_ms": 0.2, "model_version": "v"})
+        logger.info(
+            "request",
+            extra={
+                "request_id": "abc",
+                "route": "/predict",
+                "ticker": "AAPL",
+                "status": 200,
+                "latency_ms": 0.2,
+                "model_version": "v",
+            },
+        )
         metrics.add_dimension(name="Route", value="/predict")
         metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=0.2)
         metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
@@ -44,8 +54,18 @@ else:
         metrics.flush_metrics()
 
     def ours():
-        telemetry.emit(request_id="abc", route="/predict", method="POST", status=200, latency_ms=0.2, model_version="v",
-                       ticker="AAPL", predictions=1, cold_start=False, out=sys.stdout)
+        telemetry.emit(
+            request_id="abc",
+            route="/predict",
+            method="POST",
+            status=200,
+            latency_ms=0.2,
+            model_version="v",
+            ticker="AAPL",
+            predictions=1,
+            cold_start=False,
+            out=sys.stdout,
+        )
 
     res = {"powertools": [], "ours": []}
     for _ in range(200):

@@ -1,5 +1,6 @@
 """onnxruntime against the same ensemble in plain numpy (the measurement behind the runtime choice):
 `python runtime_child.py REPO_ROOT` prints one JSON line of p50 microseconds."""
+
 import json
 import sys
 import time

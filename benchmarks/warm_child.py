@@ -5,6 +5,7 @@
 
 The function's log line goes to stdout, a pipe the parent drains, as on Lambda; the figures go to stderr.
 """
+
 import json
 import os
 import resource
@@ -38,5 +39,6 @@ def timed(ev, k):
 s = timed(single, n)
 b = timed(batch, max(50, n // 20))
 assert json.loads(h.lambda_handler(single, None)["body"])["prediction"] > 0
-sys.stderr.write(json.dumps({"single_ns": s, "batch_ns": b,
-                             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}) + "\n")
+sys.stderr.write(
+    json.dumps({"single_ns": s, "batch_ns": b, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}) + "\n"
+)

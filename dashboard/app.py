@@ -1,4 +1,5 @@
 """Financial forecasting dashboard: `streamlit run dashboard/app.py` from the repository root."""
+
 import sys
 from pathlib import Path
 

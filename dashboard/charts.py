@@ -1,4 +1,5 @@
 """Plotly figures. Pure: data in, figure out."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,66 +14,119 @@ MOVING_AVERAGES = (20, 50)
 
 def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03)
-    fig.add_trace(go.Candlestick(x=df.index, open=df["Open"], high=df["High"], low=df["Low"], close=df["Close"], name=ticker), 1, 1)
+    fig.add_trace(
+        go.Candlestick(x=df.index, open=df["Open"], high=df["High"], low=df["Low"], close=df["Close"], name=ticker), 1, 1
+    )
     for n in MOVING_AVERAGES:
         fig.add_trace(go.Scatter(x=df.index, y=df["Close"].rolling(n).mean(), name=f"MA {n}", line={"width": 1}), 1, 1)
     if answer is not None:
         nd = df.index[-1] + pd.tseries.offsets.BDay(1)
         iv = answer["interval"]
-        fig.add_trace(go.Scatter(x=[nd], y=[answer["prediction"]], mode="markers", name=f"forecast ({iv['level']:.0%} interval)",
-                                 marker={"size": 11, "symbol": "diamond", "color": "crimson"},
-                                 error_y={"type": "data", "symmetric": False, "array": [iv["high"] - answer["prediction"]],
-                                          "arrayminus": [answer["prediction"] - iv["low"]]}), 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=[nd],
+                y=[answer["prediction"]],
+                mode="markers",
+                name=f"forecast ({iv['level']:.0%} interval)",
+                marker={"size": 11, "symbol": "diamond", "color": "crimson"},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [iv["high"] - answer["prediction"]],
+                    "arrayminus": [answer["prediction"] - iv["low"]],
+                },
+            ),
+            1,
+            1,
+        )
     fig.add_trace(go.Bar(x=df.index, y=df["Volume"], name="volume", marker={"color": "rgba(100,110,140,0.5)"}), 2, 1)
-    fig.update_layout(height=520, xaxis_rangeslider_visible=False, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": 1.06})
+    fig.update_layout(
+        height=520,
+        xaxis_rangeslider_visible=False,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.06},
+    )
     return fig
 
 
 def backtest(bt: pd.DataFrame, ticker: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=bt["date"], y=bt["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=bt["date"], y=bt["low"], fill="tonexty", line={"width": 0}, name="80% interval",
-                             fillcolor="rgba(220,20,60,0.12)"))
+    fig.add_trace(
+        go.Scatter(
+            x=bt["date"], y=bt["low"], fill="tonexty", line={"width": 0}, name="80% interval", fillcolor="rgba(220,20,60,0.12)"
+        )
+    )
     fig.add_trace(go.Scatter(x=bt["date"], y=bt["actual"], name="actual close", line={"color": "black"}))
     fig.add_trace(go.Scatter(x=bt["date"], y=bt["last_close"], name="naive (yesterday's close)", line={"dash": "dot"}))
     fig.add_trace(go.Scatter(x=bt["date"], y=bt["prediction"], name="endpoint's forecast", line={"color": "crimson"}))
-    fig.update_layout(height=380, title=f"{ticker}: one-day-ahead forecasts", margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.15})
+    fig.update_layout(
+        height=380,
+        title=f"{ticker}: one-day-ahead forecasts",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.15},
+    )
     return fig
 
 
 def window_heatmap(features: list[float]) -> go.Figure:
     z = np.asarray(features).reshape(-1, len(FEATURES)).T
-    fig = go.Figure(go.Heatmap(z=z, y=list(FEATURES), x=list(range(-z.shape[1] + 1, 1)), colorscale="RdBu", zmid=0,
-                               colorbar={"title": "z-score"}))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, y=list(FEATURES), x=list(range(-z.shape[1] + 1, 1)), colorscale="RdBu", zmid=0, colorbar={"title": "z-score"}
+        )
+    )
     fig.update_layout(height=360, xaxis_title="trading day (0 = last)", margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 
 
-def cost_curves(curves: dict[str, tuple[list[float], list[float]]], breakpoints: dict[str, float], current: float | None) -> go.Figure:
+def cost_curves(
+    curves: dict[str, tuple[list[float], list[float]]], breakpoints: dict[str, float], current: float | None
+) -> go.Figure:
     """Monthly cost against requests per day on log axes; free-tier breakpoints and the current traffic as vertical lines."""
     fig = go.Figure()
     ys = [max(v, 1e-4) for _, y in curves.values() for v in y]
     lo, hi = min(ys), max(ys)
     dashes = {"x86_64": "solid", "arm64": "dot"}
     for name, (x, y) in curves.items():
-        fig.add_trace(go.Scatter(x=x, y=[max(v, 1e-4) for v in y], name=name, mode="lines",
-                                 line={"dash": dashes.get(name.split()[0], "solid")}))
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=[max(v, 1e-4) for v in y], name=name, mode="lines", line={"dash": dashes.get(name.split()[0], "solid")}
+            )
+        )
     marks = {**breakpoints, **({"your traffic": current} if current else {})}
     for label, x in marks.items():  # traces, not shapes: shapes on log axes take other coordinates
-        fig.add_trace(go.Scatter(x=[x, x], y=[lo, hi], mode="lines", name=label, hovertemplate=f"{label}: {x:,.0f}/day",
-                                 line={"color": "crimson" if label == "your traffic" else "gray", "dash": "dash", "width": 1}))
-    fig.update_layout(xaxis_type="log", yaxis_type="log", xaxis_title="requests per day", yaxis_title="USD per month (0 drawn at $0.0001)",
-                      height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
+        fig.add_trace(
+            go.Scatter(
+                x=[x, x],
+                y=[lo, hi],
+                mode="lines",
+                name=label,
+                hovertemplate=f"{label}: {x:,.0f}/day",
+                line={"color": "crimson" if label == "your traffic" else "gray", "dash": "dash", "width": 1},
+            )
+        )
+    fig.update_layout(
+        xaxis_type="log",
+        yaxis_type="log",
+        xaxis_title="requests per day",
+        yaxis_title="USD per month (0 drawn at $0.0001)",
+        height=420,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
 def memory_tradeoff(df: pd.DataFrame) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=df["memory_mb"], y=df["duration_ms"], name="duration (ms)", mode="lines+markers"), secondary_y=False)
-    fig.add_trace(go.Scatter(x=df["memory_mb"], y=df["usd_per_million"], name="USD per million requests", mode="lines+markers"),
-                  secondary_y=True)
+    fig.add_trace(
+        go.Scatter(x=df["memory_mb"], y=df["duration_ms"], name="duration (ms)", mode="lines+markers"), secondary_y=False
+    )
+    fig.add_trace(
+        go.Scatter(x=df["memory_mb"], y=df["usd_per_million"], name="USD per million requests", mode="lines+markers"),
+        secondary_y=True,
+    )
     fig.update_layout(height=340, xaxis_title="memory (MB)", margin={"l": 10, "r": 10, "t": 30, "b": 10})
     fig.update_yaxes(title_text="duration (ms)", secondary_y=False)
     fig.update_yaxes(title_text="USD / 1M requests", secondary_y=True)

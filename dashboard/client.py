@@ -1,5 +1,6 @@
 """The endpoint over HTTP: GET /health, GET /model, POST /predict. Every failure - the network, the status, or an
 answer that breaks the API contract - becomes an EndpointError whose message says what to do next."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,16 @@ from urllib3.util.retry import Retry
 from dashboard.config import REQUEST_TIMEOUT_S
 
 # idempotent GETs are retried on a reset connection or a gateway hiccup; a refused connection fails at once
-GET_RETRIES = Retry(total=2, connect=0, read=1, status=2, backoff_factor=0.2, allowed_methods=frozenset({"GET"}),
-                    status_forcelist=(502, 503, 504), raise_on_status=False)
+GET_RETRIES = Retry(
+    total=2,
+    connect=0,
+    read=1,
+    status=2,
+    backoff_factor=0.2,
+    allowed_methods=frozenset({"GET"}),
+    status_forcelist=(502, 503, 504),
+    raise_on_status=False,
+)
 
 
 class EndpointError(Exception):
@@ -25,8 +34,10 @@ class EndpointError(Exception):
 
 
 def _broken(where: str, what: str) -> EndpointError:
-    return EndpointError("contract", f"{where} answered something that is not this API's contract ({what}): is the URL "
-                         "the forecasting API's stage?")
+    return EndpointError(
+        "contract",
+        f"{where} answered something that is not this API's contract ({what}): is the URL the forecasting API's stage?",
+    )
 
 
 def _finite(value) -> bool:
@@ -56,8 +67,14 @@ def check_model_card(card) -> dict:
         raise _broken("GET /model", f"the model card lacks {', '.join(missing)}")
     scaler = card["scaler"]
     n = card["n_features"]
-    if not (isinstance(n, int) and isinstance(card["window"], int) and isinstance(scaler, dict)
-            and all(isinstance(scaler.get(k), list) and len(scaler[k]) == n and all(map(_finite, scaler[k])) for k in ("mean", "scale"))):
+    if not (
+        isinstance(n, int)
+        and isinstance(card["window"], int)
+        and isinstance(scaler, dict)
+        and all(
+            isinstance(scaler.get(k), list) and len(scaler[k]) == n and all(map(_finite, scaler[k])) for k in ("mean", "scale")
+        )
+    ):
         raise _broken("GET /model", "window, n_features and the scaler's mean and scale must agree")
     if not isinstance(card["features"], list) or len(card["features"]) != n:
         raise _broken("GET /model", "features must name each of the n_features")
@@ -79,8 +96,11 @@ class ForecastClient:
         try:
             r = self.session.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout)
         except requests.ConnectionError:
-            raise EndpointError("down", f"nothing answers at {self.url}: start the local API (`make run`, or "
-                                "`python lambda/local_api.py`) or set the endpoint URL in the sidebar") from None
+            raise EndpointError(
+                "down",
+                f"nothing answers at {self.url}: start the local API (`make run`, or "
+                "`python lambda/local_api.py`) or set the endpoint URL in the sidebar",
+            ) from None
         except requests.Timeout:
             raise EndpointError("down", f"{self.url} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as e:  # a malformed URL, a bad TLS certificate...
@@ -98,18 +118,28 @@ class ForecastClient:
             return data
         msg = str(data.get("error") or data.get("message") or r.text[:200])[:300]
         if r.status_code in (401, 403) and path != "/predict" and "Missing Authentication Token" in msg:
-            raise EndpointError("client", f"{self.url}{path} is not a route of this API: is the URL the stage "
-                                "(…/prod), without /predict?", r.status_code)
+            raise EndpointError(
+                "client",
+                f"{self.url}{path} is not a route of this API: is the URL the stage (…/prod), without /predict?",
+                r.status_code,
+            )
         if r.status_code in (401, 403):
-            raise EndpointError("auth", f"the endpoint refused the API key ({r.status_code}: {msg}); paste the key that "
-                                "`make run` or the deploy page printed into the sidebar", r.status_code, data.get("code"))
+            raise EndpointError(
+                "auth",
+                f"the endpoint refused the API key ({r.status_code}: {msg}); paste the key that "
+                "`make run` or the deploy page printed into the sidebar",
+                r.status_code,
+                data.get("code"),
+            )
         if r.status_code == 409:
             raise EndpointError("version", msg, 409, data.get("code"))
         if r.status_code == 429:
             raise EndpointError("client", "the endpoint is throttling (429): wait a moment, or raise the usage plan", 429)
         if r.status_code < 500:
             raise EndpointError("client", f"{r.status_code} {data.get('code', '')}: {msg}", r.status_code, data.get("code"))
-        raise EndpointError("server", f"the endpoint failed ({r.status_code}: {msg}); see its logs", r.status_code, data.get("code"))
+        raise EndpointError(
+            "server", f"the endpoint failed ({r.status_code}: {msg}); see its logs", r.status_code, data.get("code")
+        )
 
     def health(self) -> dict:
         data = self._call("GET", "/health")

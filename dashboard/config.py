@@ -1,4 +1,5 @@
 """Where the dashboard finds its endpoint, key and files. No Streamlit calls at import time."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # lambda/local_api.py and scripts/run.py read it from here; LOCAL_API_DIR moves it (tests point it at a tmp dir)
 LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR") or ROOT / ".local")
 DEFAULT_URL = "http://127.0.0.1:3000/prod"
-MARKET_TTL_S = 3600        # market data: a daily bar does not change within the hour
-MODEL_TTL_S = 60           # GET /model: short, so a redeploy shows up within a minute
-RUNS_TTL_S = 60            # the training runs table: a finished `make experiments` shows up within a minute
+MARKET_TTL_S = 3600  # market data: a daily bar does not change within the hour
+MODEL_TTL_S = 60  # GET /model: short, so a redeploy shows up within a minute
+RUNS_TTL_S = 60  # the training runs table: a finished `make experiments` shows up within a minute
 REQUEST_TIMEOUT_S = 10.0
-BATCH_SIZE = 64            # the API's batch limit
-BACKTEST_MAX_DAYS = 256    # four batch calls at most
+BATCH_SIZE = 64  # the API's batch limit
+BACKTEST_MAX_DAYS = 256  # four batch calls at most
 
 
 def local_api_info(local_dir: Path = LOCAL_DIR) -> dict:
@@ -31,6 +32,11 @@ def default_endpoint(secrets: dict | None = None) -> tuple[str, str]:
     secrets = secrets or {}
     info = local_api_info()
     url = os.environ.get("FORECAST_API_URL") or secrets.get("FORECAST_API_URL") or info.get("url") or DEFAULT_URL
-    key = os.environ.get("FORECAST_API_KEY") or secrets.get("FORECAST_API_KEY") or os.environ.get("LOCAL_API_KEY") \
-        or info.get("api_key") or ""
+    key = (
+        os.environ.get("FORECAST_API_KEY")
+        or secrets.get("FORECAST_API_KEY")
+        or os.environ.get("LOCAL_API_KEY")
+        or info.get("api_key")
+        or ""
+    )
     return url.rstrip("/"), key

@@ -6,6 +6,7 @@
 Billing rules: duration is billed in 1 ms units per invocation; a cold start's INIT phase is billed too
 (since 2025-08-01); the Lambda free tier is permanent, API Gateway's lasts the first 12 months.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PRICING_PATH = Path(__file__).resolve().parent / "pricing.json"
-FRONT_DOORS = ("rest", "http", "url", "none")   # a Function URL and a direct invoke add no per-request charge
+FRONT_DOORS = ("rest", "http", "url", "none")  # a Function URL and a direct invoke add no per-request charge
 
 
 @lru_cache(maxsize=1)
@@ -28,18 +29,18 @@ def pricing() -> dict:
 @dataclass(frozen=True)
 class Usage:
     requests_per_day: float
-    duration_ms: float = 100.0          # billed per invocation, rounded up to whole ms
+    duration_ms: float = 100.0  # billed per invocation, rounded up to whole ms
     memory_mb: int = 512
-    arch: str = "x86_64"                # or "arm64"
-    api: str = "rest"                   # front door: "rest", "http", "url" (Function URL) or "none" (direct invoke)
-    cold_start_share: float = 0.0       # fraction of invocations that start a new environment
-    init_ms: float = 0.0                # INIT duration of a cold start, billed since 2025-08-01
-    snapstart: bool = False             # cold starts restore a snapshot (restore + cache charges) instead of INIT
-    snapstart_versions: int = 1         # published versions with SnapStart on: each one's snapshot is cached
+    arch: str = "x86_64"  # or "arm64"
+    api: str = "rest"  # front door: "rest", "http", "url" (Function URL) or "none" (direct invoke)
+    cold_start_share: float = 0.0  # fraction of invocations that start a new environment
+    init_ms: float = 0.0  # INIT duration of a cold start, billed since 2025-08-01
+    snapstart: bool = False  # cold starts restore a snapshot (restore + cache charges) instead of INIT
+    snapstart_versions: int = 1  # published versions with SnapStart on: each one's snapshot is cached
     free_tier: bool = True
     days: int = 30
-    log_bytes_per_request: int = 0      # CloudWatch Logs ingestion (the function's line + START/END/REPORT)
-    storage_gb: float = 0.0             # S3 model bucket
+    log_bytes_per_request: int = 0  # CloudWatch Logs ingestion (the function's line + START/END/REPORT)
+    storage_gb: float = 0.0  # S3 model bucket
     ephemeral_mb: int = 512
 
     def __post_init__(self):
@@ -73,45 +74,94 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
     lines = []
 
     free_req = lam["free_tier"]["requests"] if u.free_tier else 0
-    lines.append({"item": "Lambda requests", "usd": max(0.0, requests - free_req) * lam["request_usd"]["value"],
-                  "detail": f"{requests:,.0f} requests" + (f", first {free_req:,} free" if free_req else "")})
+    lines.append(
+        {
+            "item": "Lambda requests",
+            "usd": max(0.0, requests - free_req) * lam["request_usd"]["value"],
+            "detail": f"{requests:,.0f} requests" + (f", first {free_req:,} free" if free_req else ""),
+        }
+    )
     price_gbs = lam["gb_second_usd"][u.arch]["value"]
     free_gbs = lam["free_tier"]["gb_seconds"] if u.free_tier else 0
     # the free GB-seconds cover invocation time first, then INIT
     run_free = min(run_gbs, free_gbs)
     init_free = min(init_gbs, free_gbs - run_free)
-    lines.append({"item": f"Lambda compute ({u.arch})", "usd": (run_gbs - run_free) * price_gbs,
-                  "detail": f"{run_gbs:,.2f} GB-s = {requests:,.0f} x {billed_ms(u.duration_ms)} ms x {gb:g} GB"})
+    lines.append(
+        {
+            "item": f"Lambda compute ({u.arch})",
+            "usd": (run_gbs - run_free) * price_gbs,
+            "detail": f"{run_gbs:,.2f} GB-s = {requests:,.0f} x {billed_ms(u.duration_ms)} ms x {gb:g} GB",
+        }
+    )
     if init_gbs > 0:
-        lines.append({"item": "Lambda INIT (cold starts)", "usd": (init_gbs - init_free) * price_gbs,
-                      "detail": f"{init_gbs:,.2f} GB-s = {colds:,.0f} cold starts x {billed_ms(u.init_ms)} ms x {gb:g} GB"})
+        lines.append(
+            {
+                "item": "Lambda INIT (cold starts)",
+                "usd": (init_gbs - init_free) * price_gbs,
+                "detail": f"{init_gbs:,.2f} GB-s = {colds:,.0f} cold starts x {billed_ms(u.init_ms)} ms x {gb:g} GB",
+            }
+        )
     if u.snapstart:
         snap = lam["snapstart"]
         cache_gbs = gb * u.days * 86400 * u.snapstart_versions
-        lines.append({"item": "SnapStart cache", "usd": cache_gbs * snap["cache_gb_second_usd"]["value"],
-                      "detail": f"{u.snapstart_versions} version(s) x {gb:g} GB x {u.days} days, always on"})
-        lines.append({"item": "SnapStart restores", "usd": colds * gb * snap["restore_gb_usd"]["value"],
-                      "detail": f"{colds:,.0f} restores x {gb:g} GB (instead of INIT)"})
+        lines.append(
+            {
+                "item": "SnapStart cache",
+                "usd": cache_gbs * snap["cache_gb_second_usd"]["value"],
+                "detail": f"{u.snapstart_versions} version(s) x {gb:g} GB x {u.days} days, always on",
+            }
+        )
+        lines.append(
+            {
+                "item": "SnapStart restores",
+                "usd": colds * gb * snap["restore_gb_usd"]["value"],
+                "detail": f"{colds:,.0f} restores x {gb:g} GB (instead of INIT)",
+            }
+        )
     if u.ephemeral_mb > rules["ephemeral_free_mb"]:
         extra_gbs = (requests * billed_ms(u.duration_ms) / 1000) * (u.ephemeral_mb - rules["ephemeral_free_mb"]) / 1024
-        lines.append({"item": "Lambda ephemeral storage", "usd": extra_gbs * lam["ephemeral_gb_second_usd"]["value"],
-                      "detail": f"{u.ephemeral_mb - rules['ephemeral_free_mb']} MB above 512 MB"})
+        lines.append(
+            {
+                "item": "Lambda ephemeral storage",
+                "usd": extra_gbs * lam["ephemeral_gb_second_usd"]["value"],
+                "detail": f"{u.ephemeral_mb - rules['ephemeral_free_mb']} MB above 512 MB",
+            }
+        )
     if u.api in ("rest", "http"):
         free_api = api["free_tier"][f"{u.api}_requests"] if u.free_tier else 0
-        lines.append({"item": f"API Gateway {u.api.upper()} API", "usd": max(0.0, requests - free_api) * api[f"{u.api}_request_usd"]["value"],
-                      "detail": f"{requests:,.0f} calls" + (f", first {free_api:,} free (12 months)" if free_api else "")})
+        lines.append(
+            {
+                "item": f"API Gateway {u.api.upper()} API",
+                "usd": max(0.0, requests - free_api) * api[f"{u.api}_request_usd"]["value"],
+                "detail": f"{requests:,.0f} calls" + (f", first {free_api:,} free (12 months)" if free_api else ""),
+            }
+        )
     if u.log_bytes_per_request:
         gb_logs = requests * u.log_bytes_per_request / 1e9
         free_logs = cw["free_tier"]["logs_gb"] if u.free_tier else 0
-        lines.append({"item": "CloudWatch Logs ingestion", "usd": max(0.0, gb_logs - free_logs) * cw["logs_ingestion_gb_usd"]["value"],
-                      "detail": f"{gb_logs:.4f} GB"})
+        lines.append(
+            {
+                "item": "CloudWatch Logs ingestion",
+                "usd": max(0.0, gb_logs - free_logs) * cw["logs_ingestion_gb_usd"]["value"],
+                "detail": f"{gb_logs:.4f} GB",
+            }
+        )
     if u.storage_gb:
         free_s3 = s3["free_tier"]["gb"] if u.free_tier else 0
-        lines.append({"item": "S3 model storage", "usd": max(0.0, u.storage_gb - free_s3) * s3["standard_gb_month_usd"]["value"] * u.days / 30,
-                      "detail": f"{u.storage_gb:g} GB"})
+        lines.append(
+            {
+                "item": "S3 model storage",
+                "usd": max(0.0, u.storage_gb - free_s3) * s3["standard_gb_month_usd"]["value"] * u.days / 30,
+                "detail": f"{u.storage_gb:g} GB",
+            }
+        )
     total = sum(line["usd"] for line in lines)
-    return {"total_usd": total, "lines": lines, "inputs": asdict(u),
-            "quantities": {"requests": requests, "gb_seconds": run_gbs + init_gbs, "cold_starts": colds}}
+    return {
+        "total_usd": total,
+        "lines": lines,
+        "inputs": asdict(u),
+        "quantities": {"requests": requests, "gb_seconds": run_gbs + init_gbs, "cold_starts": colds},
+    }
 
 
 def snapstart_breakeven(init_ms: float, memory_mb: int, arch: str = "x86_64") -> dict:
@@ -121,9 +171,13 @@ def snapstart_breakeven(init_ms: float, memory_mb: int, arch: str = "x86_64") ->
     init_usd = billed_ms(init_ms) / 1000 * gb * p["gb_second_usd"][arch]["value"]
     restore_usd = gb * p["snapstart"]["restore_gb_usd"]["value"]
     cache_month = gb * 30 * 86400 * p["snapstart"]["cache_gb_second_usd"]["value"]
-    return {"init_usd": init_usd, "restore_usd": restore_usd, "cache_usd_month": cache_month,
-            "pays": init_usd > restore_usd,
-            "init_ms_to_break_even": restore_usd / (gb * p["gb_second_usd"][arch]["value"]) * 1000}
+    return {
+        "init_usd": init_usd,
+        "restore_usd": restore_usd,
+        "cache_usd_month": cache_month,
+        "pays": init_usd > restore_usd,
+        "init_ms_to_break_even": restore_usd / (gb * p["gb_second_usd"][arch]["value"]) * 1000,
+    }
 
 
 def cpu_scale(memory_mb: int) -> float:
@@ -144,21 +198,39 @@ def front_door_costs(duration_ms: float, memory_mb: int, arch: str = "x86_64") -
     g = pricing()["guide_claim"]["per_million"]
 
     def per_million(api: str, dur: float, mem: int, a: str) -> float:
-        return monthly_cost(Usage(requests_per_day=1e6 / 30, duration_ms=dur, memory_mb=mem, arch=a, api=api, free_tier=False))["total_usd"]
+        return monthly_cost(Usage(requests_per_day=1e6 / 30, duration_ms=dur, memory_mb=mem, arch=a, api=api, free_tier=False))[
+            "total_usd"
+        ]
 
     guide = per_million(g["api"], g["duration_ms"], g["memory_mb"], "x86_64")
     doors = {api: per_million(api, duration_ms, memory_mb, arch) for api in ("rest", "http", "url")}
-    return {"guide_usd": guide, "doors": doors, "times_cheaper": {k: guide / v for k, v in doors.items()},
-            "inputs": {"duration_ms": duration_ms, "billed_ms": billed_ms(duration_ms), "memory_mb": memory_mb, "arch": arch}}
+    return {
+        "guide_usd": guide,
+        "doors": doors,
+        "times_cheaper": {k: guide / v for k, v in doors.items()},
+        "inputs": {"duration_ms": duration_ms, "billed_ms": billed_ms(duration_ms), "memory_mb": memory_mb, "arch": arch},
+    }
 
 
 def guide_claim() -> dict:
     """The guide's $0.35 for 100 predictions a day, recomputed with the real prices."""
     g = pricing()["guide_claim"]
-    real = monthly_cost(Usage(requests_per_day=g["requests_per_day"], duration_ms=g["duration_ms"], memory_mb=g["memory_mb"],
-                              api="rest", free_tier=False))
-    return {"claimed_usd": g["monthly_usd"], "real_usd": real["total_usd"], "ratio": g["monthly_usd"] / real["total_usd"],
-            "lines": real["lines"], "mistake": g["mistake"]}
+    real = monthly_cost(
+        Usage(
+            requests_per_day=g["requests_per_day"],
+            duration_ms=g["duration_ms"],
+            memory_mb=g["memory_mb"],
+            api="rest",
+            free_tier=False,
+        )
+    )
+    return {
+        "claimed_usd": g["monthly_usd"],
+        "real_usd": real["total_usd"],
+        "ratio": g["monthly_usd"] / real["total_usd"],
+        "lines": real["lines"],
+        "mistake": g["mistake"],
+    }
 
 
 def format_table(result: dict) -> str:
@@ -171,8 +243,9 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dashboard.costs", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m dashboard.costs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--requests-per-day", type=float, default=None, help="required unless --front-doors")
     p.add_argument("--duration-ms", type=float, default=100.0, help="billed duration per invocation (default 100)")
     p.add_argument("--memory-mb", type=int, default=512)
@@ -191,10 +264,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests_per_day is None and not args.front_doors:
         p.error("--requests-per-day is required (or pass --front-doors)")
     try:
-        u = Usage(requests_per_day=args.requests_per_day or 0.0, duration_ms=args.duration_ms, memory_mb=args.memory_mb, arch=args.arch,
-                  api=args.api, cold_start_share=args.cold_start_share, init_ms=args.init_ms, snapstart=args.snapstart,
-                  free_tier=args.free_tier,
-                  days=args.days, log_bytes_per_request=args.log_bytes)
+        u = Usage(
+            requests_per_day=args.requests_per_day or 0.0,
+            duration_ms=args.duration_ms,
+            memory_mb=args.memory_mb,
+            arch=args.arch,
+            api=args.api,
+            cold_start_share=args.cold_start_share,
+            init_ms=args.init_ms,
+            snapstart=args.snapstart,
+            free_tier=args.free_tier,
+            days=args.days,
+            log_bytes_per_request=args.log_bytes,
+        )
     except ValueError as e:
         p.error(str(e))
     if args.front_doors:
@@ -202,15 +284,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(fd, indent=1))
         else:
-            print(f"per million predictions at {args.duration_ms:g} ms ({fd['inputs']['billed_ms']} ms billed), {args.memory_mb} MB, {args.arch}:")
+            print(
+                f"per million predictions at {args.duration_ms:g} ms ({fd['inputs']['billed_ms']} ms billed), "
+                f"{args.memory_mb} MB, {args.arch}:"
+            )
             print(f"  the guide's design (512 MB, 100 ms, REST)  ${fd['guide_usd']:.2f}")
             for k, v in fd["doors"].items():
                 print(f"  {k:4s}  ${v:.3f}  ({fd['times_cheaper'][k]:.1f}x cheaper than the guide)")
         return 0
     result = monthly_cost(u)
     if args.json:
-        print(json.dumps({"total_usd": result["total_usd"], "lines": [{"item": x["item"], "usd": x["usd"]} for x in result["lines"]],
-                          "inputs": result["inputs"]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "total_usd": result["total_usd"],
+                    "lines": [{"item": x["item"], "usd": x["usd"]} for x in result["lines"]],
+                    "inputs": result["inputs"],
+                },
+                indent=1,
+            )
+        )
     else:
         print(format_table(result))
     return 0

@@ -1,4 +1,5 @@
 """Cached access to market data, the endpoint and deployment status. Decorators only: nothing runs at import."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Turn market data into requests and answers into tables. Pure: no Streamlit, no HTTP."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,10 @@ from models.features import FEATURES, WINDOW, feature_frame, standardize, window
 def contract_problem(card: dict) -> str | None:
     """Why this dashboard cannot build features for the endpoint's model, or None."""
     if card.get("window") != WINDOW or list(card.get("features", [])) != list(FEATURES):
-        return (f"the endpoint's model expects window {card.get('window')} with features {card.get('features')}, "
-                f"but this dashboard computes window {WINDOW} with {list(FEATURES)}: update the dashboard or the endpoint")
+        return (
+            f"the endpoint's model expects window {card.get('window')} with features {card.get('features')}, "
+            f"but this dashboard computes window {WINDOW} with {list(FEATURES)}: update the dashboard or the endpoint"
+        )
     if list(card.get("scaler", {}).get("features", FEATURES)) != list(FEATURES):
         return "the endpoint's scaler lists its features in another order"
     return None
@@ -30,8 +33,14 @@ def backtest_requests(ohlcv: pd.DataFrame, card: dict, start, end, max_days: int
     for i in range(WINDOW - 1, len(frame) - 1):
         day = frame.index[i]
         if (start is None or day >= pd.Timestamp(start)) and (end is None or day <= pd.Timestamp(end)):
-            rows.append({"date": frame.index[i + 1], "features": values[i - WINDOW + 1 : i + 1].reshape(-1).tolist(),
-                         "last_close": closes[i], "actual": closes[i + 1]})
+            rows.append(
+                {
+                    "date": frame.index[i + 1],
+                    "features": values[i - WINDOW + 1 : i + 1].reshape(-1).tolist(),
+                    "last_close": closes[i],
+                    "actual": closes[i + 1],
+                }
+            )
     return pd.DataFrame(rows[-max_days:])
 
 
@@ -45,10 +54,18 @@ def backtest_summary(bt: pd.DataFrame) -> dict:
 
 def forecast_row(ticker: str, answer: dict, source: str, last_date) -> dict:
     last = answer.get("last_close")
-    return {"ticker": ticker, "last date": pd.Timestamp(last_date).date(), "last close": last,
-            "prediction": answer["prediction"], "change %": (answer["prediction"] / last - 1) * 100 if last else None,
-            "confidence": answer["confidence"], "interval": f"{answer['interval']['low']:.2f} – {answer['interval']['high']:.2f}",
-            "latency ms": round(answer.get("latency_ms", 0.0), 1), "model version": answer["model_version"], "data": source}
+    return {
+        "ticker": ticker,
+        "last date": pd.Timestamp(last_date).date(),
+        "last close": last,
+        "prediction": answer["prediction"],
+        "change %": (answer["prediction"] / last - 1) * 100 if last else None,
+        "confidence": answer["confidence"],
+        "interval": f"{answer['interval']['low']:.2f} – {answer['interval']['high']:.2f}",
+        "latency ms": round(answer.get("latency_ms", 0.0), 1),
+        "model version": answer["model_version"],
+        "data": source,
+    }
 
 
 def parse_view(params: dict, known: list[str]) -> dict:

@@ -1,4 +1,5 @@
 """Run the repository's own tools from the dashboard: stream a command's lines, (re)start a local API."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,15 @@ STATE = LOCAL_DIR / "dashboard_api.json"  # the local API this dashboard started
 
 def stream(cmd: list[str], env: dict | None = None, timeout_s: float = 900) -> Iterator[str]:
     """Yield the command's output line by line; the last item is "exit <code>"."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     t_end = time.time() + timeout_s
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -55,7 +63,7 @@ def process_identity(pid: int) -> dict | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": field 3 onwards
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": field 3 onwards
     return {"start": fields[19], "cmdline": [c.decode(errors="replace") for c in cmdline if c]}
 
 
@@ -65,8 +73,12 @@ def is_ours(record: dict) -> bool:
     if not isinstance(pid, int) or pid <= 1:
         return False
     now = process_identity(pid)
-    return bool(now and now["start"] == record.get("start") and any(c.endswith("local_api.py") for c in now["cmdline"])
-                and os.getpgid(pid) == pid)
+    return bool(
+        now
+        and now["start"] == record.get("start")
+        and any(c.endswith("local_api.py") for c in now["cmdline"])
+        and os.getpgid(pid) == pid
+    )
 
 
 def stop_previous() -> None:
@@ -93,10 +105,24 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
     fd = os.open(log_dir / "dashboard_api.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)  # an older log may have been created world-readable
     out = os.fdopen(fd, "ab")
-    proc = subprocess.Popen([PY, str(ROOT / "lambda" / "local_api.py"), "--port", str(port), "--workers", str(workers),
-                             "--no-build", "--log-dir", str(log_dir / "dashboard_api")],
-                            cwd=ROOT, env={**os.environ, "LOCAL_API_KEY": key}, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            str(ROOT / "lambda" / "local_api.py"),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-build",
+            "--log-dir",
+            str(log_dir / "dashboard_api"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "LOCAL_API_KEY": key},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/prod"
     ident = process_identity(proc.pid) or {}
     STATE.write_text(json.dumps({"pid": proc.pid, "url": url, "start": ident.get("start")}))
@@ -125,8 +151,14 @@ def deploy_plan(front_door: str | None = None) -> dict:
 def training_runs() -> list[dict] | None:
     """The MLflow runs table through `python -m models.tracking runs --json`: None when training tools are absent
     (`make setup` installs no mlflow), [] when nothing was trained yet."""
-    r = subprocess.run([PY, "-m", "models.tracking", "runs", "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    r = subprocess.run(
+        [PY, "-m", "models.tracking", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     if r.returncode != 0:
         return None
     try:

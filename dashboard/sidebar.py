@@ -4,6 +4,7 @@ The chosen values live under their own session keys (endpoint_url, endpoint_key,
 only edit them. A page that switches the endpoint (Deploy) sets "pending_endpoint", applied here on the next
 run, before the widgets exist.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -35,20 +36,35 @@ def render() -> None:
     ss.setdefault("sidebar_source", ss["data_source"])
     with st.sidebar:
         st.subheader("Endpoint")
-        st.text_input("URL", key="sidebar_url", on_change=_store, args=("sidebar_url", "endpoint_url"),
-                      help="The API stage, e.g. http://127.0.0.1:3000/prod (make run) or "
-                           "https://<id>.execute-api.<region>.amazonaws.com/prod")
-        st.text_input("API key", key="sidebar_key", type="password", on_change=_store,
-                      args=("sidebar_key", "endpoint_key"),
-                      help="Sent as X-API-Key. make run prints it; deploy.py keeps the AWS one in SSM")
+        st.text_input(
+            "URL",
+            key="sidebar_url",
+            on_change=_store,
+            args=("sidebar_url", "endpoint_url"),
+            help="The API stage, e.g. http://127.0.0.1:3000/prod (make run) or "
+            "https://<id>.execute-api.<region>.amazonaws.com/prod",
+        )
+        st.text_input(
+            "API key",
+            key="sidebar_key",
+            type="password",
+            on_change=_store,
+            args=("sidebar_key", "endpoint_key"),
+            help="Sent as X-API-Key. make run prints it; deploy.py keeps the AWS one in SSM",
+        )
         info = config.local_api_info()
         if info.get("caveat") and info.get("url", "").rstrip("/") == ss["endpoint_url"].rstrip("/"):
             st.warning(f"Local API: {info['caveat']}", icon="⚠️")
         st.subheader("Market data")
-        st.radio("Source", list(data.SOURCES), key="sidebar_source", on_change=_store,
-                 args=("sidebar_source", "data_source"),
-                 help="auto tries yfinance, then falls back to the bundled snapshot (real data from 1999–2018). "
-                      "The source actually used is shown beside every result.")
+        st.radio(
+            "Source",
+            list(data.SOURCES),
+            key="sidebar_source",
+            on_change=_store,
+            args=("sidebar_source", "data_source"),
+            help="auto tries yfinance, then falls back to the bundled snapshot (real data from 1999–2018). "
+            "The source actually used is shown beside every result.",
+        )
 
 
 def settings() -> tuple[str, str, str]:

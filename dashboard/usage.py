@@ -1,4 +1,5 @@
 """Measured usage of this deployment: the local API's invocation log, or CloudWatch. Pure apart from reading."""
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,22 @@ def summarize(records: list[dict], days: int = 30) -> dict | None:
     init = [r["init_ms"] for r in colds if r.get("init_ms")]
     mem = [r["max_memory_used_mb"] for r in recs if r.get("max_memory_used_mb")]
     return {
-        "invocations": len(recs), "errors": sum(1 for r in recs if r.get("status", 200) >= 500),
+        "invocations": len(recs),
+        "errors": sum(1 for r in recs if r.get("status", 200) >= 500),
         "client_errors": sum(1 for r in recs if 400 <= r.get("status", 200) < 500),
-        "span_hours": span_h, "first": min(ts).isoformat(), "last": max(ts).isoformat(),
-        "duration_p50_ms": float(np.percentile(dur, 50)), "duration_p99_ms": float(np.percentile(dur, 99)),
-        "billed_mean_ms": float(billed.mean()), "cold_starts": len(colds), "cold_start_share": len(colds) / len(recs),
-        "init_ms_mean": float(np.mean(init)) if init else 0.0, "max_memory_mb": max(mem) if mem else None,
+        "span_hours": span_h,
+        "first": min(ts).isoformat(),
+        "last": max(ts).isoformat(),
+        "duration_p50_ms": float(np.percentile(dur, 50)),
+        "duration_p99_ms": float(np.percentile(dur, 99)),
+        "billed_mean_ms": float(billed.mean()),
+        "cold_starts": len(colds),
+        "cold_start_share": len(colds) / len(recs),
+        "init_ms_mean": float(np.mean(init)) if init else 0.0,
+        "max_memory_mb": max(mem) if mem else None,
         "memory_mb": recs[-1].get("memory_mb"),
-        "projected_requests_per_day": len(recs) / span_h * 24, "projected_month_requests": len(recs) / span_h * 24 * days,
+        "projected_requests_per_day": len(recs) / span_h * 24,
+        "projected_month_requests": len(recs) / span_h * 24 * days,
     }
 
 
@@ -55,8 +64,15 @@ def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
     dims = [{"Name": "FunctionName", "Value": function_name}]
     out: dict = {"hours": hours}
     for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "Average")):
-        r = cloudwatch.get_metric_statistics(Namespace="AWS/Lambda", MetricName=metric, Dimensions=dims, StartTime=start,
-                                             EndTime=end, Period=3600, Statistics=[stat])
+        r = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=dims,
+            StartTime=start,
+            EndTime=end,
+            Period=3600,
+            Statistics=[stat],
+        )
         pts = [p[stat] for p in r.get("Datapoints", [])]
         out[metric.lower()] = (float(np.mean(pts)) if pts else None) if stat == "Average" else float(sum(pts))
     out["projected_requests_per_day"] = out["invocations"] / hours * 24

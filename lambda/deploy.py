@@ -18,6 +18,7 @@ front doors), so `sam deploy` and this script build the same thing. A deploy:
 The API key lives in SSM Parameter Store (SecureString); the function holds only its SHA-256.
 --endpoint-url points every client at an emulator (moto server), which cannot run code: pass --no-verify there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ import lifecycle  # noqa: E402
 import settings  # noqa: E402
 
 EVENTS = LAMBDA_DIR / "events"
-MIN_KEY_LENGTH = 20            # API Gateway refuses shorter API keys
+MIN_KEY_LENGTH = 20  # API Gateway refuses shorter API keys
 
 
 class DeployError(Exception):
@@ -54,6 +55,7 @@ def say(step: str, msg: str) -> None:
 
 
 # --- what the template says, as boto3 arguments (pure: tests compare these with samtranslator) -----
+
 
 def function_config(template: dict, key_sha256: str, params: dict | None = None) -> dict:
     """create_function / update_function_configuration arguments from template.yaml (`params` as --parameter-overrides)."""
@@ -74,8 +76,10 @@ def function_config(template: dict, key_sha256: str, params: dict | None = None)
 
 def usage_plan_config(template: dict, params: dict | None = None) -> dict:
     props = settings.resource_props(template, "UsagePlan", params)
-    return {"throttle": {"rateLimit": float(props["Throttle"]["RateLimit"]), "burstLimit": int(props["Throttle"]["BurstLimit"])},
-            "quota": {"limit": int(props["Quota"]["Limit"]), "period": props["Quota"]["Period"]}}
+    return {
+        "throttle": {"rateLimit": float(props["Throttle"]["RateLimit"]), "burstLimit": int(props["Throttle"]["BurstLimit"])},
+        "quota": {"limit": int(props["Quota"]["Limit"]), "period": props["Quota"]["Period"]},
+    }
 
 
 def alarm_configs(template: dict, params: dict | None = None) -> list[dict]:
@@ -83,8 +87,20 @@ def alarm_configs(template: dict, params: dict | None = None) -> list[dict]:
     out = []
     for logical_id in settings.resources_of_type(template, "AWS::CloudWatch::Alarm"):
         p = settings.resource_props(template, logical_id, params)
-        cfg = {k: p[k] for k in ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Period", "EvaluationPeriods",
-                                 "ComparisonOperator", "TreatMissingData") if k in p}
+        cfg = {
+            k: p[k]
+            for k in (
+                "AlarmName",
+                "AlarmDescription",
+                "Namespace",
+                "MetricName",
+                "Period",
+                "EvaluationPeriods",
+                "ComparisonOperator",
+                "TreatMissingData",
+            )
+            if k in p
+        }
         cfg["Period"], cfg["EvaluationPeriods"] = int(cfg["Period"]), int(cfg["EvaluationPeriods"])
         cfg["Threshold"] = float(p["Threshold"])
         cfg["Dimensions"] = p["Dimensions"]
@@ -110,24 +126,43 @@ def rest_api_config(template: dict, params: dict | None = None) -> dict:
     body = template["Resources"]["ForecastApi"]["Properties"]["DefinitionBody"]
     [throttle] = props["MethodSettings"]
     validators = body.get("x-amazon-apigateway-request-validators", {})
-    validated = [{"path": path, "method": method.upper(), "validator": op["x-amazon-apigateway-request-validator"]}
-                 for path, ops in body["paths"].items() for method, op in ops.items() if "x-amazon-apigateway-request-validator" in op]
-    return {"throttle": {"rateLimit": float(throttle["ThrottlingRateLimit"]), "burstLimit": int(throttle["ThrottlingBurstLimit"])},
-            "tracing": bool(props.get("TracingEnabled")), "access_log_format": props["AccessLogSetting"]["Format"],
-            "validators": validators, "validated": validated, "gateway_responses": gateway_responses(template),
-            "endpoint": props["EndpointConfiguration"]["Type"], "key_source": body.get("x-amazon-apigateway-api-key-source", "HEADER")}
+    validated = [
+        {"path": path, "method": method.upper(), "validator": op["x-amazon-apigateway-request-validator"]}
+        for path, ops in body["paths"].items()
+        for method, op in ops.items()
+        if "x-amazon-apigateway-request-validator" in op
+    ]
+    return {
+        "throttle": {"rateLimit": float(throttle["ThrottlingRateLimit"]), "burstLimit": int(throttle["ThrottlingBurstLimit"])},
+        "tracing": bool(props.get("TracingEnabled")),
+        "access_log_format": props["AccessLogSetting"]["Format"],
+        "validators": validators,
+        "validated": validated,
+        "gateway_responses": gateway_responses(template),
+        "endpoint": props["EndpointConfiguration"]["Type"],
+        "key_source": body.get("x-amazon-apigateway-api-key-source", "HEADER"),
+    }
 
 
 def http_api_config(template: dict, params: dict | None = None) -> dict:
     api = settings.resource_props(template, "HttpApi", params)
     stage = settings.resource_props(template, "HttpStage", params)
-    routes = sorted(settings.resource_props(template, r, params)["RouteKey"]
-                    for r in settings.resources_of_type(template, "AWS::ApiGatewayV2::Route"))
+    routes = sorted(
+        settings.resource_props(template, r, params)["RouteKey"]
+        for r in settings.resources_of_type(template, "AWS::ApiGatewayV2::Route")
+    )
     integ = settings.resource_props(template, "HttpIntegration", params)
-    return {"cors": api["CorsConfiguration"], "description": api.get("Description", ""), "routes": routes,
-            "payload_format": integ["PayloadFormatVersion"], "stage": stage["StageName"],
-            "throttle": {"ThrottlingRateLimit": float(stage["DefaultRouteSettings"]["ThrottlingRateLimit"]),
-                         "ThrottlingBurstLimit": int(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"])}}
+    return {
+        "cors": api["CorsConfiguration"],
+        "description": api.get("Description", ""),
+        "routes": routes,
+        "payload_format": integ["PayloadFormatVersion"],
+        "stage": stage["StageName"],
+        "throttle": {
+            "ThrottlingRateLimit": float(stage["DefaultRouteSettings"]["ThrottlingRateLimit"]),
+            "ThrottlingBurstLimit": int(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"]),
+        },
+    }
 
 
 def url_config(template: dict, params: dict | None = None) -> dict:
@@ -140,14 +175,21 @@ def plan(template: dict | None = None, params: dict | None = None) -> dict:
     """Everything a deploy applies, resolved: what `deploy.py plan --json` prints and the dashboard reads."""
     template = template or settings.load_template()
     p = settings.params_with_defaults(template, params)
-    return {"names": settings.names(template, params), "tags": settings.tags(template, params),
-            "function": function_config(template, "0" * 64, params), "routes": settings.api_routes(template),
-            "usage_plan": usage_plan_config(template, params), "alarms": alarm_configs(template, params),
-            "rest": rest_api_config(template, params), "http": http_api_config(template, params), "url": url_config(template, params),
-            "role": settings.resource_props(template, "FunctionRole", params),
-            "log_retention_days": int(p["LogRetentionDays"]),
-            "bucket": {"noncurrent_days": int(p["NoncurrentModelDays"])},
-            "front_doors": list(settings.FRONT_DOORS)}
+    return {
+        "names": settings.names(template, params),
+        "tags": settings.tags(template, params),
+        "function": function_config(template, "0" * 64, params),
+        "routes": settings.api_routes(template),
+        "usage_plan": usage_plan_config(template, params),
+        "alarms": alarm_configs(template, params),
+        "rest": rest_api_config(template, params),
+        "http": http_api_config(template, params),
+        "url": url_config(template, params),
+        "role": settings.resource_props(template, "FunctionRole", params),
+        "log_retention_days": int(p["LogRetentionDays"]),
+        "bucket": {"noncurrent_days": int(p["NoncurrentModelDays"])},
+        "front_doors": list(settings.FRONT_DOORS),
+    }
 
 
 def check_runtime(runtime: str, creating: bool, today=None) -> lifecycle.Verdict:
@@ -159,6 +201,7 @@ def check_runtime(runtime: str, creating: bool, today=None) -> lifecycle.Verdict
 
 
 # --- AWS plumbing -----------------------------------------------------------------------------------
+
 
 class Aws:
     def __init__(self, region: str | None, profile: str | None, endpoint_url: str | None):
@@ -175,8 +218,10 @@ class Aws:
         if not self.region:
             raise DeployError("no AWS region: pass --region (e.g. us-east-1) or set AWS_DEFAULT_REGION")
         if self.session.get_credentials() is None:
-            raise DeployError("no AWS credentials: run `aws configure`, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                              "or pass --profile" + (" (an emulator accepts any values, e.g. testing/testing)" if endpoint_url else ""))
+            raise DeployError(
+                "no AWS credentials: run `aws configure`, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or pass --profile" + (" (an emulator accepts any values, e.g. testing/testing)" if endpoint_url else "")
+            )
         self.endpoint_url = endpoint_url
         self.config = botocore.config.Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60)
         self._clients: dict = {}
@@ -191,7 +236,9 @@ class Aws:
         return err.response.get("Error", {}).get("Code", "") if hasattr(err, "response") else ""
 
     def missing(self, err, *codes: str) -> bool:
-        return isinstance(err, self.exc.ClientError) and self.code(err) in (codes or ("ResourceNotFoundException", "NotFoundException"))
+        return isinstance(err, self.exc.ClientError) and self.code(err) in (
+            codes or ("ResourceNotFoundException", "NotFoundException")
+        )
 
     def account(self) -> str:
         if self._account is None:
@@ -223,12 +270,15 @@ def _tag_list(tags: dict) -> list[dict]:
 
 def _refuse(kind: str, name: str, found_tags: dict | None, want: dict, extra: str = "") -> Collision:
     have = ", ".join(f"{k}={v}" for k, v in (found_tags or {}).items()) or "no tags"
-    return Collision(f"a {kind} named {name!r} already exists and is not this stack's (it has {have}; ours carry "
-                     f"{', '.join(f'{k}={v}' for k, v in want.items())}){extra}. Nothing was created or changed: choose other "
-                     "names with the template's parameters (FunctionName, ApiName, ...) or remove that resource yourself")
+    return Collision(
+        f"a {kind} named {name!r} already exists and is not this stack's (it has {have}; ours carry "
+        f"{', '.join(f'{k}={v}' for k, v in want.items())}){extra}. Nothing was created or changed: choose other "
+        "names with the template's parameters (FunctionName, ApiName, ...) or remove that resource yourself"
+    )
 
 
 # --- finding what exists, whoever owns it -------------------------------------------------------------
+
 
 def _find_apigw(aws: Aws, operation: str, name: str, **kwargs) -> list[dict]:
     """Every API Gateway (v1) item called `name` across every page of `operation`."""
@@ -312,36 +362,49 @@ def survey(aws: Aws, p: dict) -> Found:
         expected = set(p["role"]["ManagedPolicyArns"])
         if attached - expected or inline:
             extra = sorted(attached - expected) + [f"inline:{n}" for n in inline]
-            raise Collision(f"IAM role {names['role']!r} carries our tags but also policies that are not ours ({', '.join(extra)}): "
-                            "the function would run with them. Nothing was changed; detach them or delete the role, then deploy again")
+            raise Collision(
+                f"IAM role {names['role']!r} carries our tags but also policies that are not ours ({', '.join(extra)}): "
+                "the function would run with them. Nothing was changed; detach them or delete the role, then deploy again"
+            )
         found.role = role
     except aws.exc.ClientError as e:
         if not aws.missing(e, "NoSuchEntity"):
             raise
     try:
         param = ssm.get_parameter(Name=names["key_parameter"], WithDecryption=True)["Parameter"]
-        tags = {t["Key"]: t["Value"] for t in ssm.list_tags_for_resource(ResourceType="Parameter",
-                                                                        ResourceId=names["key_parameter"]).get("TagList", [])}
+        tags = {
+            t["Key"]: t["Value"]
+            for t in ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=names["key_parameter"]).get("TagList", [])
+        }
         if not is_ours(tags, want):
             raise _refuse("SSM parameter", names["key_parameter"], tags, want)
         if param["Type"] != "SecureString":
-            raise Collision(f"SSM parameter {names['key_parameter']!r} holds the API key as {param['Type']}, in plaintext: refusing "
-                            "to use it. Delete it (deploy makes a SecureString) or make it a SecureString. Nothing was changed")
+            raise Collision(
+                f"SSM parameter {names['key_parameter']!r} holds the API key as {param['Type']}, in plaintext: refusing "
+                "to use it. Delete it (deploy makes a SecureString) or make it a SecureString. Nothing was changed"
+            )
         if len(param["Value"]) < MIN_KEY_LENGTH:
-            raise DeployError(f"the API key in SSM {names['key_parameter']!r} has {len(param['Value'])} characters; API Gateway "
-                              f"needs at least {MIN_KEY_LENGTH}. Put a longer one there, or delete it to have one generated. "
-                              "Nothing was changed")
+            raise DeployError(
+                f"the API key in SSM {names['key_parameter']!r} has {len(param['Value'])} characters; API Gateway "
+                f"needs at least {MIN_KEY_LENGTH}. Put a longer one there, or delete it to have one generated. "
+                "Nothing was changed"
+            )
         found.key_value = param["Value"]
     except aws.exc.ClientError as e:
         if not aws.missing(e, "ParameterNotFound"):
             raise
     found.rest_api = _one_of_ours("REST API", names["api"], find_rest_apis(aws, names["api"]), want, lambda a: a.get("tags"))
     found.api_key = _one_of_ours("API key", names["key"], find_api_keys(aws, names["key"]), want, lambda k: k.get("tags"))
-    found.usage_plan = _one_of_ours("usage plan", names["plan"], find_usage_plans(aws, names["plan"]), want, lambda u: u.get("tags"))
+    found.usage_plan = _one_of_ours(
+        "usage plan", names["plan"], find_usage_plans(aws, names["plan"]), want, lambda u: u.get("tags")
+    )
     found.http_api = _one_of_ours("HTTP API", names["api"], find_http_apis(aws, names["api"]), want, lambda a: a.get("Tags"))
     logs = aws("logs")
-    groups = [g for g in logs.describe_log_groups(logGroupNamePrefix=names["log_group"]).get("logGroups", [])
-              if g["logGroupName"] == names["log_group"]]
+    groups = [
+        g
+        for g in logs.describe_log_groups(logGroupNamePrefix=names["log_group"]).get("logGroups", [])
+        if g["logGroupName"] == names["log_group"]
+    ]
     if groups:
         arn = groups[0]["arn"].removesuffix(":*")
         tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
@@ -367,14 +430,17 @@ def survey(aws: Aws, p: dict) -> Found:
         found.bucket = True
     except aws.exc.ClientError as e:
         if aws.code(e) in ("403", "AccessDenied"):
-            raise Collision(f"S3 bucket {bucket!r} exists and belongs to someone else (403). Nothing was created or changed; "
-                            "set the ProjectTag parameter to another value to use another bucket name") from None
+            raise Collision(
+                f"S3 bucket {bucket!r} exists and belongs to someone else (403). Nothing was created or changed; "
+                "set the ProjectTag parameter to another value to use another bucket name"
+            ) from None
         if aws.code(e) not in ("404", "NoSuchBucket", "NotFound"):
             raise
     return found
 
 
 # --- deploy, in named steps ---------------------------------------------------------------------------
+
 
 @dataclass
 class Context:
@@ -403,8 +469,12 @@ def step_check_package(ctx: Context, fn_zip: Path, layer_zip: Path) -> None:
     target = package.Target.from_template(arch="x86_64")
     failures = smoke.check(fn_zip, layer_zip, package.interpreter(target))
     if failures:
-        raise DeployError("the built package failed its checks on CPython " + target.python + ", so nothing was uploaded:\n  "
-                          + "\n  ".join(failures))
+        raise DeployError(
+            "the built package failed its checks on CPython "
+            + target.python
+            + ", so nothing was uploaded:\n  "
+            + "\n  ".join(failures)
+        )
 
 
 def step_key(ctx: Context) -> str:
@@ -413,8 +483,14 @@ def step_key(ctx: Context) -> str:
         ctx.key = ctx.found.key_value
         return f"API key: reusing SSM {names['key_parameter']} (SecureString)"
     ctx.key = secrets.token_urlsafe(32)
-    ctx.aws("ssm").put_parameter(Name=names["key_parameter"], Value=ctx.key, Type="SecureString", Overwrite=False,
-                                 Description="X-API-Key for the financial forecasting API", Tags=_tag_list(ctx.plan["tags"]))
+    ctx.aws("ssm").put_parameter(
+        Name=names["key_parameter"],
+        Value=ctx.key,
+        Type="SecureString",
+        Overwrite=False,
+        Description="X-API-Key for the financial forecasting API",
+        Tags=_tag_list(ctx.plan["tags"]),
+    )
     return f"API key generated and stored in SSM {names['key_parameter']} (SecureString)"
 
 
@@ -424,16 +500,37 @@ def step_bucket(ctx: Context, manifest: dict, fn_zip: Path) -> str:
     ctx.bucket = bucket_name(ctx.aws, names["project"])
     if not ctx.found.bucket:
         region = ctx.aws.region
-        s3.create_bucket(Bucket=ctx.bucket, **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}))
+        s3.create_bucket(
+            Bucket=ctx.bucket, **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}})
+        )
     s3.put_bucket_tagging(Bucket=ctx.bucket, Tagging={"TagSet": _tag_list(ctx.plan["tags"])})
     s3.put_bucket_versioning(Bucket=ctx.bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_public_access_block(Bucket=ctx.bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_encryption(Bucket=ctx.bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    s3.put_bucket_lifecycle_configuration(Bucket=ctx.bucket, LifecycleConfiguration={"Rules": [{
-        "ID": "expire-old-model-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
-        "NoncurrentVersionExpiration": {"NoncurrentDays": ctx.plan["bucket"]["noncurrent_days"]}}]})
+    s3.put_public_access_block(
+        Bucket=ctx.bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=ctx.bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=ctx.bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-old-model-versions",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": ctx.plan["bucket"]["noncurrent_days"]},
+                }
+            ]
+        },
+    )
     import package
 
     prefix = f"models/{manifest['version']}"
@@ -444,18 +541,39 @@ def step_bucket(ctx: Context, manifest: dict, fn_zip: Path) -> str:
         if key not in have:  # a model version's artifacts are written once; the bucket keeps their history
             s3.put_object(Bucket=ctx.bucket, Key=key, Body=f.read_bytes())
     arn = f"arn:aws:s3:::{ctx.bucket}"
-    s3.put_bucket_policy(Bucket=ctx.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [arn, f"{arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
-    return f"bucket s3://{ctx.bucket} ({'exists' if ctx.found.bucket else 'created'}; versioned, TLS only, encrypted, " \
-           f"old versions expire after {ctx.plan['bucket']['noncurrent_days']} days): model {manifest['version']} uploaded"
+    s3.put_bucket_policy(
+        Bucket=ctx.bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "TlsOnly",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [arn, f"{arn}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        ),
+    )
+    return (
+        f"bucket s3://{ctx.bucket} ({'exists' if ctx.found.bucket else 'created'}; versioned, TLS only, encrypted, "
+        f"old versions expire after {ctx.plan['bucket']['noncurrent_days']} days): model {manifest['version']} uploaded"
+    )
 
 
 def step_role(ctx: Context) -> str:
     iam, names, role = ctx.aws("iam"), ctx.plan["names"], ctx.plan["role"]
     if ctx.found.role is None:
-        ctx.role_arn = iam.create_role(RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
-                                       Description=role["Description"], Tags=_tag_list(ctx.plan["tags"]))["Role"]["Arn"]
+        ctx.role_arn = iam.create_role(
+            RoleName=names["role"],
+            AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
+            Description=role["Description"],
+            Tags=_tag_list(ctx.plan["tags"]),
+        )["Role"]["Arn"]
         state = "created"
     else:
         ctx.role_arn, state = ctx.found.role["Arn"], "exists"
@@ -477,8 +595,14 @@ def layer_record(aws: Aws, p: dict) -> list[str]:
 def _write_layer_record(aws: Aws, p: dict, arns: list[str]) -> None:
     name = p["names"]["layer_record"]
     exists = bool(layer_record(aws, p)) or _parameter_exists(aws, name)
-    aws("ssm").put_parameter(Name=name, Value=json.dumps(arns), Type="String", Overwrite=exists,
-                             Description="Layer versions published by lambda/deploy.py", **({} if exists else {"Tags": _tag_list(p["tags"])}))
+    aws("ssm").put_parameter(
+        Name=name,
+        Value=json.dumps(arns),
+        Type="String",
+        Overwrite=exists,
+        Description="Layer versions published by lambda/deploy.py",
+        **({} if exists else {"Tags": _tag_list(p["tags"])}),
+    )
 
 
 def _parameter_exists(aws: Aws, name: str) -> bool:
@@ -502,8 +626,12 @@ def step_layer(ctx: Context, layer_zip: Path) -> str:
             ctx.layer_arn = v["LayerVersionArn"]
             return f"layer {name}: version {ctx.layer_arn.rsplit(':', 1)[1]} already holds this build"
     ctx.layer_arn = lam.publish_layer_version(
-        LayerName=name, Description=f"numpy, onnxruntime, orjson; sha256 {sha}", Content={"ZipFile": layer_zip.read_bytes()},
-        CompatibleRuntimes=[fn["Runtime"]], CompatibleArchitectures=fn["Architectures"])["LayerVersionArn"]
+        LayerName=name,
+        Description=f"numpy, onnxruntime, orjson; sha256 {sha}",
+        Content={"ZipFile": layer_zip.read_bytes()},
+        CompatibleRuntimes=[fn["Runtime"]],
+        CompatibleArchitectures=fn["Architectures"],
+    )["LayerVersionArn"]
     _write_layer_record(ctx.aws, ctx.plan, ours + [ctx.layer_arn])
     return f"layer {name}: published {ctx.layer_arn.rsplit(':', 1)[1]} ({layer_zip.stat().st_size / 1e6:.1f} MB)"
 
@@ -515,8 +643,14 @@ def step_function(ctx: Context, fn_zip: Path) -> str:
     if ctx.found.function is None:
         for attempt in range(10):  # a new role takes a few seconds to become assumable on AWS
             try:
-                lam.create_function(**cfg, Role=ctx.role_arn, Code={"ZipFile": fn_zip.read_bytes()}, Layers=[ctx.layer_arn],
-                                    Publish=False, Tags=ctx.plan["tags"])
+                lam.create_function(
+                    **cfg,
+                    Role=ctx.role_arn,
+                    Code={"ZipFile": fn_zip.read_bytes()},
+                    Layers=[ctx.layer_arn],
+                    Publish=False,
+                    Tags=ctx.plan["tags"],
+                )
                 break
             except ctx.aws.exc.ClientError as e:
                 if ctx.aws.code(e) == "InvalidParameterValueException" and "role" in str(e).lower() and attempt < 9:
@@ -534,8 +668,10 @@ def step_function(ctx: Context, fn_zip: Path) -> str:
         cfg["Architectures"] = arch
         state = "updated"
     _wait_updated(ctx.aws, name)
-    return f"function {name} ({state}): {cfg['Runtime']} {cfg['Architectures'][0]}, {cfg['MemorySize']} MB, {cfg['Timeout']} s, " \
-           f"tracing {cfg['TracingConfig']['Mode']}, SnapStart {cfg['SnapStart']['ApplyOn']}"
+    return (
+        f"function {name} ({state}): {cfg['Runtime']} {cfg['Architectures'][0]}, {cfg['MemorySize']} MB, {cfg['Timeout']} s, "
+        f"tracing {cfg['TracingConfig']['Mode']}, SnapStart {cfg['SnapStart']['ApplyOn']}"
+    )
 
 
 def step_logs(ctx: Context) -> str:
@@ -559,16 +695,26 @@ def step_publish(ctx: Context, manifest: dict) -> str:
             raise
     ctx.version = lam.publish_version(FunctionName=names["function"], Description=f"model {manifest['version']}")["Version"]
     ctx.alias_arn = f"arn:aws:lambda:{ctx.aws.region}:{ctx.aws.account()}:function:{names['function']}:{names['alias']}"
-    return f"published version {ctx.version} (model {manifest['version']}); `{names['alias']}` is still on " \
-           f"{ctx.previous_version or 'nothing yet'}"
+    return (
+        f"published version {ctx.version} (model {manifest['version']}); `{names['alias']}` is still on "
+        f"{ctx.previous_version or 'nothing yet'}"
+    )
 
 
 def verify_version(lam, function: str, version: str) -> list[str]:
     """Invoke the new version itself (not the alias) with the direct-invoke sample and a /health event."""
-    checks = [("direct invoke (direct_invoke.json)", json.loads((EVENTS / "direct_invoke.json").read_text()),
-               lambda a: isinstance(a, dict) and isinstance(a.get("prediction"), int | float)),
-              ("GET /health (http_v2_health.json)", json.loads((EVENTS / "http_v2_health.json").read_text()),
-               lambda a: isinstance(a, dict) and a.get("statusCode") == 200)]
+    checks = [
+        (
+            "direct invoke (direct_invoke.json)",
+            json.loads((EVENTS / "direct_invoke.json").read_text()),
+            lambda a: isinstance(a, dict) and isinstance(a.get("prediction"), int | float),
+        ),
+        (
+            "GET /health (http_v2_health.json)",
+            json.loads((EVENTS / "http_v2_health.json").read_text()),
+            lambda a: isinstance(a, dict) and a.get("statusCode") == 200,
+        ),
+    ]
     failures = []
     for what, event, ok in checks:
         r = lam.invoke(FunctionName=function, Qualifier=version, Payload=json.dumps(event).encode())
@@ -587,8 +733,9 @@ def step_verify(ctx: Context) -> str:
     failures = verify_version(ctx.aws("lambda"), names["function"], ctx.version)
     if failures:
         keep = ctx.previous_version or "no version (it was never moved)"
-        raise DeployError(f"version {ctx.version} did not answer as it must, so `{names['alias']}` stays on {keep}:\n  "
-                          + "\n  ".join(failures))
+        raise DeployError(
+            f"version {ctx.version} did not answer as it must, so `{names['alias']}` stays on {keep}:\n  " + "\n  ".join(failures)
+        )
     return f"version {ctx.version} answers the direct-invoke sample and /health"
 
 
@@ -616,8 +763,11 @@ def step_alias(ctx: Context, canary: float | None, canary_minutes: float, poll_s
         return f"alias {names['alias']} -> version {ctx.version}" + (" (first deploy: no canary)" if canary else "")
     share = canary / 100
     _set_alias(ctx, ctx.previous_version, {ctx.version: share})
-    say("canary", f"{canary:g}% of {names['alias']} goes to version {ctx.version}, the rest to {ctx.previous_version}; "
-                  f"watching {', '.join(a['AlarmName'] for a in ctx.plan['alarms'])} for {canary_minutes:g} min")
+    say(
+        "canary",
+        f"{canary:g}% of {names['alias']} goes to version {ctx.version}, the rest to {ctx.previous_version}; "
+        f"watching {', '.join(a['AlarmName'] for a in ctx.plan['alarms'])} for {canary_minutes:g} min",
+    )
     t_end = time.monotonic() + canary_minutes * 60
     while True:
         states = alarm_states(ctx.aws, ctx.plan)
@@ -625,8 +775,10 @@ def step_alias(ctx: Context, canary: float | None, canary_minutes: float, poll_s
         left = t_end - time.monotonic()
         if firing:
             _set_alias(ctx, ctx.previous_version)
-            raise DeployError(f"canary rolled back: {', '.join(firing)} fired while version {ctx.version} took {canary:g}% "
-                              f"of traffic; `{names['alias']}` is back on version {ctx.previous_version} only")
+            raise DeployError(
+                f"canary rolled back: {', '.join(firing)} fired while version {ctx.version} took {canary:g}% "
+                f"of traffic; `{names['alias']}` is back on version {ctx.previous_version} only"
+            )
         if left <= 0:
             break
         say("canary", f"{left / 60:.1f} min left; alarms: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))
@@ -649,6 +801,7 @@ def _wait_updated(aws: Aws, name: str, timeout_s: float = 120) -> None:
 
 
 # --- front doors ----------------------------------------------------------------------------------------
+
 
 def _permission(ctx: Context, sid: str, **kwargs) -> None:
     lam, names = ctx.aws("lambda"), ctx.plan["names"]
@@ -674,9 +827,13 @@ def front_rest(ctx: Context) -> str:
     apigw, rest = aws("apigateway"), p["rest"]
     api = ctx.found.rest_api
     if api is None:
-        api = apigw.create_rest_api(name=names["api"], description="Financial forecasting: next-day close from an LSTM ensemble",
-                                    endpointConfiguration={"types": [rest["endpoint"]]}, apiKeySource=rest["key_source"],
-                                    tags=p["tags"])
+        api = apigw.create_rest_api(
+            name=names["api"],
+            description="Financial forecasting: next-day close from an LSTM ensemble",
+            endpointConfiguration={"types": [rest["endpoint"]]},
+            apiKeySource=rest["key_source"],
+            tags=p["tags"],
+        )
     api_id = api["id"]
     resources = {r["path"]: r for r in apigw.get_resources(restApiId=api_id, limit=500)["items"]}
     root_id = resources["/"]["id"]
@@ -684,9 +841,12 @@ def front_rest(ctx: Context) -> str:
     validators = {v["name"]: v["id"] for v in apigw.get_request_validators(restApiId=api_id).get("items", [])}
     for vname, spec in rest["validators"].items():
         if vname not in validators:
-            validators[vname] = apigw.create_request_validator(restApiId=api_id, name=vname,
-                                                               validateRequestBody=spec["validateRequestBody"],
-                                                               validateRequestParameters=spec["validateRequestParameters"])["id"]
+            validators[vname] = apigw.create_request_validator(
+                restApiId=api_id,
+                name=vname,
+                validateRequestBody=spec["validateRequestBody"],
+                validateRequestParameters=spec["validateRequestParameters"],
+            )["id"]
     for route in p["routes"]:
         path, method = route["path"], route["method"]
         if path not in resources:
@@ -695,35 +855,57 @@ def front_rest(ctx: Context) -> str:
         if method in (resources[path].get("resourceMethods") or {}):
             apigw.delete_method(restApiId=api_id, resourceId=rid, httpMethod=method)  # moto has no update_method
         validator = next((v["validator"] for v in rest["validated"] if (v["path"], v["method"]) == (path, method)), None)
-        apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod=method, authorizationType="NONE",
-                         apiKeyRequired=route["api_key_required"], **({"requestValidatorId": validators[validator]} if validator else {}))
-        apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod=method, type="AWS_PROXY", integrationHttpMethod="POST", uri=uri)
+        apigw.put_method(
+            restApiId=api_id,
+            resourceId=rid,
+            httpMethod=method,
+            authorizationType="NONE",
+            apiKeyRequired=route["api_key_required"],
+            **({"requestValidatorId": validators[validator]} if validator else {}),
+        )
+        apigw.put_integration(
+            restApiId=api_id, resourceId=rid, httpMethod=method, type="AWS_PROXY", integrationHttpMethod="POST", uri=uri
+        )
     for kind, headers in rest["gateway_responses"].items():
         try:
-            apigw.put_gateway_response(restApiId=api_id, responseType=kind, responseParameters={
-                f"gatewayresponse.header.{h}": v for h, v in headers.items()})
+            apigw.put_gateway_response(
+                restApiId=api_id,
+                responseType=kind,
+                responseParameters={f"gatewayresponse.header.{h}": v for h, v in headers.items()},
+            )
         except aws.exc.ClientError as e:
             if aws.code(e) not in ("NotImplementedException", "NotImplemented"):
                 raise
     apigw.create_deployment(restApiId=api_id, stageName=names["stage"], description="deploy.py")
-    ops = [{"op": "replace", "path": "/tracingEnabled", "value": str(rest["tracing"]).lower()},
-           {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": f"{rest['throttle']['rateLimit']:g}"},
-           {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(rest["throttle"]["burstLimit"])},
-           {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"}]
+    ops = [
+        {"op": "replace", "path": "/tracingEnabled", "value": str(rest["tracing"]).lower()},
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": f"{rest['throttle']['rateLimit']:g}"},
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(rest["throttle"]["burstLimit"])},
+        {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"},
+    ]
     access = _access_log_destination(ctx)
     if access:
-        ops += [{"op": "replace", "path": "/accessLogSettings/destinationArn", "value": access},
-                {"op": "replace", "path": "/accessLogSettings/format", "value": rest["access_log_format"]}]
+        ops += [
+            {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": access},
+            {"op": "replace", "path": "/accessLogSettings/format", "value": rest["access_log_format"]},
+        ]
     apigw.update_stage(restApiId=api_id, stageName=names["stage"], patchOperations=ops)
-    _permission(ctx, "apigateway-rest", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
-                SourceArn=f"arn:aws:execute-api:{aws.region}:{aws.account()}:{api_id}/*/*/*")
+    _permission(
+        ctx,
+        "apigateway-rest",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{aws.region}:{aws.account()}:{api_id}/*/*/*",
+    )
     key_id = _api_key(ctx)
     plan_id = _usage_plan(ctx, api_id, key_id)
     ctx.url = aws.rest_url(api_id, names["stage"])
     ctx.result.update({"api_id": api_id, "key_id": key_id, "usage_plan_id": plan_id})
-    return f"REST API {names['api']} ({'exists' if ctx.found.rest_api else 'created'}) on stage {names['stage']}: usage plan " \
-           f"{p['usage_plan']['throttle']['rateLimit']:g} req/s, {p['usage_plan']['quota']['limit']:,} a month" + \
-           ("" if access else "; access logging off (this account has no API Gateway CloudWatch role)")
+    return (
+        f"REST API {names['api']} ({'exists' if ctx.found.rest_api else 'created'}) on stage {names['stage']}: usage plan "
+        f"{p['usage_plan']['throttle']['rateLimit']:g} req/s, {p['usage_plan']['quota']['limit']:,} a month"
+        + ("" if access else "; access logging off (this account has no API Gateway CloudWatch role)")
+    )
 
 
 def _access_log_destination(ctx: Context) -> str | None:
@@ -751,8 +933,13 @@ def _api_key(ctx: Context) -> str:
         apigw.delete_api_key(apiKey=existing["id"])  # ours, but stale: SSM holds the truth
         existing = None
     if existing is None:
-        existing = apigw.create_api_key(name=names["key"], enabled=True, value=ctx.key, tags=ctx.plan["tags"],
-                                        description="X-API-Key of the financial forecasting API (value in SSM)")
+        existing = apigw.create_api_key(
+            name=names["key"],
+            enabled=True,
+            value=ctx.key,
+            tags=ctx.plan["tags"],
+            description="X-API-Key of the financial forecasting API (value in SSM)",
+        )
     return existing["id"]
 
 
@@ -760,14 +947,21 @@ def _usage_plan(ctx: Context, api_id: str, key_id: str) -> str:
     apigw, names, up = ctx.aws("apigateway"), ctx.plan["names"], ctx.plan["usage_plan"]
     existing = ctx.found.usage_plan
     if existing is None:
-        existing = apigw.create_usage_plan(name=names["plan"], description="Throttle and monthly quota (the budget guard)",
-                                           apiStages=[{"apiId": api_id, "stage": names["stage"]}], throttle=up["throttle"],
-                                           quota=up["quota"], tags=ctx.plan["tags"])
+        existing = apigw.create_usage_plan(
+            name=names["plan"],
+            description="Throttle and monthly quota (the budget guard)",
+            apiStages=[{"apiId": api_id, "stage": names["stage"]}],
+            throttle=up["throttle"],
+            quota=up["quota"],
+            tags=ctx.plan["tags"],
+        )
     else:
-        ops = [{"op": "replace", "path": "/throttle/rateLimit", "value": f"{up['throttle']['rateLimit']:g}"},
-               {"op": "replace", "path": "/throttle/burstLimit", "value": str(up["throttle"]["burstLimit"])},
-               {"op": "replace", "path": "/quota/limit", "value": str(up["quota"]["limit"])},
-               {"op": "replace", "path": "/quota/period", "value": up["quota"]["period"]}]
+        ops = [
+            {"op": "replace", "path": "/throttle/rateLimit", "value": f"{up['throttle']['rateLimit']:g}"},
+            {"op": "replace", "path": "/throttle/burstLimit", "value": str(up["throttle"]["burstLimit"])},
+            {"op": "replace", "path": "/quota/limit", "value": str(up["quota"]["limit"])},
+            {"op": "replace", "path": "/quota/period", "value": up["quota"]["period"]},
+        ]
         if (api_id, names["stage"]) not in {(s["apiId"], s["stage"]) for s in existing.get("apiStages", [])}:
             ops.append({"op": "add", "path": "/apiStages", "value": f"{api_id}:{names['stage']}"})
         apigw.update_usage_plan(usagePlanId=existing["id"], patchOperations=ops)
@@ -783,16 +977,22 @@ def front_http(ctx: Context) -> str:
     v2, http = aws("apigatewayv2"), p["http"]
     api = ctx.found.http_api
     if api is None:
-        api = v2.create_api(Name=names["api"], ProtocolType="HTTP", Description=http["description"],
-                            CorsConfiguration=http["cors"], Tags=p["tags"])
+        api = v2.create_api(
+            Name=names["api"],
+            ProtocolType="HTTP",
+            Description=http["description"],
+            CorsConfiguration=http["cors"],
+            Tags=p["tags"],
+        )
     else:
         v2.update_api(ApiId=api["ApiId"], CorsConfiguration=http["cors"], Description=http["description"])
     api_id = api["ApiId"]
     integrations = v2.get_integrations(ApiId=api_id).get("Items", [])
     integ = next((i for i in integrations if i.get("IntegrationUri") == ctx.alias_arn), None)
     if integ is None:
-        integ = v2.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=ctx.alias_arn,
-                                      PayloadFormatVersion=http["payload_format"])
+        integ = v2.create_integration(
+            ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=ctx.alias_arn, PayloadFormatVersion=http["payload_format"]
+        )
     have = {r["RouteKey"]: r for r in v2.get_routes(ApiId=api_id).get("Items", [])}
     for key in http["routes"]:
         target = f"integrations/{integ['IntegrationId']}"
@@ -807,13 +1007,22 @@ def front_http(ctx: Context) -> str:
     if http["stage"] in stages:
         v2.update_stage(ApiId=api_id, StageName=http["stage"], AutoDeploy=True, DefaultRouteSettings=http["throttle"])
     else:
-        v2.create_stage(ApiId=api_id, StageName=http["stage"], AutoDeploy=True, DefaultRouteSettings=http["throttle"], Tags=p["tags"])
-    _permission(ctx, "apigateway-http", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
-                SourceArn=f"arn:aws:execute-api:{aws.region}:{aws.account()}:{api_id}/*")
+        v2.create_stage(
+            ApiId=api_id, StageName=http["stage"], AutoDeploy=True, DefaultRouteSettings=http["throttle"], Tags=p["tags"]
+        )
+    _permission(
+        ctx,
+        "apigateway-http",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{aws.region}:{aws.account()}:{api_id}/*",
+    )
     ctx.url = api.get("ApiEndpoint") or f"https://{api_id}.execute-api.{aws.region}.amazonaws.com"
     ctx.result.update({"api_id": api_id})
-    return f"HTTP API {names['api']} ({'exists' if ctx.found.http_api else 'created'}): {', '.join(http['routes'])}; " \
-           f"{http['throttle']['ThrottlingRateLimit']:g} req/s; the function checks X-API-Key"
+    return (
+        f"HTTP API {names['api']} ({'exists' if ctx.found.http_api else 'created'}): {', '.join(http['routes'])}; "
+        f"{http['throttle']['ThrottlingRateLimit']:g} req/s; the function checks X-API-Key"
+    )
 
 
 def front_url(ctx: Context) -> str:
@@ -836,8 +1045,10 @@ def front_url(ctx: Context) -> str:
             _drop_permission(ctx.aws, p, sid)
     lam.put_function_concurrency(FunctionName=names["function"], ReservedConcurrentExecutions=cfg["reserved_concurrency"])
     ctx.url = url.rstrip("/")
-    return f"Function URL ({cfg['auth']}) on alias {names['alias']}; reserved concurrency {cfg['reserved_concurrency']} caps the spend" + \
-           ("; the function checks X-API-Key" if cfg["auth"] == "NONE" else "; callers sign with SigV4 (AWS_IAM)")
+    return (
+        f"Function URL ({cfg['auth']}) on alias {names['alias']}; reserved concurrency {cfg['reserved_concurrency']} "
+        "caps the spend" + ("; the function checks X-API-Key" if cfg["auth"] == "NONE" else "; callers sign with SigV4 (AWS_IAM)")
+    )
 
 
 def remove_rest(aws: Aws, p: dict, found: Found) -> list[str]:
@@ -848,8 +1059,10 @@ def remove_rest(aws: Aws, p: dict, found: Found) -> list[str]:
             apigw.delete_usage_plan_key(usagePlanId=plan_id, keyId=k["id"])
         stages = found.usage_plan.get("apiStages", [])
         if stages:
-            apigw.update_usage_plan(usagePlanId=plan_id, patchOperations=[
-                {"op": "remove", "path": "/apiStages", "value": f"{s['apiId']}:{s['stage']}"} for s in stages])
+            apigw.update_usage_plan(
+                usagePlanId=plan_id,
+                patchOperations=[{"op": "remove", "path": "/apiStages", "value": f"{s['apiId']}:{s['stage']}"} for s in stages],
+            )
         apigw.delete_usage_plan(usagePlanId=plan_id)
         removed.append(f"usage plan {p['names']['plan']}")
     if found.api_key:
@@ -912,8 +1125,16 @@ def step_alarms(ctx: Context) -> str:
     return f"CloudWatch alarms: {', '.join(a['AlarmName'] for a in ctx.plan['alarms'])}"
 
 
-def deploy(aws: Aws, build: bool = True, params: dict | None = None, canary: float | None = None,
-           canary_minutes: float = 10.0, verify: bool = True, check_package: bool = True, poll_s: float = 30.0) -> dict:
+def deploy(
+    aws: Aws,
+    build: bool = True,
+    params: dict | None = None,
+    canary: float | None = None,
+    canary_minutes: float = 10.0,
+    verify: bool = True,
+    check_package: bool = True,
+    poll_s: float = 30.0,
+) -> dict:
     """Survey, check, upload, publish, verify, promote, front door, alarms: each step says what it did."""
     import package
 
@@ -927,8 +1148,11 @@ def deploy(aws: Aws, build: bool = True, params: dict | None = None, canary: flo
     verdict = check_runtime(p["function"]["Runtime"], creating=found.function is None)
     if verdict.state == "deprecating":
         print(f"WARNING: {verdict.message}", flush=True)
-    say(next(step), f"account {aws.account()}, region {aws.region}{f', endpoint {aws.endpoint_url}' if aws.endpoint_url else ''}; "
-                    f"{verdict.message}; every named resource is ours or absent")
+    say(
+        next(step),
+        f"account {aws.account()}, region {aws.region}{f', endpoint {aws.endpoint_url}' if aws.endpoint_url else ''}; "
+        f"{verdict.message}; every named resource is ours or absent",
+    )
     target = package.Target.from_template(arch=p["function"]["Architectures"][0])
     fn_zip, layer_zip = package.ensure_built(quiet=True, target=target) if build else package.paths(target)
     if check_package:
@@ -954,14 +1178,27 @@ def deploy(aws: Aws, build: bool = True, params: dict | None = None, canary: flo
     say("front", front)
     say(next(step), step_alarms(ctx))
     print(f"done. Invoke URL: {ctx.url}  (front door: {p['names']['front_door']})", flush=True)
-    print(f"  the API key is in SSM Parameter Store {p['names']['key_parameter']}; print it with "
-          f"`python lambda/deploy.py status --show-key`")
-    return {"url": ctx.url, "function": p["names"]["function"], "version": ctx.version, "previous_version": ctx.previous_version,
-            "alias_arn": ctx.alias_arn, "layer": ctx.layer_arn, "bucket": ctx.bucket, "stage": p["names"]["stage"],
-            "front_door": p["names"]["front_door"], "model_version": manifest["version"], **ctx.result}
+    print(
+        f"  the API key is in SSM Parameter Store {p['names']['key_parameter']}; print it with "
+        f"`python lambda/deploy.py status --show-key`"
+    )
+    return {
+        "url": ctx.url,
+        "function": p["names"]["function"],
+        "version": ctx.version,
+        "previous_version": ctx.previous_version,
+        "alias_arn": ctx.alias_arn,
+        "layer": ctx.layer_arn,
+        "bucket": ctx.bucket,
+        "stage": p["names"]["stage"],
+        "front_door": p["names"]["front_door"],
+        "model_version": manifest["version"],
+        **ctx.result,
+    }
 
 
 # --- rollback -----------------------------------------------------------------------------------------------
+
 
 def versions(aws: Aws, function: str) -> list[dict]:
     lam, out, marker = aws("lambda"), [], None
@@ -990,12 +1227,15 @@ def rollback(aws: Aws, to: str | None = None, params: dict | None = None) -> dic
         to = older[-1]
     if to not in known:
         raise DeployError(f"version {to} does not exist; versions: {', '.join(known)}")
-    lam.update_alias(FunctionName=names["function"], Name=names["alias"], FunctionVersion=to, RoutingConfig={"AdditionalVersionWeights": {}})
+    lam.update_alias(
+        FunctionName=names["function"], Name=names["alias"], FunctionVersion=to, RoutingConfig={"AdditionalVersionWeights": {}}
+    )
     say("rollback", f"alias {names['alias']}: version {current} -> {to}")
     return {"from": current, "to": to}
 
 
 # --- status -------------------------------------------------------------------------------------------------
+
 
 def status(aws: Aws, show_key: bool = False, hours: int = 24, params: dict | None = None) -> dict:
     p = plan(params=params)
@@ -1011,22 +1251,40 @@ def status(aws: Aws, show_key: bool = False, hours: int = 24, params: dict | Non
         c = lam.get_function(FunctionName=names["function"])["Configuration"]
         alias = lam.get_alias(FunctionName=names["function"], Name=names["alias"])
         live, weights = alias["FunctionVersion"], (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {})
-        out["function"] = {"name": names["function"], "state": c.get("State", "Active"), "runtime": c["Runtime"],
-                           "memory_mb": c["MemorySize"], "timeout_s": c["Timeout"], "architectures": c.get("Architectures", ["x86_64"]),
-                           "tracing": c.get("TracingConfig", {}).get("Mode"), "code_size": c.get("CodeSize"), "alias": names["alias"],
-                           "alias_version": live, "canary": weights,
-                           "versions": [{"version": v["Version"], "model": v.get("Description", "").removeprefix("model "),
-                                         "date": v.get("LastModified"), "live": v["Version"] == live,
-                                         "canary_share": weights.get(v["Version"])} for v in versions(aws, names["function"])],
-                           "layers": [layer["Arn"] for layer in c.get("Layers", [])],
-                           "runtime_support": lifecycle.verdict(c["Runtime"], creating=False).message,
-                           "snapstart": (c.get("SnapStart") or {}).get("ApplyOn", "None")}
+        out["function"] = {
+            "name": names["function"],
+            "state": c.get("State", "Active"),
+            "runtime": c["Runtime"],
+            "memory_mb": c["MemorySize"],
+            "timeout_s": c["Timeout"],
+            "architectures": c.get("Architectures", ["x86_64"]),
+            "tracing": c.get("TracingConfig", {}).get("Mode"),
+            "code_size": c.get("CodeSize"),
+            "alias": names["alias"],
+            "alias_version": live,
+            "canary": weights,
+            "versions": [
+                {
+                    "version": v["Version"],
+                    "model": v.get("Description", "").removeprefix("model "),
+                    "date": v.get("LastModified"),
+                    "live": v["Version"] == live,
+                    "canary_share": weights.get(v["Version"]),
+                }
+                for v in versions(aws, names["function"])
+            ],
+            "layers": [layer["Arn"] for layer in c.get("Layers", [])],
+            "runtime_support": lifecycle.verdict(c["Runtime"], creating=False).message,
+            "snapstart": (c.get("SnapStart") or {}).get("ApplyOn", "None"),
+        }
     if found.rest_api:
         out["front_door"], out["url"] = "rest", aws.rest_url(found.rest_api["id"], names["stage"])
         out["api"] = {"id": found.rest_api["id"], "name": names["api"], "routes": p["routes"]}
     elif found.http_api:
         out["front_door"] = "http"
-        out["url"] = found.http_api.get("ApiEndpoint") or f"https://{found.http_api['ApiId']}.execute-api.{aws.region}.amazonaws.com"
+        out["url"] = (
+            found.http_api.get("ApiEndpoint") or f"https://{found.http_api['ApiId']}.execute-api.{aws.region}.amazonaws.com"
+        )
         out["api"] = {"id": found.http_api["ApiId"], "name": names["api"], "routes": p["http"]["routes"]}
     elif found.function:
         try:
@@ -1037,7 +1295,11 @@ def status(aws: Aws, show_key: bool = False, hours: int = 24, params: dict | Non
             if not aws.missing(e):
                 raise
     if found.usage_plan:
-        out["usage_plan"] = {"id": found.usage_plan["id"], "throttle": found.usage_plan.get("throttle"), "quota": found.usage_plan.get("quota")}
+        out["usage_plan"] = {
+            "id": found.usage_plan["id"],
+            "throttle": found.usage_plan.get("throttle"),
+            "quota": found.usage_plan.get("quota"),
+        }
     if found.api_key:
         out["api_key"] = {"id": found.api_key["id"], "enabled": found.api_key.get("enabled")}
     if found.key_value:
@@ -1063,9 +1325,12 @@ def print_status(s: dict) -> None:
         print(f"  WARNING   {s['collision']}")
     f = s.get("function")
     if f:
-        print(f"  function  {f['name']} {f['state']} {f['runtime']} {f['architectures'][0]} {f['memory_mb']} MB {f['timeout_s']} s, "
-              f"tracing {f['tracing']}, SnapStart {f['snapstart']}; alias {f['alias']} -> version {f['alias_version']}"
-              + (f" (canary: {f['canary']})" if f.get("canary") else ""))
+        print(
+            f"  function  {f['name']} {f['state']} {f['runtime']} {f['architectures'][0]} {f['memory_mb']} MB "
+            f"{f['timeout_s']} s, "
+            f"tracing {f['tracing']}, SnapStart {f['snapstart']}; alias {f['alias']} -> version {f['alias_version']}"
+            + (f" (canary: {f['canary']})" if f.get("canary") else "")
+        )
         print(f"  runtime   {f['runtime_support']}")
         for v in f["versions"]:
             mark = "live" if v["live"] else (f"canary {v['canary_share']:.0%}" if v.get("canary_share") else "")
@@ -1078,17 +1343,24 @@ def print_status(s: dict) -> None:
         print(f"  plan      throttle {u['throttle']}, quota {u['quota']}")
     if s.get("api_key"):
         k = s["api_key"]
-        print(f"  key       {k.get('id', '(function checks it)')}, value in {k.get('kept_in', '?')}" + (f": {k['value']}" if k.get("value") else ""))
+        print(
+            f"  key       {k.get('id', '(function checks it)')}, value in {k.get('kept_in', '?')}"
+            + (f": {k['value']}" if k.get("value") else "")
+        )
     print(f"  bucket    {s['bucket'] or 'none'}")
     for a, st in (s.get("alarms") or {}).items():
         print(f"  alarm     {a}: {st}")
     m = s.get("metrics") or {}
     if m:
-        print(f"  last {m['hours']} h  invocations {m['invocations']:.0f}, errors {m['errors']:.0f}, throttles {m['throttles']:.0f}, "
-              f"duration avg {m['duration'] or 0:.1f} ms")
+        print(
+            f"  last {m['hours']} h  invocations {m['invocations']:.0f}, errors {m['errors']:.0f}, throttles "
+            f"{m['throttles']:.0f}, "
+            f"duration avg {m['duration'] or 0:.1f} ms"
+        )
 
 
 # --- teardown -----------------------------------------------------------------------------------------------
+
 
 def teardown(aws: Aws, purge: bool = False, params: dict | None = None) -> dict:
     """Delete what this stack owns - and nothing that merely shares a name with it."""
@@ -1139,7 +1411,9 @@ def teardown(aws: Aws, purge: bool = False, params: dict | None = None) -> dict:
         s3 = aws("s3")
         s3.delete_bucket_policy(Bucket=bucket)  # the bucket goes anyway; its TLS-only rule must not block emptying it
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            objs = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            objs = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             if objs:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": objs})
         s3.delete_bucket(Bucket=bucket)
@@ -1153,6 +1427,7 @@ def teardown(aws: Aws, purge: bool = False, params: dict | None = None) -> dict:
 
 # --- CLI ----------------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["deploy", "status", "rollback", "teardown", "plan"])
@@ -1160,26 +1435,53 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=None, help="AWS profile from ~/.aws")
     p.add_argument("--endpoint-url", default=None, help="send every call here instead of AWS (an emulator such as moto server)")
     p.add_argument("--stage", default=None, help="API Gateway stage (default: the template's StageName, prod)")
-    p.add_argument("--api", choices=list(settings.FRONT_DOORS), default=None,
-                   help="deploy: the front door - rest (API key, usage plan; default), http (HTTP API) or url (Function URL)")
-    p.add_argument("--url-auth", choices=["none", "iam"], default=None, help="deploy --api url: NONE (the function checks the key) or AWS_IAM")
-    p.add_argument("--canary", type=float, default=None, metavar="PERCENT", help="deploy: route PERCENT of live to the new version first")
-    p.add_argument("--canary-minutes", type=float, default=10.0, metavar="M", help="deploy --canary: watch the alarms this long (default 10)")
-    p.add_argument("--to", default=None, metavar="VERSION", help="rollback: the version to move live to (default: the one before)")
+    p.add_argument(
+        "--api",
+        choices=list(settings.FRONT_DOORS),
+        default=None,
+        help="deploy: the front door - rest (API key, usage plan; default), http (HTTP API) or url (Function URL)",
+    )
+    p.add_argument(
+        "--url-auth",
+        choices=["none", "iam"],
+        default=None,
+        help="deploy --api url: NONE (the function checks the key) or AWS_IAM",
+    )
+    p.add_argument(
+        "--canary", type=float, default=None, metavar="PERCENT", help="deploy: route PERCENT of live to the new version first"
+    )
+    p.add_argument(
+        "--canary-minutes", type=float, default=10.0, metavar="M", help="deploy --canary: watch the alarms this long (default 10)"
+    )
+    p.add_argument(
+        "--to", default=None, metavar="VERSION", help="rollback: the version to move live to (default: the one before)"
+    )
     p.add_argument("--purge", action="store_true", help="teardown: also delete the versioned model bucket")
     p.add_argument("--json", action="store_true", help="print the result as JSON (for the dashboard)")
     p.add_argument("--show-key", action="store_true", help="status: print the API key's value")
     p.add_argument("--no-build", action="store_true", help="deploy dist/ as it is")
     p.add_argument("--no-verify", action="store_true", help="deploy: do not invoke the new version (an emulator cannot run code)")
-    p.add_argument("--arch", choices=["x86_64", "arm64"], default=None,
-                   help="deploy: instruction set (default: the template's Architecture); arm64 is 20%% cheaper per GB-s")
+    p.add_argument(
+        "--arch",
+        choices=["x86_64", "arm64"],
+        default=None,
+        help="deploy: instruction set (default: the template's Architecture); arm64 is 20%% cheaper per GB-s",
+    )
     p.add_argument("--snapstart", action="store_true", help="deploy: turn on SnapStart for published versions (Python 3.12+)")
     args = p.parse_args(argv)
     if args.canary is not None and not 0 < args.canary < 100:
         p.error("--canary takes a percentage between 0 and 100 (exclusive)")
-    params = {k: v for k, v in {"Architecture": args.arch, "SnapStart": "PublishedVersions" if args.snapstart else None,
-                                "FrontDoor": args.api, "StageName": args.stage,
-                                "UrlAuthType": {"none": "NONE", "iam": "AWS_IAM"}.get(args.url_auth or "")}.items() if v}
+    params = {
+        k: v
+        for k, v in {
+            "Architecture": args.arch,
+            "SnapStart": "PublishedVersions" if args.snapstart else None,
+            "FrontDoor": args.api,
+            "StageName": args.stage,
+            "UrlAuthType": {"none": "NONE", "iam": "AWS_IAM"}.get(args.url_auth or ""),
+        }.items()
+        if v
+    }
     if args.command == "plan":
         result = plan(params=params)
         print(json.dumps(result, indent=1, default=str) if args.json else _plan_text(result))
@@ -1187,8 +1489,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         aws = Aws(args.region, args.profile, args.endpoint_url)
         if args.command == "deploy":
-            result = deploy(aws, build=not args.no_build, params=params, canary=args.canary, canary_minutes=args.canary_minutes,
-                             verify=not args.no_verify)
+            result = deploy(
+                aws,
+                build=not args.no_build,
+                params=params,
+                canary=args.canary,
+                canary_minutes=args.canary_minutes,
+                verify=not args.no_verify,
+            )
         elif args.command == "status":
             result = status(aws, show_key=args.show_key, params=params)
             if not args.json:
@@ -1210,12 +1518,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plan_text(p: dict) -> str:
     n, f = p["names"], p["function"]
-    return "\n".join([f"function  {n['function']}: {f['Runtime']} {f['Architectures'][0]}, {f['MemorySize']} MB, {f['Timeout']} s, "
-                      f"SnapStart {f['SnapStart']['ApplyOn']}, alias {n['alias']}",
-                      f"front     {n['front_door']} ({n['api']}); routes " + ", ".join(f"{r['method']} {r['path']}" for r in p["routes"]),
-                      f"plan      {p['usage_plan']['throttle']['rateLimit']:g} req/s, {p['usage_plan']['quota']['limit']:,} a month (rest)",
-                      f"alarms    {', '.join(a['AlarmName'] for a in p['alarms'])}",
-                      f"tags      {', '.join(f'{k}={v}' for k, v in p['tags'].items())}"])
+    return "\n".join(
+        [
+            f"function  {n['function']}: {f['Runtime']} {f['Architectures'][0]}, {f['MemorySize']} MB, {f['Timeout']} s, "
+            f"SnapStart {f['SnapStart']['ApplyOn']}, alias {n['alias']}",
+            f"front     {n['front_door']} ({n['api']}); routes " + ", ".join(f"{r['method']} {r['path']}" for r in p["routes"]),
+            f"plan      {p['usage_plan']['throttle']['rateLimit']:g} req/s, {p['usage_plan']['quota']['limit']:,} a month (rest)",
+            f"alarms    {', '.join(a['AlarmName'] for a in p['alarms'])}",
+            f"tags      {', '.join(f'{k}={v}' for k, v in p['tags'].items())}",
+        ]
+    )
 
 
 def _explain(e: Exception, args) -> str:
@@ -1228,11 +1540,19 @@ def _explain(e: Exception, args) -> str:
         return f"cannot reach {where}: {e}. Check the network{' and that the emulator is running' if args.endpoint_url else ''}"
     if isinstance(e, bx.ClientError):
         code = e.response.get("Error", {}).get("Code", "")
-        if code in ("UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "AuthFailure"):
+        if code in (
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "AuthFailure",
+        ):
             return f"AWS rejected the credentials ({code}): refresh them with `aws configure` or `aws sso login`"
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            return f"permission denied ({code}): {e.response['Error'].get('Message', '')}. The deploying identity needs " \
-                   "Lambda, API Gateway, IAM, S3, SSM, Logs and CloudWatch permissions"
+            return (
+                f"permission denied ({code}): {e.response['Error'].get('Message', '')}. The deploying identity needs "
+                "Lambda, API Gateway, IAM, S3, SSM, Logs and CloudWatch permissions"
+            )
         return f"AWS error {code}: {e.response.get('Error', {}).get('Message', e)}"
     if isinstance(e, bx.BotoCoreError):
         return f"{type(e).__name__}: {e}"

@@ -6,6 +6,7 @@
 The model loads once, here at import. Parsing, validation and inference live in forecast/; this file
 only routes, authenticates and shapes answers, and maps every ApiError to its status in one place.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,8 +73,11 @@ def _authorize(req: Request) -> None:
         return
     expected = os.environ.get("API_KEY_SHA256", "").strip().lower()
     if not expected:
-        raise ApiError(401, "auth_not_configured", "this function has no API key configured (set API_KEY_SHA256; "
-                       "AUTH_DISABLED=1 is for local development only)")
+        raise ApiError(
+            401,
+            "auth_not_configured",
+            "this function has no API key configured (set API_KEY_SHA256; AUTH_DISABLED=1 is for local development only)",
+        )
     key = req.headers.get("x-api-key")
     if not key:
         raise ApiError(401, "missing_api_key", "the X-API-Key header is missing")
@@ -94,8 +98,8 @@ class Answer:
 
     status: int
     body: dict | None
-    ticker: str | None = None      # for the log line only
-    predictions: int = 0           # for the log line only
+    ticker: str | None = None  # for the log line only
+    predictions: int = 0  # for the log line only
 
 
 def _predict(req: Request) -> Answer:
@@ -106,12 +110,28 @@ def _predict(req: Request) -> Answer:
     check_version(version, model.version)
     results = model.predict(X)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    items = [{"ticker": t, "prediction": r["prediction"], "confidence": r["confidence"], "interval": r["interval"],
-              "last_close": r["last_close"], "model": model.name, "model_version": model.version,
-              "timestamp": stamp, "request_id": req.request_id} for t, r in zip(tickers, results, strict=True)]
+    items = [
+        {
+            "ticker": t,
+            "prediction": r["prediction"],
+            "confidence": r["confidence"],
+            "interval": r["interval"],
+            "last_close": r["last_close"],
+            "model": model.name,
+            "model_version": model.version,
+            "timestamp": stamp,
+            "request_id": req.request_id,
+        }
+        for t, r in zip(tickers, results, strict=True)
+    ]
     if is_batch:
-        body = {"predictions": items, "model": model.name, "model_version": model.version,
-                "timestamp": stamp, "request_id": req.request_id}
+        body = {
+            "predictions": items,
+            "model": model.name,
+            "model_version": model.version,
+            "timestamp": stamp,
+            "request_id": req.request_id,
+        }
         return Answer(200, body, ",".join(sorted(set(tickers)))[:200], len(items))
     return Answer(200, items[0], tickers[0], 1)
 
@@ -123,14 +143,17 @@ def _route(req: Request) -> Answer:
     if req.method == "OPTIONS":
         return Answer(204, None)
     if req.method not in allowed:
-        raise ApiError(405, "method_not_allowed", f"{quote(req.method, 12)} is not allowed on {req.path}; "
-                       f"use {' or '.join(allowed)}")
+        raise ApiError(
+            405, "method_not_allowed", f"{quote(req.method, 12)} is not allowed on {req.path}; use {' or '.join(allowed)}"
+        )
     if req.path == "/predict":
         return _predict(req)
     if req.path == "/model":
         return Answer(200, {**_model().card, "input_limit": {"standardized_abs_max": MAX_STANDARDIZED}})
     if MODEL is None:
-        return Answer(503, {"status": "unavailable", "error": f"the model is not loaded: {MODEL_ERROR}", "code": "model_unavailable"})
+        return Answer(
+            503, {"status": "unavailable", "error": f"the model is not loaded: {MODEL_ERROR}", "code": "model_unavailable"}
+        )
     return Answer(200, {"status": "ok", "model": MODEL.name, "model_version": MODEL.version, "init_ms": round(INIT_MS, 1)})
 
 
@@ -148,8 +171,12 @@ def _shape(req: Request | None, answer: Answer, direct: bool) -> dict:
 
 
 # the answer when even shaping an answer failed: built once, from constants that cannot fail to serialize
-_LAST_RESORT = {"statusCode": 500, "headers": dict(JSON_HEADERS), "isBase64Encoded": False,
-                "body": '{"error":"internal error; the request id is in the function\'s logs","code":"internal_error"}'}
+_LAST_RESORT = {
+    "statusCode": 500,
+    "headers": dict(JSON_HEADERS),
+    "isBase64Encoded": False,
+    "body": '{"error":"internal error; the request id is in the function\'s logs","code":"internal_error"}',
+}
 
 
 def _handle(event, context) -> dict:
@@ -174,9 +201,19 @@ def _handle(event, context) -> dict:
     # an event that is not even an object can only be a direct invoke: API Gateway always sends one
     direct = req.source == "direct" if req is not None else not isinstance(event, dict)
     shaped = _shape(req, answer, direct)
-    emit(request_id=rid, route=req.path if req else "?", method=req.method if req else "?", status=answer.status,
-         latency_ms=(time.perf_counter() - t0) * 1000, model_version=MODEL.version if MODEL else "",
-         ticker=answer.ticker, predictions=answer.predictions, cold_start=cold, code=code, source=req.source if req else "?")
+    emit(
+        request_id=rid,
+        route=req.path if req else "?",
+        method=req.method if req else "?",
+        status=answer.status,
+        latency_ms=(time.perf_counter() - t0) * 1000,
+        model_version=MODEL.version if MODEL else "",
+        ticker=answer.ticker,
+        predictions=answer.predictions,
+        cold_start=cold,
+        code=code,
+        source=req.source if req else "?",
+    )
     return shaped
 
 

@@ -6,6 +6,7 @@
 A runtime with no known block date counts as blocked from its deprecation date: AWS has blocked creates
 4.5 months after deprecation before, and a deploy that half-succeeds is worse than one that refuses.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ DATA = Path(__file__).resolve().parent / "runtimes.json"
 @dataclass(frozen=True)
 class Verdict:
     runtime: str
-    state: str          # "supported", "deprecating" (warn), "blocked" or "unknown"
+    state: str  # "supported", "deprecating" (warn), "blocked" or "unknown"
     deprecated: date | None
     message: str
 
@@ -44,23 +45,38 @@ def verdict(runtime: str, today: date | None = None, creating: bool = True, data
     entry = data["runtimes"].get(runtime)
     fix = "set the PythonRuntime parameter in lambda/template.yaml to a supported runtime (python3.13)"
     if entry is None:
-        return Verdict(runtime, "unknown", None, f"runtime {runtime!r} is not in lambda/runtimes.json, so its support "
-                       f"dates are unknown; {fix}, or add its dates from AWS's Lambda runtimes page")
+        return Verdict(
+            runtime,
+            "unknown",
+            None,
+            f"runtime {runtime!r} is not in lambda/runtimes.json, so its support "
+            f"dates are unknown; {fix}, or add its dates from AWS's Lambda runtimes page",
+        )
     deprecated = _day(entry["deprecated"])
     block = _day(entry["block_create"] if creating else entry["block_update"]) or deprecated
     action = "creating" if creating else "updating"
     if block and today >= block:
         known = entry["block_create" if creating else "block_update"]
         when = f"since {block}" if known else f"since its deprecation on {deprecated} (AWS's block date is not confirmed)"
-        return Verdict(runtime, "blocked", deprecated,
-                       f"AWS blocks {action} functions on {runtime} ({entry['os']}) {when}; {fix}")
+        return Verdict(
+            runtime, "blocked", deprecated, f"AWS blocks {action} functions on {runtime} ({entry['os']}) {when}; {fix}"
+        )
     warn_days = int(data.get("warn_days_before_deprecation", 180))
     if deprecated and today >= deprecated:
-        return Verdict(runtime, "deprecating", deprecated, f"{runtime} was deprecated on {deprecated}: no security patches; "
-                       f"{action} is blocked from {block}. {fix[0].upper()}{fix[1:]}")
+        return Verdict(
+            runtime,
+            "deprecating",
+            deprecated,
+            f"{runtime} was deprecated on {deprecated}: no security patches; "
+            f"{action} is blocked from {block}. {fix[0].upper()}{fix[1:]}",
+        )
     if deprecated and (deprecated - today).days <= warn_days:
-        return Verdict(runtime, "deprecating", deprecated, f"{runtime} is deprecated on {deprecated} "
-                       f"({(deprecated - today).days} days from now); plan the move: {fix}")
+        return Verdict(
+            runtime,
+            "deprecating",
+            deprecated,
+            f"{runtime} is deprecated on {deprecated} ({(deprecated - today).days} days from now); plan the move: {fix}",
+        )
     return Verdict(runtime, "supported", deprecated, f"{runtime} ({entry['os']}) is supported until {deprecated}")
 
 

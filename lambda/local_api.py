@@ -14,6 +14,7 @@ It serves dist/lambda_function.zip + dist/layer.zip (rebuilt when missing or sta
 Every invocation is appended to .local/invocations.jsonl with its duration and billed duration (whole ms,
 rounded up as Lambda bills); the cost monitor reads it. The function's own log lines go to .local/function.log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,10 @@ from local_lambda import Invocation, InvocationLog, Pool  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from dashboard.config import LOCAL_DIR  # noqa: E402  (the one place the .local folder is named)
 
-MAX_PAYLOAD = 10 * 1024 * 1024       # API Gateway's hard limit
-INTEGRATION_TIMEOUT_S = 29.0         # API Gateway's default integration timeout
-READ_TIMEOUT_S = 10.0                # a client gets this long to send a request's headers and body (and to idle)
-MAX_CONNECTIONS = 256                # connections served at once; beyond it a quick 503 and close, no thread
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's hard limit
+INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's default integration timeout
+READ_TIMEOUT_S = 10.0  # a client gets this long to send a request's headers and body (and to idle)
+MAX_CONNECTIONS = 256  # connections served at once; beyond it a quick 503 and close, no thread
 
 
 def _json(obj) -> bytes:
@@ -135,9 +136,18 @@ class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, addr, pool: Pool, api_key: str, stage: str, bucket: TokenBucket,
-                 integration_timeout: float, log: InvocationLog, read_timeout: float = READ_TIMEOUT_S,
-                 max_connections: int = MAX_CONNECTIONS):
+    def __init__(
+        self,
+        addr,
+        pool: Pool,
+        api_key: str,
+        stage: str,
+        bucket: TokenBucket,
+        integration_timeout: float,
+        log: InvocationLog,
+        read_timeout: float = READ_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         self.pool, self.api_key, self.stage, self.bucket = pool, api_key, stage, bucket
         self.integration_timeout, self.log = integration_timeout, log
         self.routes = {(r["path"], r["method"]): r for r in settings.api_routes(pool.template)}
@@ -150,8 +160,10 @@ class Gateway(ThreadingHTTPServer):
         """At most `max_connections` handler threads: beyond that the connection gets 503 at once and is closed."""
         if not self.slots.acquire(blocking=False):
             try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Connection: close\r\nContent-Length: 36\r\n\r\n{\"message\": \"Service Unavailable\"}\n\n")
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b'Connection: close\r\nContent-Length: 36\r\n\r\n{"message": "Service Unavailable"}\n\n'
+                )
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -269,7 +281,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         srv.deadlines.stop(self.connection)  # the request is in: from here the integration timeout rules
         if not (path == prefix or path.startswith(prefix + "/")):
             return self._gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-        resource = path[len(prefix):] or "/"
+        resource = path[len(prefix) :] or "/"
         route = srv.routes.get((resource.rstrip("/") or "/", self.command))
         if route is None:
             return self._gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
@@ -302,30 +314,56 @@ class GatewayHandler(BaseHTTPRequestHandler):
         now = datetime.now(UTC)
         rid = str(uuid.uuid4())
         return {
-            "resource": resource, "path": resource, "httpMethod": self.command,
-            "headers": headers or None, "multiValueHeaders": multi or None,
+            "resource": resource,
+            "path": resource,
+            "httpMethod": self.command,
+            "headers": headers or None,
+            "multiValueHeaders": multi or None,
             "queryStringParameters": {k: v[-1] for k, v in qs.items()} or None,
             "multiValueQueryStringParameters": qs or None,
-            "pathParameters": None, "stageVariables": None,
+            "pathParameters": None,
+            "stageVariables": None,
             "requestContext": {
-                "resourceId": "local", "resourcePath": resource, "httpMethod": self.command,
-                "extendedRequestId": rid[:18], "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "path": f"/{self.server.stage}{resource}", "accountId": "000000000000", "protocol": "HTTP/1.1",
-                "stage": self.server.stage, "domainPrefix": "127", "requestTimeEpoch": int(now.timestamp() * 1000),
-                "requestId": rid, "domainName": self.headers.get("Host", "127.0.0.1"), "apiId": self.server.api_id,
-                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent"),
-                             "apiKey": key, "apiKeyId": "local-key" if key else None, "accessKey": None,
-                             "accountId": None, "caller": None, "user": None, "userArn": None},
+                "resourceId": "local",
+                "resourcePath": resource,
+                "httpMethod": self.command,
+                "extendedRequestId": rid[:18],
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{self.server.stage}{resource}",
+                "accountId": "000000000000",
+                "protocol": "HTTP/1.1",
+                "stage": self.server.stage,
+                "domainPrefix": "127",
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestId": rid,
+                "domainName": self.headers.get("Host", "127.0.0.1"),
+                "apiId": self.server.api_id,
+                "identity": {
+                    "sourceIp": self.client_address[0],
+                    "userAgent": self.headers.get("User-Agent"),
+                    "apiKey": key,
+                    "apiKeyId": "local-key" if key else None,
+                    "accessKey": None,
+                    "accountId": None,
+                    "caller": None,
+                    "user": None,
+                    "userArn": None,
+                },
             },
-            "body": text, "isBase64Encoded": b64,
+            "body": text,
+            "isBase64Encoded": b64,
         }
 
     def _respond(self, outcome: str, inv: Invocation, rid: str) -> int:
         if outcome == "integration_timeout":
-            self._send(504, _json({"message": "Endpoint request timed out"}), {"x-amzn-ErrorType": "EndpointTimeoutException"}, rid)
+            self._send(
+                504, _json({"message": "Endpoint request timed out"}), {"x-amzn-ErrorType": "EndpointTimeoutException"}, rid
+            )
             return 504
         if outcome != "ok":
-            self._send(502, _json({"message": "Internal server error"}), {"x-amzn-ErrorType": "InternalServerErrorException"}, rid)
+            self._send(
+                502, _json({"message": "Internal server error"}), {"x-amzn-ErrorType": "InternalServerErrorException"}, rid
+            )
             return 502
         try:
             res = json.loads(inv.result)
@@ -336,7 +374,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body = res.get("body") or ""
             data = base64.b64decode(body) if res.get("isBase64Encoded") else body.encode()
         except (ValueError, KeyError, TypeError, AttributeError):
-            self._send(502, _json({"message": "Internal server error"}), {"x-amzn-ErrorType": "InternalServerErrorException"}, rid)
+            self._send(
+                502, _json({"message": "Internal server error"}), {"x-amzn-ErrorType": "InternalServerErrorException"}, rid
+            )
             return 502  # "Malformed Lambda proxy response", as API Gateway logs it
         self._send(status, data, headers, rid)
         return status
@@ -370,8 +410,10 @@ def function_runtime() -> tuple[Path, package.Target, str | None]:
         return runtime_python.ensure_venv(target.python, quiet=True), target, None
     except SystemExit as exc:
         here = f"{sys.version_info.major}.{sys.version_info.minor}"
-        caveat = (f"serving the function on CPython {here}, NOT the deployed {settings.function_settings()['Runtime']}: "
-                  f"{str(exc).removeprefix('runtime_python: ')}")
+        caveat = (
+            f"serving the function on CPython {here}, NOT the deployed {settings.function_settings()['Runtime']}: "
+            f"{str(exc).removeprefix('runtime_python: ')}"
+        )
         import dataclasses
 
         return Path(sys.executable), dataclasses.replace(target, python=here), caveat
@@ -386,16 +428,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate-limit", type=float, default=1000.0, help="throttle: requests per second (API Gateway's token bucket)")
     p.add_argument("--burst-limit", type=int, default=2000, help="throttle: bucket size")
     p.add_argument("--integration-timeout", type=float, default=INTEGRATION_TIMEOUT_S)
-    p.add_argument("--log-dir", type=Path, default=LOCAL_DIR,
-                   help="where invocations.jsonl, function.log and the extracted package live")
+    p.add_argument(
+        "--log-dir", type=Path, default=LOCAL_DIR, help="where invocations.jsonl, function.log and the extracted package live"
+    )
     p.add_argument("--no-build", action="store_true", help="serve dist/ as it is, even if stale")
-    p.add_argument("--function-zip", type=Path, default=None, help="serve this function zip instead of dist/'s (implies --no-build)")
-    p.add_argument("--layer-zip", type=Path, default=None, help="with --function-zip: the layer to serve (default dist/layer.zip)")
+    p.add_argument(
+        "--function-zip", type=Path, default=None, help="serve this function zip instead of dist/'s (implies --no-build)"
+    )
+    p.add_argument(
+        "--layer-zip", type=Path, default=None, help="with --function-zip: the layer to serve (default dist/layer.zip)"
+    )
     p.add_argument("--timeout", type=float, default=None, help="override the function Timeout from template.yaml (seconds)")
-    p.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_S,
-                   help=f"seconds a client gets to send a request, or to idle between requests (default {READ_TIMEOUT_S:g})")
-    p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS,
-                   help=f"connections served at once; more get 503 at once (default {MAX_CONNECTIONS})")
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT_S,
+        help=f"seconds a client gets to send a request, or to idle between requests (default {READ_TIMEOUT_S:g})",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help=f"connections served at once; more get 503 at once (default {MAX_CONNECTIONS})",
+    )
     args = p.parse_args(argv)
 
     args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -414,22 +469,55 @@ def main(argv: list[str] | None = None) -> None:
     pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout, python=python)
     log = InvocationLog(args.log_dir / "invocations.jsonl", pool.memory_mb)
     try:
-        server = Gateway((args.host, args.port), pool, api_key, args.stage, TokenBucket(args.rate_limit, args.burst_limit),
-                         args.integration_timeout, log, read_timeout=args.read_timeout, max_connections=args.max_connections)
+        server = Gateway(
+            (args.host, args.port),
+            pool,
+            api_key,
+            args.stage,
+            TokenBucket(args.rate_limit, args.burst_limit),
+            args.integration_timeout,
+            log,
+            read_timeout=args.read_timeout,
+            max_connections=args.max_connections,
+        )
     except OSError as exc:
         pool.stop()
-        raise SystemExit(f"local_api: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
-                         "another local API running? choose another --port") from None
+        raise SystemExit(
+            f"local_api: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+            "another local API running? choose another --port"
+        ) from None
     url = f"http://{args.host}:{server.server_address[1]}/{args.stage}"
     info = args.log_dir / "local_api.json"  # for the dashboard's defaults; a local development key, owner-only
-    write_private(info, json.dumps({"url": url, "pid": os.getpid(), "api_key": api_key, "runtime": pool.settings["Runtime"],
-                                    "python": f"{target.python}", "caveat": caveat}) + "\n")
+    write_private(
+        info,
+        json.dumps(
+            {
+                "url": url,
+                "pid": os.getpid(),
+                "api_key": api_key,
+                "runtime": pool.settings["Runtime"],
+                "python": f"{target.python}",
+                "caveat": caveat,
+            }
+        )
+        + "\n",
+    )
     print(f"local API  {url}   POST /predict (X-API-Key), GET /model, GET /health", flush=True)
-    print(f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (generated; set LOCAL_API_KEY to choose it)'}", flush=True)
-    print(f"function   {fn.relative_to(ROOT) if fn.is_relative_to(ROOT) else fn} on {args.workers} awslambdaric worker(s), {pool.memory_mb} MB, "
-          f"timeout {pool.timeout_s:g}s; invocations -> {log.path}", flush=True)
-    print(f"runtime    CPython {target.python} ({python}) for {pool.settings['Runtime']}"
-          + (f"\nWARNING    {caveat}" if caveat else ", as on Lambda"), flush=True)
+    print(
+        f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (generated; set LOCAL_API_KEY to choose it)'}",
+        flush=True,
+    )
+    print(
+        f"function   {fn.relative_to(ROOT) if fn.is_relative_to(ROOT) else fn} on {args.workers} awslambdaric "
+        f"worker(s), {pool.memory_mb} MB, "
+        f"timeout {pool.timeout_s:g}s; invocations -> {log.path}",
+        flush=True,
+    )
+    print(
+        f"runtime    CPython {target.python} ({python}) for {pool.settings['Runtime']}"
+        + (f"\nWARNING    {caveat}" if caveat else ", as on Lambda"),
+        flush=True,
+    )
 
     def stop(*_):
         raise KeyboardInterrupt

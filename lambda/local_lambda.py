@@ -5,6 +5,7 @@ package and nothing else on its path, on the CPython of the template's Runtime. 
 past the function's Timeout is replaced; an invocation its dead process never took is handed to another. The
 API Gateway side lives in local_api.py.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,8 @@ class Invocation:
         self.init_ms = None
         self.max_rss_mb = None
         self.worker = -1
-        self.generation = -1     # the worker process generation that took it; a timeout kills only that one
-        self.orphaned = False    # its worker died before taking it: safe to hand to another
+        self.generation = -1  # the worker process generation that took it; a timeout kills only that one
+        self.orphaned = False  # its worker died before taking it: safe to hand to another
 
     def finish(self, result: bytes | None = None, error: str | None = None) -> None:
         if self.done.is_set():
@@ -101,8 +102,13 @@ class Worker:
             env = self.pool.worker_env(self.address)
             self.proc = subprocess.Popen(
                 [str(self.pool.python), "-S", "-m", "awslambdaric", self.pool.handler],
-                cwd=self.pool.task_dir, env=env, stdin=subprocess.DEVNULL,
-                stdout=self.pool.function_log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=self.pool.task_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self.pool.function_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             proc, gen = self.proc, self.generation
         threading.Thread(target=self._watch, args=(proc, gen), daemon=True, name=f"watch-{self.index}").start()
 
@@ -196,17 +202,21 @@ class Worker:
                 inv.worker = worker.index
                 inv.started = time.perf_counter()
                 deadline_ms = int(time.time() * 1000 + inv.deadline_s * 1000)
-                self._reply(200, inv.payload, {
-                    "Lambda-Runtime-Aws-Request-Id": inv.id,
-                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                    "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN.format(name=worker.pool.function_name),
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Sampled=0",
-                })
+                self._reply(
+                    200,
+                    inv.payload,
+                    {
+                        "Lambda-Runtime-Aws-Request-Id": inv.id,
+                        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                        "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN.format(name=worker.pool.function_name),
+                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Sampled=0",
+                    },
+                )
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                parts = self.path[len(RUNTIME_PREFIX):].strip("/").split("/")
+                parts = self.path[len(RUNTIME_PREFIX) :].strip("/").split("/")
                 if parts[:2] == ["init", "error"]:
                     worker.pool.note_init_failure(f"worker {worker.index} init error: {body[:300].decode(errors='replace')}")
                     return self._reply(202, b'{"status":"OK"}')
@@ -229,8 +239,16 @@ class Worker:
 class Pool:
     """N warm execution environments and the dispatch between them."""
 
-    def __init__(self, function_zip: Path, layer_zip: Path, workers: int, api_key: str, log_dir: Path,
-                 timeout_s: float | None = None, python: Path | None = None):
+    def __init__(
+        self,
+        function_zip: Path,
+        layer_zip: Path,
+        workers: int,
+        api_key: str,
+        log_dir: Path,
+        timeout_s: float | None = None,
+        python: Path | None = None,
+    ):
         digest = hashlib.sha256(function_zip.read_bytes() + layer_zip.read_bytes()).hexdigest()[:16]
         base = log_dir / "lambda" / digest
         self.task_dir, self.opt_dir = base / "task", base / "opt"
@@ -240,8 +258,9 @@ class Pool:
             zipfile.ZipFile(layer_zip).extractall(self.opt_dir)
             (base / ".complete").touch()
         self.python = Path(python or sys.executable)
-        self.ric_dir = self._runtime_client_dir(log_dir / "ric" / hashlib.sha256(str(self.python).encode()).hexdigest()[:12],
-                                                self.python)
+        self.ric_dir = self._runtime_client_dir(
+            log_dir / "ric" / hashlib.sha256(str(self.python).encode()).hexdigest()[:12], self.python
+        )
         self.template = settings.load_template()
         self.settings = settings.function_settings(self.template, {"ApiKeySha256": hashlib.sha256(api_key.encode()).hexdigest()})
         self.function_name = self.settings["FunctionName"]
@@ -261,9 +280,11 @@ class Pool:
     def _runtime_client_dir(path: Path, python: Path) -> Path:
         """awslambdaric and its two dependencies as `python` has them, alone: the worker's path holds nothing else."""
         path.mkdir(parents=True, exist_ok=True)
-        code = ("import importlib.util, json; print(json.dumps({m: (importlib.util.find_spec(m) or None) and "
-                "importlib.util.find_spec(m).origin for m in ('awslambdaric', 'runtime_client', 'simplejson', "
-                "'snapshot_restore_py')}))")
+        code = (
+            "import importlib.util, json; print(json.dumps({m: (importlib.util.find_spec(m) or None) and "
+            "importlib.util.find_spec(m).origin for m in ('awslambdaric', 'runtime_client', 'simplejson', "
+            "'snapshot_restore_py')}))"
+        )
         r = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
         origins = json.loads(r.stdout) if r.returncode == 0 else {}
         for mod in ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py"):
@@ -278,14 +299,24 @@ class Pool:
 
     def worker_env(self, runtime_api: str) -> dict:
         env = {
-            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
             "PYTHONPATH": os.pathsep.join([str(self.task_dir), str(self.opt_dir / "python"), str(self.ric_dir)]),
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-            "AWS_LAMBDA_RUNTIME_API": runtime_api, "_HANDLER": self.handler, "LAMBDA_TASK_ROOT": str(self.task_dir),
-            "AWS_LAMBDA_FUNCTION_NAME": self.function_name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb), "AWS_REGION": "local", "AWS_DEFAULT_REGION": "local",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.settings['Runtime']}", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "local", "OMP_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "_HANDLER": self.handler,
+            "LAMBDA_TASK_ROOT": str(self.task_dir),
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+            "AWS_REGION": "local",
+            "AWS_DEFAULT_REGION": "local",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.settings['Runtime']}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            "OMP_NUM_THREADS": "1",
         }
         env.update({k: str(v) for k, v in self.settings["Environment"]["Variables"].items()})
         return env
@@ -349,10 +380,20 @@ class InvocationLog:
 
     def write(self, inv: Invocation, method: str, resource: str, status: int, outcome: str) -> None:
         duration = max(0.0, (inv.ended - inv.started) * 1000) if inv.started else 0.0
-        rec = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-               "request_id": inv.id, "method": method, "path": resource, "status": status, "outcome": outcome,
-               "duration_ms": round(duration, 3), "billed_ms": max(1, math.ceil(duration)) if inv.started else 0,
-               "cold_start": inv.cold, "init_ms": round(inv.init_ms, 1) if inv.init_ms else None,
-               "memory_mb": self.memory_mb, "max_memory_used_mb": inv.max_rss_mb, "worker": inv.worker}
+        rec = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "request_id": inv.id,
+            "method": method,
+            "path": resource,
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": round(duration, 3),
+            "billed_ms": max(1, math.ceil(duration)) if inv.started else 0,
+            "cold_start": inv.cold,
+            "init_ms": round(inv.init_ms, 1) if inv.init_ms else None,
+            "memory_mb": self.memory_mb,
+            "max_memory_used_mb": inv.max_rss_mb,
+            "worker": inv.worker,
+        }
         with self.lock, open(self.path, "a") as f:
             f.write(json.dumps(rec) + "\n")

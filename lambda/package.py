@@ -11,6 +11,7 @@ dist/layer.zip            python/ <- lambda/requirements.txt as cpXY wheels for 
 
 Same inputs, same bytes: entries are sorted, dated 1980-01-01 and given fixed permissions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,12 +42,12 @@ REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
 
 MB = 1024 * 1024
 LIMITS = {  # ours, then Lambda's: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-    "function_zip": 5 * MB,        # our target for code + model
-    "layer_zip": 50 * MB,          # Lambda's direct-upload limit for a zip
-    "unzipped_total": 150 * MB,    # our target; Lambda allows 250 MB for function + layers unzipped
+    "function_zip": 5 * MB,  # our target for code + model
+    "layer_zip": 50 * MB,  # Lambda's direct-upload limit for a zip
+    "unzipped_total": 150 * MB,  # our target; Lambda allows 250 MB for function + layers unzipped
 }
 LAMBDA_UNZIPPED_LIMIT = 250 * MB
-MAX_GLIBC = (2, 34)               # Amazon Linux 2023, which every supported Python runtime runs on
+MAX_GLIBC = (2, 34)  # Amazon Linux 2023, which every supported Python runtime runs on
 MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 
@@ -54,8 +55,8 @@ MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 class Target:
     """What a build is for: CPython version and Lambda architecture."""
 
-    python: str = "3.13"          # CPython major.minor
-    arch: str = "x86_64"          # Lambda's name: x86_64 or arm64
+    python: str = "3.13"  # CPython major.minor
+    arch: str = "x86_64"  # Lambda's name: x86_64 or arm64
 
     @classmethod
     def from_template(cls, arch: str | None = None) -> Target:
@@ -80,15 +81,40 @@ class Target:
         """pip tags for manylinux_2_28 down to manylinux2014 (glibc 2.17): nothing that needs a newer glibc."""
         machine = MACHINE[self.arch]
         tags = [f"manylinux_2_{minor}_{machine}" for minor in range(28, 16, -1)] + [f"manylinux2014_{machine}"]
-        return [*(a for t in tags for a in ("--platform", t)), "--only-binary=:all:", "--python-version", self.python,
-                "--implementation", "cp", "--abi", self.abi]
+        return [
+            *(a for t in tags for a in ("--platform", t)),
+            "--only-binary=:all:",
+            "--python-version",
+            self.python,
+            "--implementation",
+            "cp",
+            "--abi",
+            self.abi,
+        ]
 
     def __str__(self) -> str:
         return f"{self.abi} {self.arch}"
 
+
 # what the function never imports: tests, headers, typing stubs, build tools, optional onnxruntime tooling
-STRIP_DIRS = {"tests", "test", "testing", "__pycache__", "include", "f2py", "distutils", "_pyinstaller",
-              "tools", "transformers", "quantization", "datasets", "backend", "doc", "docs", "benchmarks"}
+STRIP_DIRS = {
+    "tests",
+    "test",
+    "testing",
+    "__pycache__",
+    "include",
+    "f2py",
+    "distutils",
+    "_pyinstaller",
+    "tools",
+    "transformers",
+    "quantization",
+    "datasets",
+    "backend",
+    "doc",
+    "docs",
+    "benchmarks",
+}
 # onnxruntime >= 1.17 ships its C API library beside the Python binding, which links the runtime statically and
 # never loads it (tests/test_package.py runs the stripped package to prove it): about 16-35 MB for nothing
 STRIP_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)
@@ -145,8 +171,21 @@ def compile_tree(root: Path, target: Target) -> None:
     cold start), in a fresh interpreter: marshal's output depends on which strings the compiling process has
     already interned, so compiling in-process (under pytest, say) would change the bytes."""
     python = interpreter(target)
-    cmd = [str(python), "-E", "-s", "-m", "compileall", "-q", "-j", "1", "-d", "/",
-           "--invalidation-mode", py_compile.PycInvalidationMode.UNCHECKED_HASH.name.lower().replace("_", "-"), str(root)]
+    cmd = [
+        str(python),
+        "-E",
+        "-s",
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "1",
+        "-d",
+        "/",
+        "--invalidation-mode",
+        py_compile.PycInvalidationMode.UNCHECKED_HASH.name.lower().replace("_", "-"),
+        str(root),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0"})
     if r.returncode != 0:
         raise PackageError(f"byte-compiling {root} failed: {r.stdout[-500:]}{r.stderr[-500:]}")
@@ -208,8 +247,9 @@ def strip(site: Path) -> int:
     return saved
 
 
-def build_layer(out: Path | None = None, quiet: bool = False, target: Target | None = None,
-                requirements: Path = REQUIREMENTS) -> Path:
+def build_layer(
+    out: Path | None = None, quiet: bool = False, target: Target | None = None, requirements: Path = REQUIREMENTS
+) -> Path:
     target = target or Target.from_template()
     out = out or target.out_dir / LAYER_ZIP.name
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,23 +258,42 @@ def build_layer(out: Path | None = None, quiet: bool = False, target: Target | N
             # a local-only build (no CPython for the Runtime here): the pins may have no wheel for this Python, so
             # take the newest that does; local_api.py says plainly that this is not the deployed runtime
             loose = Path(tmp) / "requirements-local.txt"
-            names = [line.split("==")[0].strip() for line in requirements.read_text().splitlines()
-                     if line.strip() and not line.startswith("#")]
+            names = [
+                line.split("==")[0].strip()
+                for line in requirements.read_text().splitlines()
+                if line.strip() and not line.startswith("#")
+            ]
             loose.write_text("\n".join(names) + "\n")
             requirements = loose
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check",
-               "--target", str(site), *target.pip_args(), "-r", str(requirements)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            *target.pip_args(),
+            "-r",
+            str(requirements),
+        ]
         if not quiet:
             print(f"  pip install ({target}, manylinux_2_28 or older) -r {requirements.name}", flush=True)
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             tail = "\n".join(r.stderr.strip().splitlines()[-5:])
-            raise PackageError(f"pip could not fetch the layer's wheels for {target} (is PyPI reachable? does every pin "
-                               f"in {requirements.name} have a {target.abi} wheel?):\n{tail}")
+            raise PackageError(
+                f"pip could not fetch the layer's wheels for {target} (is PyPI reachable? does every pin "
+                f"in {requirements.name} have a {target.abi} wheel?):\n{tail}"
+            )
         saved = strip(site)
         if not quiet:
-            print(f"  stripped {saved / MB:.1f} MB of tests, headers, stubs, onnxruntime's unused C API library and tooling",
-                  flush=True)
+            print(
+                f"  stripped {saved / MB:.1f} MB of tests, headers, stubs, onnxruntime's unused C API library and tooling",
+                flush=True,
+            )
         compile_tree(site, target)
         write_zip(site.parent, out)
     return out
@@ -266,14 +325,19 @@ def unzipped_size(path: Path) -> int:
 
 def report(function_zip: Path, layer_zip: Path) -> list[str]:
     """Print each size against its limit; return the limits exceeded."""
-    sizes = {"function_zip": function_zip.stat().st_size, "layer_zip": layer_zip.stat().st_size,
-             "unzipped_total": unzipped_size(function_zip) + unzipped_size(layer_zip)}
+    sizes = {
+        "function_zip": function_zip.stat().st_size,
+        "layer_zip": layer_zip.stat().st_size,
+        "unzipped_total": unzipped_size(function_zip) + unzipped_size(layer_zip),
+    }
     failures = []
     for key, size in sizes.items():
         limit = LIMITS[key]
         ok = size <= limit
-        print(f"  {key:15s} {size / MB:7.2f} MB  of {limit / MB:5.0f} MB  {'ok' if ok else 'OVER'}"
-              f"{'  (Lambda allows 250 MB)' if key == 'unzipped_total' else ''}")
+        print(
+            f"  {key:15s} {size / MB:7.2f} MB  of {limit / MB:5.0f} MB  {'ok' if ok else 'OVER'}"
+            f"{'  (Lambda allows 250 MB)' if key == 'unzipped_total' else ''}"
+        )
         if not ok:
             failures.append(f"{key} is {size / MB:.2f} MB, over the {limit / MB:.0f} MB limit")
     for z in (function_zip, layer_zip):
@@ -330,10 +394,14 @@ def check_glibc(layer_zip: Path) -> list[str]:
     needs = glibc_needed(layer_zip)
     worst = max(needs.values(), default=(0, 0))
     over = {n: v for n, v in needs.items() if v > MAX_GLIBC}
-    print(f"  glibc needed  {worst[0]}.{worst[1]} at most, across {len(needs)} shared objects "
-          f"(Amazon Linux 2023 has {MAX_GLIBC[0]}.{MAX_GLIBC[1]})")
-    return [f"{n} needs GLIBC_{v[0]}.{v[1]}, newer than Amazon Linux 2023's {MAX_GLIBC[0]}.{MAX_GLIBC[1]}"
-            for n, v in sorted(over.items())]
+    print(
+        f"  glibc needed  {worst[0]}.{worst[1]} at most, across {len(needs)} shared objects "
+        f"(Amazon Linux 2023 has {MAX_GLIBC[0]}.{MAX_GLIBC[1]})"
+    )
+    return [
+        f"{n} needs GLIBC_{v[0]}.{v[1]}, newer than Amazon Linux 2023's {MAX_GLIBC[0]}.{MAX_GLIBC[1]}"
+        for n, v in sorted(over.items())
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ for where a user would expect it: $FUNCTION_PYTHON, then python3.13 on PATH, the
 .venv-fn holds lambda/requirements.txt exactly (what the layer ships) plus requirements-function.txt (pytest and
 the runtime client), so the function's tests import what the deployed function imports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ REQUIREMENTS = [LAMBDA_DIR / "requirements.txt", ROOT / "requirements-function.t
 
 
 def version_of(runtime: str) -> str:
-    """"python3.13" -> "3.13"."""
+    """ "python3.13" -> "3.13"."""
     if not runtime.startswith("python3."):
         raise ValueError(f"not a Lambda Python runtime: {runtime!r}")
     return runtime.removeprefix("python")
@@ -43,8 +44,12 @@ def template_version() -> str:
 def _reports(path: str | Path, version: str) -> bool:
     """True when `path` runs and is CPython `version` (a pyenv shim for an unselected version fails here)."""
     try:
-        r = subprocess.run([str(path), "-c", "import sys, platform; print(platform.python_implementation(), "
-                            "'%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            [str(path), "-c", "import sys, platform; print(platform.python_implementation(), '%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0 and r.stdout.split() == ["CPython", version]
@@ -73,8 +78,11 @@ def candidates(version: str) -> list[tuple[str, Path]]:
         out.append((f"python{version} on PATH", Path(on_path)))
     root = _pyenv_root()
     if root:
-        found = sorted(glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}")),
-                       key=lambda p: [int(x) if x.isdigit() else 0 for x in Path(p).parts[-3].split(".")], reverse=True)
+        found = sorted(
+            glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}")),
+            key=lambda p: [int(x) if x.isdigit() else 0 for x in Path(p).parts[-3].split(".")],
+            reverse=True,
+        )
         out += [("pyenv", Path(p)) for p in found]
     return out
 
@@ -89,10 +97,12 @@ def find(version: str) -> Path | None:
 
 
 def how_to_get(version: str) -> str:
-    return (f"no CPython {version} found (looked at $FUNCTION_PYTHON, python{version} on PATH and pyenv's versions). "
-            f"Lambda's python{version} runtime is CPython {version}; install one with `pyenv install {version}`, "
-            f"`apt-get install python{version}` where your distribution has it, or `uv python install {version}`, "
-            f"or set FUNCTION_PYTHON=/path/to/python{version}")
+    return (
+        f"no CPython {version} found (looked at $FUNCTION_PYTHON, python{version} on PATH and pyenv's versions). "
+        f"Lambda's python{version} runtime is CPython {version}; install one with `pyenv install {version}`, "
+        f"`apt-get install python{version}` where your distribution has it, or `uv python install {version}`, "
+        f"or set FUNCTION_PYTHON=/path/to/python{version}"
+    )
 
 
 def venv_python(venv: Path = FN_VENV) -> Path:
@@ -129,8 +139,9 @@ def ensure_venv(version: str | None = None, venv: Path = FN_VENV, quiet: bool = 
         print(f"installing the layer's pins and the function's test tools into {venv.name}", flush=True)
     r = subprocess.run(args)
     if r.returncode != 0:
-        raise SystemExit(f"runtime_python: pip could not install {', '.join(f.name for f in REQUIREMENTS)} "
-                         f"into {venv} (is PyPI reachable?)")
+        raise SystemExit(
+            f"runtime_python: pip could not install {', '.join(f.name for f in REQUIREMENTS)} into {venv} (is PyPI reachable?)"
+        )
     stamp.write_text(_digest())
     return py
 

@@ -3,6 +3,7 @@
 CloudFormation's short tags (!Ref, !Sub, !GetAtt ...) become their long form ({"Ref": ...}); `resolve`
 substitutes parameters (defaults, or the values deploy.py chooses).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -99,19 +100,30 @@ def names(template: dict | None = None, params: dict | None = None) -> dict:
         return resolve(res[resource]["Properties"][key], p)
 
     return {
-        "function": p["FunctionName"], "api": p["ApiName"], "layer": p["LayerName"], "key": p["ApiKeyName"],
-        "plan": p["UsagePlanName"], "key_parameter": p["KeyParameterName"], "stage": p["StageName"],
+        "function": p["FunctionName"],
+        "api": p["ApiName"],
+        "layer": p["LayerName"],
+        "key": p["ApiKeyName"],
+        "plan": p["UsagePlanName"],
+        "key_parameter": p["KeyParameterName"],
+        "stage": p["StageName"],
         "layer_record": p["LayerRecordParameterName"],
-        "alias": res[FUNCTION_RESOURCE]["Properties"]["AutoPublishAlias"], "role": prop("FunctionRole", "RoleName"),
-        "log_group": prop("FunctionLogGroup", "LogGroupName"), "access_log_group": prop("ApiAccessLogGroup", "LogGroupName"),
-        "project": p["ProjectTag"], "front_door": p["FrontDoor"], "url_auth": p["UrlAuthType"],
+        "alias": res[FUNCTION_RESOURCE]["Properties"]["AutoPublishAlias"],
+        "role": prop("FunctionRole", "RoleName"),
+        "log_group": prop("FunctionLogGroup", "LogGroupName"),
+        "access_log_group": prop("ApiAccessLogGroup", "LogGroupName"),
+        "project": p["ProjectTag"],
+        "front_door": p["FrontDoor"],
+        "url_auth": p["UrlAuthType"],
     }
 
 
 def tags(template: dict | None = None, params: dict | None = None) -> dict:
     """The tags that mark a resource as this stack's: deploy.py acts only on resources that carry all of them."""
     template = template or load_template()
-    return {k: str(v) for k, v in resolve(template["Globals"]["Function"]["Tags"], params_with_defaults(template, params)).items()}
+    return {
+        k: str(v) for k, v in resolve(template["Globals"]["Function"]["Tags"], params_with_defaults(template, params)).items()
+    }
 
 
 def resource_props(template: dict, logical_id: str, params: dict | None = None) -> dict:

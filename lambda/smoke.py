@@ -5,6 +5,7 @@ nothing on the path but the extracted function and layer.
 
 deploy.py calls `check()` before it uploads anything; tests call `run_isolated()` to compare answers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,15 @@ class SmokeError(Exception):
     """The package did not answer as it must; the message names the event and what came back."""
 
 
-def run_isolated(fn_zip: Path, layer_zip: Path, events: list, python: Path, env: dict | None = None,
-                 workdir: Path | None = None, timeout_s: float = 120) -> dict:
+def run_isolated(
+    fn_zip: Path,
+    layer_zip: Path,
+    events: list,
+    python: Path,
+    env: dict | None = None,
+    workdir: Path | None = None,
+    timeout_s: float = 120,
+) -> dict:
     """-> {"answers": [...], "paths": [...], "sys_path": [...], "version": "3.13"}."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         task, opt = Path(tmp) / "task", Path(tmp) / "opt"
@@ -48,9 +56,15 @@ def run_isolated(fn_zip: Path, layer_zip: Path, events: list, python: Path, env:
         zipfile.ZipFile(layer_zip).extractall(opt)
         base = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
         try:
-            r = subprocess.run([str(python), "-S", "-E", "-c", _CHILD, str(task), str(opt / "python")],
-                               input=json.dumps(events, allow_nan=True), capture_output=True, text=True, cwd=tmp,
-                               env={**base, **(env or {})}, timeout=timeout_s)
+            r = subprocess.run(
+                [str(python), "-S", "-E", "-c", _CHILD, str(task), str(opt / "python")],
+                input=json.dumps(events, allow_nan=True),
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+                env={**base, **(env or {})},
+                timeout=timeout_s,
+            )
         except subprocess.TimeoutExpired:
             raise SmokeError(f"the package did not answer {len(events)} sample events within {timeout_s:.0f} s") from None
         if r.returncode != 0 or not r.stdout.strip():
@@ -71,8 +85,9 @@ def sample_checks() -> list[tuple[str, dict, object]]:
     predict = json.loads((EVENTS / "rest_v1_predict.json").read_text())
     health = json.loads((EVENTS / "http_v2_health.json").read_text())
     bad = dict(predict, body='{"ticker": "AAPL", "features": [1, 2, 3]}')
-    nokey = dict(predict, headers={k: v for k, v in predict["headers"].items() if k.lower() != "x-api-key"},
-                 multiValueHeaders=None)
+    nokey = dict(
+        predict, headers={k: v for k, v in predict["headers"].items() if k.lower() != "x-api-key"}, multiValueHeaders=None
+    )
     direct = json.loads((EVENTS / "direct_invoke.json").read_text())
 
     def status(want: int, field: str | None = None):
@@ -84,14 +99,19 @@ def sample_checks() -> list[tuple[str, dict, object]]:
             if field and not isinstance(body.get(field), int | float):
                 return f"expected a numeric {field!r}, got {json.dumps(body)[:300]}"
             return None
+
         return expect
 
     def direct_ok(a):
         return None if isinstance(a.get("prediction"), int | float) else f"expected a prediction, got {json.dumps(a)[:300]}"
 
-    return [("GET /health", health, status(200)), ("POST /predict (rest_v1_predict.json)", predict, status(200, "prediction")),
-            ("POST /predict with a 3-number body", bad, status(400)), ("POST /predict without X-API-Key", nokey, status(401)),
-            ("direct invoke (direct_invoke.json)", direct, direct_ok)]
+    return [
+        ("GET /health", health, status(200)),
+        ("POST /predict (rest_v1_predict.json)", predict, status(200, "prediction")),
+        ("POST /predict with a 3-number body", bad, status(400)),
+        ("POST /predict without X-API-Key", nokey, status(401)),
+        ("direct invoke (direct_invoke.json)", direct, direct_ok),
+    ]
 
 
 def check(fn_zip: Path, layer_zip: Path, python: Path) -> list[str]:

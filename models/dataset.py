@@ -4,6 +4,7 @@ A sample is the window of 60 feature rows ending on day t and the target ln(C_{t
 Windows are built per ticker, so none spans two tickers; each ticker's samples are split in time
 order into train / validation / test, and the scaler sees training rows only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,38 +16,36 @@ from models.data import load_prices
 from models.features import FEATURES, VOLATILITY, WINDOW, feature_frame, windows
 
 TRAIN_TICKERS = ("^GSPC", "AAPL", "MSFT", "IBM", "GOOG")  # the model is fitted on these
-HELD_OUT_TICKERS = ("^IXIC",)                              # never seen in training: a fresh market
-SPLIT = (0.70, 0.15, 0.15)                                 # train / validation / test, per ticker, in time order
+HELD_OUT_TICKERS = ("^IXIC",)  # never seen in training: a fresh market
+SPLIT = (0.70, 0.15, 0.15)  # train / validation / test, per ticker, in time order
 
 
 @dataclass
 class TickerData:
     ticker: str
     dates: pd.DatetimeIndex  # (N,) the day each window ends on (the forecast is for the next day)
-    X: np.ndarray            # (N, T, F) unstandardized windows
-    y: np.ndarray            # (N,) next-day log return
-    last_close: np.ndarray   # (N,)
-    next_close: np.ndarray   # (N,)
+    X: np.ndarray  # (N, T, F) unstandardized windows
+    y: np.ndarray  # (N,) next-day log return
+    last_close: np.ndarray  # (N,)
+    next_close: np.ndarray  # (N,)
 
     @property
     def vol(self) -> np.ndarray:
         return self.X[:, -1, VOLATILITY]
 
     def take(self, part: slice) -> TickerData:
-        return TickerData(self.ticker, self.dates[part], self.X[part], self.y[part],
-                          self.last_close[part], self.next_close[part])
+        return TickerData(self.ticker, self.dates[part], self.X[part], self.y[part], self.last_close[part], self.next_close[part])
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-def build(ticker: str, ohlcv: pd.DataFrame | None = None, window_len: int = WINDOW,
-          start=None, end=None) -> TickerData:
+def build(ticker: str, ohlcv: pd.DataFrame | None = None, window_len: int = WINDOW, start=None, end=None) -> TickerData:
     """All samples of one ticker (snapshot data unless `ohlcv` is given)."""
     if ohlcv is None:
         ohlcv = load_prices(ticker, start=start, end=end, source="snapshot")
     frame = feature_frame(ohlcv)
-    X = windows(frame, window_len)[:-1]                 # the last window has no next day yet
+    X = windows(frame, window_len)[:-1]  # the last window has no next day yet
     close = frame["close"].to_numpy()
     last = close[window_len - 1 : -1]
     nxt = close[window_len:]

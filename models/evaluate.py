@@ -6,6 +6,7 @@ Reports the ensemble, each member alone (lstm, linear) and the naive forecast (t
 ticker and overall, on each training ticker's test split and on tickers never seen in training.
 Overall figures pool tickers on prices relative to the last close, so no ticker dominates by price level.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ class RuntimeModel:
         self.manifest = json.loads((self.dir / "manifest.json").read_text())
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.dir / self.manifest["onnx"]["file"]), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.dir / self.manifest["onnx"]["file"]), opts, providers=["CPUExecutionProvider"]
+        )
 
     def returns(self, X_raw: np.ndarray) -> dict[str, np.ndarray]:
         """Predicted log returns per model name for unstandardized windows (N, T, F)."""
@@ -67,8 +69,10 @@ def _evaluate_set(model: RuntimeModel, sets: dict[str, dataset.TickerData], cals
             per_ticker[ticker][name] = m
             for k, v in arrays.items():
                 pooled[name][k].append(v)
-    overall = {name: metrics.pooled_metrics(*(np.concatenate(pooled[name][k]) for k in ("actual", "pred", "last", "low", "high")))
-               for name in MODEL_NAMES}
+    overall = {
+        name: metrics.pooled_metrics(*(np.concatenate(pooled[name][k]) for k in ("actual", "pred", "last", "low", "high")))
+        for name in MODEL_NAMES
+    }
     return {"overall": overall, "per_ticker": per_ticker}
 
 
@@ -81,8 +85,11 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
             d = d.take(slice(max(0, len(d) - limit), len(d)))
         _, va, te = dataset.split_slices(len(d))
         val[t], test[t] = d.take(va), d.take(te)
-        spans[t] = {"test_from": f"{test[t].dates[0]:%Y-%m-%d}", "test_to": f"{test[t].dates[-1]:%Y-%m-%d}",
-                    "n_test": len(test[t])}
+        spans[t] = {
+            "test_from": f"{test[t].dates[0]:%Y-%m-%d}",
+            "test_to": f"{test[t].dates[-1]:%Y-%m-%d}",
+            "n_test": len(test[t]),
+        }
     # each member gets its own interval, calibrated on the same validation data as the served one
     vr = {t: model.returns(d.X) for t, d in val.items()}
     y = np.concatenate([d.y for d in val.values()])
@@ -90,17 +97,25 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
     cals = {name: metrics.calibrate(y, np.concatenate([vr[t][name] for t in val]), vol) for name in MODEL_NAMES}
     cals["ensemble"] = model.manifest["calibration"]  # the served calibration, unchanged
 
-    report = {"model": model.manifest["name"], "version": model.manifest["version"],
-              "level": model.manifest["calibration"]["level"], "spans": spans,
-              "test": _evaluate_set(model, test, cals)}
+    report = {
+        "model": model.manifest["name"],
+        "version": model.manifest["version"],
+        "level": model.manifest["calibration"]["level"],
+        "spans": spans,
+        "test": _evaluate_set(model, test, cals),
+    }
     held = {}
     for t in held_out:
         d = dataset.build(t)
         if limit:
             d = d.take(slice(max(0, len(d) - limit), len(d)))
         held[t] = d
-        spans[t] = {"test_from": f"{d.dates[0]:%Y-%m-%d}", "test_to": f"{d.dates[-1]:%Y-%m-%d}", "n_test": len(d),
-                    "note": "never seen in training: every sample is a test sample"}
+        spans[t] = {
+            "test_from": f"{d.dates[0]:%Y-%m-%d}",
+            "test_to": f"{d.dates[-1]:%Y-%m-%d}",
+            "n_test": len(d),
+            "note": "never seen in training: every sample is a test sample",
+        }
     if held:
         report["held_out"] = _evaluate_set(model, held, cals)
 
@@ -123,14 +138,26 @@ def _update_manifest(runtime_dir: Path, report: dict) -> None:
     path = runtime_dir / "manifest.json"
     manifest = json.loads(path.read_text())
     keep = ("mae_pct", "mape", "mase", "directional_accuracy", "interval_coverage", "r2_return", "n")
-    manifest["test_metrics"] = _clean({
-        "overall": {m: {k: v for k, v in report["test"]["overall"][m].items() if k in keep} for m in MODEL_NAMES},
-        "per_ticker": {t: {m: {k: r[m][k] for k in ("mae", "mase", "r2", "directional_accuracy", "interval_coverage")
-                               if k in r[m]} for m in ("ensemble", "naive")} for t, r in report["test"]["per_ticker"].items()},
-        "held_out": {t: {m: {k: v for k, v in r[m].items() if k in ("mae", "mase", "directional_accuracy", "interval_coverage")}
-                         for m in ("ensemble", "naive")} for t, r in report.get("held_out", {}).get("per_ticker", {}).items()},
-        "spans": report["spans"],  # the test period per ticker: the dashboard backtests over it
-    })
+    manifest["test_metrics"] = _clean(
+        {
+            "overall": {m: {k: v for k, v in report["test"]["overall"][m].items() if k in keep} for m in MODEL_NAMES},
+            "per_ticker": {
+                t: {
+                    m: {k: r[m][k] for k in ("mae", "mase", "r2", "directional_accuracy", "interval_coverage") if k in r[m]}
+                    for m in ("ensemble", "naive")
+                }
+                for t, r in report["test"]["per_ticker"].items()
+            },
+            "held_out": {
+                t: {
+                    m: {k: v for k, v in r[m].items() if k in ("mae", "mase", "directional_accuracy", "interval_coverage")}
+                    for m in ("ensemble", "naive")
+                }
+                for t, r in report.get("held_out", {}).get("per_ticker", {}).items()
+            },
+            "spans": report["spans"],  # the test period per ticker: the dashboard backtests over it
+        }
+    )
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -142,23 +169,30 @@ def _fmt(v, pct=False):
 
 def format_table(report: dict) -> str:
     """Markdown tables: overall, per ticker and held out; the README quotes this output."""
-    lines = [f"Model {report['model']} {report['version']}; interval level {report['level']}", "",
-             "| set | ticker | model | MAE | RMSE | MAPE % | R² (price) | R² (return) | MASE | direction | coverage |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Model {report['model']} {report['version']}; interval level {report['level']}",
+        "",
+        "| set | ticker | model | MAE | RMSE | MAPE % | R² (price) | R² (return) | MASE | direction | coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for label, block in (("test", report["test"]), ("held out", report.get("held_out"))):
         if not block:
             continue
         for name in MODEL_NAMES:
             o = block["overall"][name]
-            lines.append(f"| {label} | all (pooled, % of price) | {name} | {_fmt(o['mae_pct'])}% | {_fmt(o['rmse_pct'])}% | "
-                         f"{_fmt(o['mape'])} | — | {_fmt(o['r2_return'])} | **{_fmt(o['mase'])}** | "
-                         f"{_fmt(o['directional_accuracy'], True)} | {_fmt(o.get('interval_coverage'), True)} |")
+            lines.append(
+                f"| {label} | all (pooled, % of price) | {name} | {_fmt(o['mae_pct'])}% | {_fmt(o['rmse_pct'])}% | "
+                f"{_fmt(o['mape'])} | — | {_fmt(o['r2_return'])} | **{_fmt(o['mase'])}** | "
+                f"{_fmt(o['directional_accuracy'], True)} | {_fmt(o.get('interval_coverage'), True)} |"
+            )
         for ticker, r in block["per_ticker"].items():
             for name in MODEL_NAMES:
                 m = r[name]
-                lines.append(f"| {label} | {ticker} | {name} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['mape'])} | "
-                             f"{_fmt(m['r2'])} | {_fmt(m['r2_return'])} | {_fmt(m['mase'])} | "
-                             f"{_fmt(m['directional_accuracy'], True)} | {_fmt(m.get('interval_coverage'), True)} |")
+                lines.append(
+                    f"| {label} | {ticker} | {name} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['mape'])} | "
+                    f"{_fmt(m['r2'])} | {_fmt(m['r2_return'])} | {_fmt(m['mase'])} | "
+                    f"{_fmt(m['directional_accuracy'], True)} | {_fmt(m.get('interval_coverage'), True)} |"
+                )
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ Every run trains on the same data, seed and split and logs to MLflow (models/tra
 computed from the store, beside the naive forecast (MASE = 1). Outputs go to mlruns/experiments/<run>/,
 never over the served model: promote one with `python -m models.promote <run>`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,20 @@ def table(names=None) -> str:
     df = df.drop_duplicates("run")  # newest first
     if names:
         df = df[df["run"].isin(names)]
-    lines = ["| run | LSTM | MASE | MAE (% of price) | direction | 80% interval coverage | ONNX size | p50 latency |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | LSTM | MASE | MAE (% of price) | direction | 80% interval coverage | ONNX size | p50 latency |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
     def pct(v) -> str:
         return "— (no call)" if v != v or v is None else f"{v * 100:.1f}%"
 
     for _, r in df.sort_values("run").iterrows():
-        lines.append(f"| {r['run']} | {r.get('layers', '?')} x {r.get('hidden', '?')} | {r['test_mase']:.4f} | {r['test_mae_pct']:.4f} | "
-                     f"{pct(r.get('test_directional_accuracy', float('nan')))} | {pct(r['test_interval_coverage'])} | "
-                     f"{r['model_bytes'] / 1e3:.0f} kB | {r['latency_p50_us']:.0f} µs |")
+        lines.append(
+            f"| {r['run']} | {r.get('layers', '?')} x {r.get('hidden', '?')} | {r['test_mase']:.4f} | {r['test_mae_pct']:.4f} | "
+            f"{pct(r.get('test_directional_accuracy', float('nan')))} | {pct(r['test_interval_coverage'])} | "
+            f"{r['model_bytes'] / 1e3:.0f} kB | {r['latency_p50_us']:.0f} µs |"
+        )
     lines.append("| naive | — | 1.0000 | (same as the naive's) | — | — | 0 | 0 |")
     return "\n".join(lines)
 
@@ -57,8 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         for i, name in enumerate(args.runs, 1):
             cfg = RUNS[name]
             print(f"\n=== run {name} ({i}/{len(args.runs)}): {cfg['note']} ===", flush=True)
-            argv_run = ["--hidden", str(cfg["hidden"]), "--layers", str(cfg["layers"]), "--run-name", name,
-                        "--out-dir", str(tracking.store_dir() / "experiments" / name)]
+            argv_run = [
+                "--hidden",
+                str(cfg["hidden"]),
+                "--layers",
+                str(cfg["layers"]),
+                "--run-name",
+                name,
+                "--out-dir",
+                str(tracking.store_dir() / "experiments" / name),
+            ]
             if args.epochs:
                 argv_run += ["--epochs", str(args.epochs)]
             if args.limit:

@@ -6,6 +6,7 @@ The manifest is the feature contract (window, feature names, scaler), the ensemb
 weights), the interval calibration, the test metrics and the sha256 of every runtime file. The
 function serves it at GET /model and refuses to start on a file whose hash does not match.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ MODELS_DIR = Path(__file__).resolve().parent
 NAME = "LSTM Multi-Ticker Ensemble"
 ONNX_FILE = "model.onnx"
 OPSET = 17  # onnxruntime 1.16.3 (the newest for Lambda's glibc 2.26) reads opsets up to 19
-CONFIDENCE_DOC = ("P(next close moves in the predicted direction) = Phi(|r| / (sigma * vol)), r the ensemble's "
-                  "predicted log return, vol the request's own volatility20, sigma the std of validation residuals / vol")
+CONFIDENCE_DOC = (
+    "P(next close moves in the predicted direction) = Phi(|r| / (sigma * vol)), r the ensemble's "
+    "predicted log return, vol the request's own volatility20, sigma the std of validation residuals / vol"
+)
 
 
 def sha256(path: Path) -> str:
@@ -56,9 +59,16 @@ def export(models_dir: Path = MODELS_DIR, runtime_dir: Path | None = None) -> di
     example[:, :, CLOSE] = 0.1  # any positive price
     with warnings.catch_warnings():  # tracer chatter about shape asserts; parity is checked just below
         warnings.simplefilter("ignore")
-        torch.onnx.export(ens, (example,), str(onnx_path), input_names=["x"], output_names=["ensemble", "members"],
-                          dynamic_axes={"x": {0: "batch"}, "ensemble": {0: "batch"}, "members": {0: "batch"}},
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            ens,
+            (example,),
+            str(onnx_path),
+            input_names=["x"],
+            output_names=["ensemble", "members"],
+            dynamic_axes={"x": {0: "batch"}, "ensemble": {0: "batch"}, "members": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
     # parity on real-looking inputs: random standardized windows with a plausible close column
     import onnxruntime as ort
@@ -114,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runtime-dir", type=Path, default=None)
     args = p.parse_args(argv)
     m = export(args.models_dir, args.runtime_dir)
-    print(f"exported {m['name']} {m['version']}: parity {m['export_parity_max_abs']:.1e}; "
-          "run `python -m models.evaluate` to fill in the test metrics")
+    print(
+        f"exported {m['name']} {m['version']}: parity {m['export_parity_max_abs']:.1e}; "
+        "run `python -m models.evaluate` to fill in the test metrics"
+    )
 
 
 if __name__ == "__main__":
@@ -140,5 +152,8 @@ def measure_latency(runtime_dir: Path, n: int = 500) -> dict:
         sess.run(["ensemble"], {"x": x})
         times.append(time.perf_counter_ns() - t)
     times.sort()
-    return {"latency_p50_us": times[n // 2] / 1e3, "latency_p99_us": times[int(n * 0.99)] / 1e3,
-            "model_bytes": (runtime_dir / manifest["onnx"]["file"]).stat().st_size}
+    return {
+        "latency_p50_us": times[n // 2] / 1e3,
+        "latency_p99_us": times[int(n * 0.99)] / 1e3,
+        "model_bytes": (runtime_dir / manifest["onnx"]["file"]).stat().st_size,
+    }

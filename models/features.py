@@ -4,6 +4,7 @@ Every feature of day t uses data up to and including day t only (tests/test_feat
 Feature 0 is the day's Close, so a window carries its own price level: the function recovers the last
 close from the request and answers in price units.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -13,16 +14,16 @@ import pandas as pd
 
 WINDOW = 60  # trading days in one model input
 FEATURES = (
-    "close",          # Close, price units
-    "log_return",     # ln(C_t / C_{t-1})
-    "range_hl",       # (H_t - L_t) / C_t
-    "body_oc",        # ln(C_t / O_t)
-    "volume_ratio20", # ln((V_t + 1) / mean(V_{t-19..t} + 1))
-    "sma10_gap",      # C_t / SMA10_t - 1
-    "sma50_gap",      # C_t / SMA50_t - 1
-    "rsi14",          # Wilder's RSI(14) / 100
-    "volatility20",   # sample std of log_return over t-19..t
-    "momentum20",     # ln(C_t / C_{t-20})
+    "close",  # Close, price units
+    "log_return",  # ln(C_t / C_{t-1})
+    "range_hl",  # (H_t - L_t) / C_t
+    "body_oc",  # ln(C_t / O_t)
+    "volume_ratio20",  # ln((V_t + 1) / mean(V_{t-19..t} + 1))
+    "sma10_gap",  # C_t / SMA10_t - 1
+    "sma50_gap",  # C_t / SMA50_t - 1
+    "rsi14",  # Wilder's RSI(14) / 100
+    "volatility20",  # sample std of log_return over t-19..t
+    "momentum20",  # ln(C_t / C_{t-20})
 )
 CLOSE = FEATURES.index("close")
 VOLATILITY = FEATURES.index("volatility20")

@@ -3,14 +3,15 @@
 All of it is judged beside the naive forecast (tomorrow's close = today's): R² on price levels is
 near 1 for the naive forecast too, so MASE (MAE / naive MAE) and directional accuracy carry the news.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-LEVEL = 0.8        # nominal coverage of the served prediction interval
-VOL_FLOOR = 1e-4   # volatility20 below this (a flat series) is treated as this
+LEVEL = 0.8  # nominal coverage of the served prediction interval
+VOL_FLOOR = 1e-4  # volatility20 below this (a flat series) is treated as this
 
 
 def conformal_quantile(scores: np.ndarray, level: float = LEVEL) -> float:
@@ -88,9 +89,13 @@ def pooled_metrics(actual, pred, last, low=None, high=None) -> dict:
     """Overall figures across tickers of very different price levels: computed on prices relative to
     the last close (so ^GSPC near 2,000 does not drown AAPL near 20); MASE against pooled naive."""
     actual, pred, last = (np.asarray(a, dtype=np.float64) for a in (actual, pred, last))
-    rel = price_metrics(actual / last, pred / last, np.ones_like(last),
-                        None if low is None else np.asarray(low) / last,
-                        None if high is None else np.asarray(high) / last)
+    rel = price_metrics(
+        actual / last,
+        pred / last,
+        np.ones_like(last),
+        None if low is None else np.asarray(low) / last,
+        None if high is None else np.asarray(high) / last,
+    )
     rel["mae_pct"] = rel.pop("mae") * 100.0
     rel["rmse_pct"] = rel.pop("rmse") * 100.0
     rel.pop("r2")  # R² of relative prices is R² of returns, already reported

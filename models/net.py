@@ -4,6 +4,7 @@ Inputs are standardized windows (B, T, F) as the API receives them. The first th
 is make the window scale-free: the standardized Close column is turned back into prices and then into
 ln(C_t / C_last), so ^GSPC near 2,000 and AAPL near 20 look alike. Outputs are next-day log returns.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -15,15 +16,15 @@ from torch.nn import functional as F
 
 @dataclass
 class ModelConfig:
-    n_features: int = 10         # features per day (models.features.FEATURES)
-    window: int = 60             # trading days per input
-    hidden: int = 64             # LSTM units per layer
-    layers: int = 2              # stacked LSTM layers
-    dropout: float = 0.1         # between LSTM layers, training only
-    close_index: int = 0         # column holding the standardized Close
-    close_mean: float = 0.0      # scaler mean of Close, set from the training scaler
-    close_scale: float = 1.0     # scaler scale of Close
-    rel_scale: float = 10.0      # ln(C_t/C_last) is multiplied by this to sit near unit variance
+    n_features: int = 10  # features per day (models.features.FEATURES)
+    window: int = 60  # trading days per input
+    hidden: int = 64  # LSTM units per layer
+    layers: int = 2  # stacked LSTM layers
+    dropout: float = 0.1  # between LSTM layers, training only
+    close_index: int = 0  # column holding the standardized Close
+    close_mean: float = 0.0  # scaler mean of Close, set from the training scaler
+    close_scale: float = 1.0  # scaler scale of Close
+    rel_scale: float = 10.0  # ln(C_t/C_last) is multiplied by this to sit near unit variance
     target_scale: float = 100.0  # the net learns log returns in percent, for well-sized gradients
 
 
@@ -36,9 +37,9 @@ class ScaleFree(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, T, F)
         c = self.cfg
-        close = x[:, :, c.close_index] * c.close_scale + c.close_mean          # (B, T) prices
+        close = x[:, :, c.close_index] * c.close_scale + c.close_mean  # (B, T) prices
         close = torch.clamp(close, min=1e-6)
-        rel = torch.log(close / close[:, -1:]) * c.rel_scale                   # (B, T)
+        rel = torch.log(close / close[:, -1:]) * c.rel_scale  # (B, T)
         return torch.cat([x[:, :, : c.close_index], rel.unsqueeze(-1), x[:, :, c.close_index + 1 :]], dim=-1)
 
 
@@ -47,16 +48,18 @@ class LSTMForecaster(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.scale_free = ScaleFree(cfg)
-        self.lstm = nn.LSTM(cfg.n_features, cfg.hidden, num_layers=cfg.layers, batch_first=True,
-                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            cfg.n_features, cfg.hidden, num_layers=cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
+        )
         self.head = nn.Linear(cfg.hidden, 1)
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
         """x (B, T, F) standardized; targets (B,) log returns. Returns (log-return prediction (B,), loss)."""
-        assert x.ndim == 3 and x.shape[1:] == (self.cfg.window, self.cfg.n_features), \
+        assert x.ndim == 3 and x.shape[1:] == (self.cfg.window, self.cfg.n_features), (
             f"expected (B, {self.cfg.window}, {self.cfg.n_features}), got {tuple(x.shape)}"
-        h, _ = self.lstm(self.scale_free(x))                                   # (B, T, H)
-        out = self.head(h[:, -1]).squeeze(-1)                                  # (B,) percent
+        )
+        h, _ = self.lstm(self.scale_free(x))  # (B, T, H)
+        out = self.head(h[:, -1]).squeeze(-1)  # (B,) percent
         loss = None
         if targets is not None:
             loss = F.huber_loss(out, targets * self.cfg.target_scale, delta=2.0)
@@ -79,8 +82,8 @@ class Ensemble(nn.Module):
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32).reshape(3))
 
     def forward(self, x: torch.Tensor):
-        lstm, _ = self.lstm(x)                                                 # (B,)
-        flat = self.scale_free(x).reshape(x.shape[0], -1)                      # (B, T*F)
+        lstm, _ = self.lstm(x)  # (B,)
+        flat = self.scale_free(x).reshape(x.shape[0], -1)  # (B, T*F)
         linear = (flat @ self.coef + self.intercept) / self.lstm.cfg.target_scale
         members = torch.stack([lstm, linear, torch.zeros_like(lstm)], dim=-1)  # (B, 3)
         return members @ self.weights, members

@@ -6,6 +6,7 @@
 The manifest records the run id; every file's sha256 is checked against it. The next `make package`,
 `make run` or deploy serves the promoted model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,18 @@ def find_run(ref: str):
         pass
     exp = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
     if exp is not None:
-        runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{ref}' and attributes.status = 'FINISHED'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
+        runs = client.search_runs(
+            [exp.experiment_id],
+            filter_string=f"attributes.run_name = '{ref}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
         if runs:
             return runs[0]
-    raise SystemExit(f"promote: no finished run has the id or name {ref!r} in {tracking.tracking_uri()}; "
-                     "list them with `python -m models.experiments --table` or `make mlflow`")
+    raise SystemExit(
+        f"promote: no finished run has the id or name {ref!r} in {tracking.tracking_uri()}; "
+        "list them with `python -m models.experiments --table` or `make mlflow`"
+    )
 
 
 def promote(ref: str, target: Path = MODELS_DIR) -> dict:
@@ -69,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     m = promote(args.run, args.target)
     print(f"promoted run {m['run_name']} ({m['run_id']}): {m['name']} {m['version']} -> {args.target / 'runtime'}")
     if args.target.resolve() == MODELS_DIR:
-        print("the sample events carry standardized features: `make promote RUN=...` regenerates them "
-              "(lambda/events/generate.py); then `make package` (or make run / make deploy) serves the new model")
+        print(
+            "the sample events carry standardized features: `make promote RUN=...` regenerates them "
+            "(lambda/events/generate.py); then `make package` (or make run / make deploy) serves the new model"
+        )
     return 0
 
 

@@ -3,6 +3,7 @@
 The default store is a SQLite file, mlruns/mlflow.db (git ignores mlruns/); MLFLOW_TRACKING_URI is honoured.
 mlflow is imported lazily, so the dashboard works without it.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STORE_DIR = ROOT / "mlruns"
 EXPERIMENT = "financial-forecasting"
-SUMMARY_METRICS = ("test_mase", "test_mae_pct", "test_directional_accuracy", "test_interval_coverage", "model_bytes", "latency_p50_us")
+SUMMARY_METRICS = (
+    "test_mase",
+    "test_mae_pct",
+    "test_directional_accuracy",
+    "test_interval_coverage",
+    "model_bytes",
+    "latency_p50_us",
+)
 
 
 def tracking_uri() -> str:
@@ -20,7 +28,7 @@ def tracking_uri() -> str:
 
 def _sqlite_path() -> Path | None:
     uri = tracking_uri()
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 def store_dir() -> Path:
@@ -112,8 +120,14 @@ def runs_frame(experiment: str = EXPERIMENT):
     df = mlflow.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'", order_by=["start_time DESC"])
     if df.empty:
         return df
-    cols = {"run_id": "run_id", "tags.mlflow.runName": "run", "start_time": "started", "params.hidden": "hidden",
-            "params.layers": "layers", "params.epochs": "epochs"}
+    cols = {
+        "run_id": "run_id",
+        "tags.mlflow.runName": "run",
+        "start_time": "started",
+        "params.hidden": "hidden",
+        "params.layers": "layers",
+        "params.epochs": "epochs",
+    }
     cols.update({f"metrics.{m}": m for m in SUMMARY_METRICS})
     keep = [c for c in cols if c in df.columns]
     return df[keep].rename(columns=cols)

@@ -8,6 +8,7 @@ Writes models/lstm_multi_ticker.pth (self-describing checkpoint), models/scaler_
 and models/metrics.json. Only the validation split chooses anything; the test split is read once,
 by models.evaluate, after everything is frozen.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,18 @@ CHECKPOINT = "lstm_multi_ticker.pth"
 BUNDLE = "scaler_ensemble_multi.pkl"
 
 # defaults together, as the README quotes them
-DEFAULTS = dict(epochs=20, batch_size=128, lr=1e-3, weight_decay=1e-5, hidden=64, layers=2, dropout=0.1,
-                patience=4, seed=1337, ridge_alphas=(1.0, 10.0, 100.0, 1000.0, 10000.0))
+DEFAULTS = dict(
+    epochs=20,
+    batch_size=128,
+    lr=1e-3,
+    weight_decay=1e-5,
+    hidden=64,
+    layers=2,
+    dropout=0.1,
+    patience=4,
+    seed=1337,
+    ridge_alphas=(1.0, 10.0, 100.0, 1000.0, 10000.0),
+)
 
 
 def log(msg: str) -> None:
@@ -50,9 +61,11 @@ def prepare(tickers, limit: int | None, window_len: int = WINDOW):
             d = d.take(slice(max(0, len(d) - limit), len(d)))
         tr, va, te = dataset.split_slices(len(d))
         parts[t] = {"train": d.take(tr), "val": d.take(va), "test": d.take(te)}
-        log(f"  {t:6s} {len(d):5d} samples  train {parts[t]['train'].dates[0]:%Y-%m-%d}.."
+        log(
+            f"  {t:6s} {len(d):5d} samples  train {parts[t]['train'].dates[0]:%Y-%m-%d}.."
             f"  val {parts[t]['val'].dates[0]:%Y-%m-%d}..  test {parts[t]['test'].dates[0]:%Y-%m-%d}.."
-            f"{parts[t]['test'].dates[-1]:%Y-%m-%d}")
+            f"{parts[t]['test'].dates[-1]:%Y-%m-%d}"
+        )
     scaler = dataset.fit_scaler([p["train"] for p in parts.values()])
     return parts, scaler
 
@@ -79,8 +92,7 @@ def evaluate_loss(model: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> float:
     return float(loss)
 
 
-def train_lstm(cfg: ModelConfig, Xtr, ytr, Xva, yva, *, epochs, batch_size, lr, weight_decay, patience, seed,
-               on_epoch=None):
+def train_lstm(cfg: ModelConfig, Xtr, ytr, Xva, yva, *, epochs, batch_size, lr, weight_decay, patience, seed, on_epoch=None):
     """Adam with early stopping on validation loss; returns the best model and its history."""
     torch.manual_seed(seed)
     model = LSTMForecaster(cfg)
@@ -173,9 +185,15 @@ def main(argv: list[str] | None = None) -> dict:
     Xtr, ytr, _ = stack(parts, "train", scaler)
     Xva, yva, vva = stack(parts, "val", scaler)
     log(f"  {len(Xtr)} training and {len(Xva)} validation samples; scaler fitted on training rows only")
-    params = {"window": WINDOW, "features": list(FEATURES), "tickers": args.tickers, "held_out": args.held_out,
-              "members": list(Ensemble.MEMBERS), "limit": args.limit, **{k: getattr(args, k) for k in
-              ("epochs", "batch_size", "lr", "hidden", "layers", "dropout", "patience", "seed")}}
+    params = {
+        "window": WINDOW,
+        "features": list(FEATURES),
+        "tickers": args.tickers,
+        "held_out": args.held_out,
+        "members": list(Ensemble.MEMBERS),
+        "limit": args.limit,
+        **{k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "hidden", "layers", "dropout", "patience", "seed")},
+    }
     track = None
     if not args.no_track:
         from models import tracking
@@ -184,14 +202,32 @@ def main(argv: list[str] | None = None) -> dict:
         run = tracking.start(args.run_name, params, **({"experiment": args.experiment} if args.experiment else {}))
         log(f"  MLflow run {run.info.run_name} ({run.info.run_id}) in {tracking.tracking_uri()}")
 
-    cfg = ModelConfig(n_features=len(FEATURES), window=WINDOW, hidden=args.hidden, layers=args.layers,
-                      dropout=args.dropout, close_index=CLOSE, close_mean=float(scaler["mean"][CLOSE]),
-                      close_scale=float(scaler["scale"][CLOSE]))
+    cfg = ModelConfig(
+        n_features=len(FEATURES),
+        window=WINDOW,
+        hidden=args.hidden,
+        layers=args.layers,
+        dropout=args.dropout,
+        close_index=CLOSE,
+        close_mean=float(scaler["mean"][CLOSE]),
+        close_scale=float(scaler["scale"][CLOSE]),
+    )
     log(f"[2/5] LSTM {cfg.layers}x{cfg.hidden}, up to {args.epochs} epochs, seed {args.seed}")
     try:
-        lstm, history = train_lstm(cfg, Xtr, ytr, Xva, yva, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                   weight_decay=DEFAULTS["weight_decay"], patience=args.patience, seed=args.seed,
-                                   on_epoch=track.log_epoch if track else None)
+        lstm, history = train_lstm(
+            cfg,
+            Xtr,
+            ytr,
+            Xva,
+            yva,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=DEFAULTS["weight_decay"],
+            patience=args.patience,
+            seed=args.seed,
+            on_epoch=track.log_epoch if track else None,
+        )
     except BaseException:
         if track:
             track.abort()
@@ -207,13 +243,33 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.no_grad():
         pred_val, _ = ens(torch.from_numpy(Xva))
     calibration = metrics.calibrate(yva, pred_val.numpy(), vva)
-    log(f"  weights lstm {weights[0]:.3f}  linear {weights[1]:.3f}  naive {weights[2]:.3f};"
-        f"  interval q={calibration['q']:.3f} x volatility20 at level {calibration['level']}")
+    log(
+        f"  weights lstm {weights[0]:.3f}  linear {weights[1]:.3f}  naive {weights[2]:.3f};"
+        f"  interval q={calibration['q']:.3f} x volatility20 at level {calibration['level']}"
+    )
 
-    save_checkpoint(out / CHECKPOINT, lstm, features=list(FEATURES), window=WINDOW, scaler=scaler,
-                    tickers=args.tickers, history=history, params=params)
-    joblib.dump({"scaler": scaler, "linear": ridge, "weights": weights.tolist(), "members": list(Ensemble.MEMBERS),
-                 "calibration": calibration, "model_args": asdict(cfg), "params": params}, out / BUNDLE)
+    save_checkpoint(
+        out / CHECKPOINT,
+        lstm,
+        features=list(FEATURES),
+        window=WINDOW,
+        scaler=scaler,
+        tickers=args.tickers,
+        history=history,
+        params=params,
+    )
+    joblib.dump(
+        {
+            "scaler": scaler,
+            "linear": ridge,
+            "weights": weights.tolist(),
+            "members": list(Ensemble.MEMBERS),
+            "calibration": calibration,
+            "model_args": asdict(cfg),
+            "params": params,
+        },
+        out / BUNDLE,
+    )
     log(f"  saved {out / CHECKPOINT} and {out / BUNDLE}")
 
     from models import evaluate, export  # after training: export needs the files just written
@@ -227,8 +283,16 @@ def main(argv: list[str] | None = None) -> dict:
     log(evaluate.format_table(report))
     if track:
         speed = export.measure_latency(out / "runtime")
-        run_id = track.finish(report, {**speed, "val_loss_best": min(h["val_loss"] for h in history),
-                                       "epochs_run": len(history), "train_seconds": time.time() - t_start}, out)
+        run_id = track.finish(
+            report,
+            {
+                **speed,
+                "val_loss_best": min(h["val_loss"] for h in history),
+                "epochs_run": len(history),
+                "train_seconds": time.time() - t_start,
+            },
+            out,
+        )
         report["run_id"] = run_id
         log(f"  logged to MLflow: run {run_id} (p50 {speed['latency_p50_us']:.0f} us, {speed['model_bytes'] / 1e3:.0f} kB)")
     log(f"done in {time.time() - t_start:.0f}s")

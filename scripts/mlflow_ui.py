@@ -3,6 +3,7 @@
 MLflow's server starts helper processes (uvicorn/gunicorn workers), so it runs in its own process group and
 the whole group is stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,20 @@ def main() -> int:
     if not tracking.store_exists():
         print("mlflow: no tracking store yet; run `make experiments` or `make train` first", file=sys.stderr)
         return 1
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking.tracking_uri(), "--host", "127.0.0.1",
-           "--port", str(args.port), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        tracking.tracking_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {tracking.tracking_uri()}); Ctrl-C stops it", flush=True)

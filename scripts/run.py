@@ -6,6 +6,7 @@ Builds the Lambda packages if they are missing or stale, starts lambda/local_api
 `streamlit run dashboard/app.py`, prints both URLs, and stops both on Ctrl-C. A busy port is
 replaced by a free one rather than failing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,17 +71,39 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
     api = dash = None
     try:
-        api = subprocess.Popen([sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(api_port),
-                                "--workers", str(args.workers)], env=env, cwd=ROOT, start_new_session=True)
+        api = subprocess.Popen(
+            [sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(api_port), "--workers", str(args.workers)],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         api_url = f"http://127.0.0.1:{api_port}/prod"
         # the local API builds the packages first when they are missing or stale (the first run fetches the layer's
         # wheels from PyPI), so its first answer may take minutes
         wait_http(api_url + "/health", api, 900, "local API")
         dash_env = {**env, "FORECAST_API_URL": api_url, "FORECAST_API_KEY": key}
-        dash = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                                 "--server.port", str(dash_port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false"], env=dash_env, cwd=ROOT, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dash = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "dashboard" / "app.py"),
+                "--server.port",
+                str(dash_port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            env=dash_env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         wait_http(f"http://127.0.0.1:{dash_port}/_stcore/health", dash, 180, "dashboard")
         print("", flush=True)
         print(f"  dashboard   http://127.0.0.1:{dash_port}", flush=True)

@@ -5,6 +5,7 @@
 
 Drives Debian's chromium (/usr/bin/chromium) with Playwright; never downloads a browser.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,15 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 PAGES = {"forecast": "", "cost_monitor": "cost_monitor", "deploy": "deploy", "model": "model"}
 
 
@@ -48,8 +56,14 @@ def wait_rendered(page, timeout_ms: int = 30_000, quiet_ms: int = 1500) -> None:
 
 
 def start_servers() -> tuple[str, subprocess.Popen]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run.py"), "--port", "3300", "--dashboard-port", "8700"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run.py"), "--port", "3300", "--dashboard-port", "8700"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     t_end = time.time() + 180
     for line in proc.stdout:

@@ -1,4 +1,5 @@
 """Shared fixtures: paths, the committed manifest, snapshot frames, and a blocked network."""
+
 from __future__ import annotations
 
 import json
@@ -140,14 +141,24 @@ def moto_server(tmp_path_factory):
     log = open(logfile, "w")  # noqa: SIM115
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port), "-c", str(cert), "-k", str(key)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port), "-c", str(cert), "-k", str(key)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"https://127.0.0.1:{port}"
     os.environ["AWS_CA_BUNDLE"] = str(cert)  # boto3 in this process and in the CLIs the tests start
     try:
-        wait_for(f"moto server at {url} to accept its config", lambda: requests.post(
-            f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2, verify=str(cert)).ok,
-            proc=proc, log=logfile)
+        wait_for(
+            f"moto server at {url} to accept its config",
+            lambda: (
+                requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=2, verify=str(cert)).ok
+            ),
+            proc=proc,
+            log=logfile,
+        )
         yield url
     finally:
         stop_group(proc)
@@ -158,8 +169,13 @@ def moto_server(tmp_path_factory):
 @pytest.fixture
 def aws_env(monkeypatch, moto_server):
     """Dummy credentials for the emulator; the real ~/.aws is never read."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_server

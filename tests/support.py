@@ -3,6 +3,7 @@
 Imported as a library (`from tests.support import ...`); conftest.py holds only fixtures. Nothing here imports
 pandas, torch or models/, so the function's own suite (tests/function, run on the runtime's CPython) can use it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -78,6 +79,7 @@ def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace_s: float
 
 # --- events -------------------------------------------------------------------------------------
 
+
 def rest(body=None, method="POST", path="/predict", headers=None, b64=False, raw=None):
     """A REST v1 proxy event as API Gateway builds it."""
     ev = load_event("rest_v1_predict.json")
@@ -113,6 +115,7 @@ def with_(features, **changes):
 
 # --- servers ------------------------------------------------------------------------------------
 
+
 class LocalAPI:
     """`python lambda/local_api.py` as `make run` starts it, on a free port, in its own process group."""
 
@@ -122,13 +125,23 @@ class LocalAPI:
         self.port, self.key, self.dir = free_port(), key, tmp
         env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port),
-                                      "--log-dir", str(tmp), *args], env=env, stdout=self.out, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port), "--log-dir", str(tmp), *args],
+            env=env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
         self.url = f"http://127.0.0.1:{self.port}/prod"
         try:  # the first run may build the layer: minutes on a loaded machine
-            wait_for(f"the local API to answer GET {self.url}/health", lambda: requests.get(self.url + "/health", timeout=2)
-                     .status_code == 200, timeout_s=300, proc=self.proc, log=tmp / "local_api.out")
+            wait_for(
+                f"the local API to answer GET {self.url}/health",
+                lambda: requests.get(self.url + "/health", timeout=2).status_code == 200,
+                timeout_s=300,
+                proc=self.proc,
+                log=tmp / "local_api.out",
+            )
         except Exception:
             self.stop()
             raise
@@ -156,15 +169,24 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path

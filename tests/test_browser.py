@@ -1,4 +1,5 @@
 """The dashboard in a real browser (Debian's chromium via Playwright), against servers started as `make run` starts them."""
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,15 @@ def servers(tmp_path_factory, built_packages):
     """scripts/run.py (what `make run` runs) on free ports; yields (dashboard URL, API URL)."""
     log = tmp_path_factory.mktemp("run") / "run.log"
     out = open(log, "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run.py"), "--port", str(free_port()),
-                             "--dashboard-port", str(free_port())], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "LOCAL_API_KEY": "browser-test-key-123"})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run.py"), "--port", str(free_port()), "--dashboard-port", str(free_port())],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "LOCAL_API_KEY": "browser-test-key-123"},
+    )
+
     def urls():
         text = log.read_text()
         dash = (re.search(r"dashboard\s+(http://\S+)", text) or [None, None])[1]
@@ -75,8 +82,11 @@ def test_choose_a_ticker_and_see_its_chart_and_prediction(servers, page):
     page.get_by_role("option", name="IBM", exact=True).click()
     page.keyboard.press("Escape")
     # the table's third row is IBM's forecast (the grid mirrors its cells into the DOM for accessibility)
-    page.wait_for_function("""() => { const c = document.querySelector('[data-testid="glide-cell-0-2"]');
-                                      return c && c.innerText.trim() === 'IBM'; }""", timeout=60_000)
+    page.wait_for_function(
+        """() => { const c = document.querySelector('[data-testid="glide-cell-0-2"]');
+                                      return c && c.innerText.trim() === 'IBM'; }""",
+        timeout=60_000,
+    )
     wait_rendered(page, timeout_ms=60_000)
     page.get_by_test_id("stSelectbox").first.click()
     page.get_by_role("option", name="IBM", exact=True).click()

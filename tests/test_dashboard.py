@@ -1,4 +1,5 @@
 """AppTest of every page, with the local API running and with it down; plus the pure helpers."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -40,6 +41,7 @@ def fresh_caches():
 
 
 # --- with the local API running -----------------------------------------------------------------
+
 
 @pytest.mark.integration
 def test_forecast_page_shows_predictions(local_api):
@@ -91,6 +93,7 @@ def test_wrong_key_says_what_to_do(local_api):
 
 # --- with the API down --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def down_url():
     return f"http://127.0.0.1:{free_port()}/prod"
@@ -133,6 +136,7 @@ def test_cost_monitor_works_without_the_api(down_url):
 
 # --- pure helpers -------------------------------------------------------------------------------
 
+
 def test_contract_problem(manifest):
     assert forecasting.contract_problem(manifest) is None
     assert "window" in forecasting.contract_problem({**manifest, "window": 90})
@@ -148,19 +152,28 @@ def test_backtest_rows_line_up(manifest, aapl):
 
 
 def test_backtest_summary_by_hand():
-    bt = pd.DataFrame({"actual": [10.0, 11.0], "last_close": [9.0, 10.0], "prediction": [9.5, 10.5],
-                       "low": [9.0, 11.5], "high": [10.5, 12.0]})
+    bt = pd.DataFrame(
+        {"actual": [10.0, 11.0], "last_close": [9.0, 10.0], "prediction": [9.5, 10.5], "low": [9.0, 11.5], "high": [10.5, 12.0]}
+    )
     s = forecasting.backtest_summary(bt)
     assert s["mae"] == 0.5 and s["naive_mae"] == 1.0 and s["mase"] == 0.5 and s["coverage"] == 0.5
 
 
 def test_usage_summary_by_hand(tmp_path):
     log = tmp_path / "inv.jsonl"
-    log.write_text("\n".join([
-        '{"ts": "2026-11-26T00:00:00Z", "duration_ms": 1.2, "billed_ms": 2, "cold_start": true, "init_ms": 120, "status": 200, "memory_mb": 256, "max_memory_used_mb": 60}',
-        '{"ts": "2026-11-26T01:00:00Z", "duration_ms": 0.8, "billed_ms": 1, "cold_start": false, "status": 400, "memory_mb": 256}',
-        'a torn line',
-        '{"ts": "2026-11-26T02:00:00Z", "duration_ms": 0.9, "billed_ms": 1, "cold_start": false, "status": 200, "memory_mb": 256}']))
+    log.write_text(
+        "\n".join(
+            [
+                '{"ts": "2026-11-26T00:00:00Z", "duration_ms": 1.2, "billed_ms": 2, "cold_start": true, "init_ms": '
+                '120, "status": 200, "memory_mb": 256, "max_memory_used_mb": 60}',
+                '{"ts": "2026-11-26T01:00:00Z", "duration_ms": 0.8, "billed_ms": 1, "cold_start": false, "status": '
+                '400, "memory_mb": 256}',
+                "a torn line",
+                '{"ts": "2026-11-26T02:00:00Z", "duration_ms": 0.9, "billed_ms": 1, "cold_start": false, "status": '
+                '200, "memory_mb": 256}',
+            ]
+        )
+    )
     s = usage.summarize(usage.read_invocations(log))
     assert s["invocations"] == 3 and s["cold_starts"] == 1 and s["client_errors"] == 1
     assert s["billed_mean_ms"] == pytest.approx(4 / 3) and s["span_hours"] == 2.0
@@ -173,10 +186,14 @@ def test_cloudwatch_usage_against_moto(aws_env):
 
     cw = boto3.client("cloudwatch", endpoint_url=aws_env, region_name="us-east-1")
     dims = [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
-    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
-        {"MetricName": "Invocations", "Dimensions": dims, "Value": 120, "Unit": "Count"},
-        {"MetricName": "Errors", "Dimensions": dims, "Value": 2, "Unit": "Count"},
-        {"MetricName": "Duration", "Dimensions": dims, "Value": 3.5, "Unit": "Milliseconds"}])
+    cw.put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dims, "Value": 120, "Unit": "Count"},
+            {"MetricName": "Errors", "Dimensions": dims, "Value": 2, "Unit": "Count"},
+            {"MetricName": "Duration", "Dimensions": dims, "Value": 3.5, "Unit": "Milliseconds"},
+        ],
+    )
     u = usage.cloudwatch_usage(cw, "financial-forecasting-lstm", hours=24)
     assert u["invocations"] == 120 and u["errors"] == 2 and u["throttles"] == 0
     assert u["duration"] == pytest.approx(3.5) and u["projected_requests_per_day"] == pytest.approx(120)
@@ -203,9 +220,13 @@ def test_cost_monitor_projects_cloudwatch_usage(down_url, aws_env):
     requests.post(f"{aws_env}/moto-api/reset", timeout=10, verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
     cw = boto3.client("cloudwatch", endpoint_url=aws_env, region_name="us-east-1")
     dims = [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
-    cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[
-        {"MetricName": "Invocations", "Dimensions": dims, "Value": 5000, "Unit": "Count"},
-        {"MetricName": "Duration", "Dimensions": dims, "Value": 2.0, "Unit": "Milliseconds"}])
+    cw.put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dims, "Value": 5000, "Unit": "Count"},
+            {"MetricName": "Duration", "Dimensions": dims, "Value": 2.0, "Unit": "Milliseconds"},
+        ],
+    )
     at = app(down_url, page="views/cost_monitor.py")
     at.text_input(key="cost_endpoint").set_value(aws_env).run()
     at.button(key="cost_cloudwatch").click().run()
@@ -227,12 +248,17 @@ def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_pack
 
     for path in ("reset",):
         requests.post(f"{aws_env}/moto-api/{path}", timeout=10, verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
-    requests.post(f"{aws_env}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10,
-                  verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
+    requests.post(
+        f"{aws_env}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10, verify=os.environ["AWS_CA_BUNDLE"]
+    ).raise_for_status()
     args = ["--region", "us-east-1", "--endpoint-url", aws_env]
     for _ in range(3):
-        r = subprocess.run([sys.executable, str(ROOT / "lambda" / "deploy.py"), "deploy", "--no-verify", *args],
-                           capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, str(ROOT / "lambda" / "deploy.py"), "deploy", "--no-verify", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert r.returncode == 0, r.stderr
     at = app(down_url, page="views/deploy.py")
     at.text_input(key="deploy_endpoint").set_value(aws_env).run()
@@ -248,16 +274,20 @@ def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_pack
     import boto3
 
     alias = boto3.client("lambda", endpoint_url=aws_env, region_name="us-east-1").get_alias(
-        FunctionName="financial-forecasting-lstm", Name="live")
+        FunctionName="financial-forecasting-lstm", Name="live"
+    )
     assert alias["FunctionVersion"] == "1"
 
 
-@pytest.mark.parametrize("params, tickers, extra, end", [
-    ({"tickers": "ibm,AAPL", "end": "2012-06-29"}, ["IBM", "AAPL"], "", "2012-06-29"),
-    ({"tickers": "NVDA,IBM"}, ["IBM"], "NVDA", None),
-    ({"tickers": "AAPL\n,<script>", "end": "yesterday"}, ["AAPL"], "", None),
-    ({}, [], "", None),
-])
+@pytest.mark.parametrize(
+    "params, tickers, extra, end",
+    [
+        ({"tickers": "ibm,AAPL", "end": "2012-06-29"}, ["IBM", "AAPL"], "", "2012-06-29"),
+        ({"tickers": "NVDA,IBM"}, ["IBM"], "NVDA", None),
+        ({"tickers": "AAPL\n,<script>", "end": "yesterday"}, ["AAPL"], "", None),
+        ({}, [], "", None),
+    ],
+)
 def test_shared_views_parse_safely(params, tickers, extra, end):
     import datetime as dt
 

@@ -2,6 +2,7 @@
 
 A real HTTP server on loopback plays the hostile endpoint; its answers are the ones a wrong URL, a broken
 deployment or an attacker's server would give."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,17 @@ def real_card() -> dict:
 
 
 def good_prediction(ticker="AAPL") -> dict:
-    return {"ticker": ticker, "prediction": 101.0, "confidence": 0.6, "interval": {"low": 99.0, "high": 103.0, "level": 0.8},
-            "last_close": 100.0, "model": "m", "model_version": real_card()["version"], "timestamp": "t", "request_id": "r"}
+    return {
+        "ticker": ticker,
+        "prediction": 101.0,
+        "confidence": 0.6,
+        "interval": {"low": 99.0, "high": 103.0, "level": 0.8},
+        "last_close": 100.0,
+        "model": "m",
+        "model_version": real_card()["version"],
+        "timestamp": "t",
+        "request_id": "r",
+    }
 
 
 # (name, {path: (status, content type, body bytes)}) - what the endpoint answers to each route
@@ -29,10 +39,16 @@ DEEP = ("[" * 100_000 + "]" * 100_000).encode()
 SCENARIOS = {
     "a JSON list": {"/model": (200, "application/json", b"[1, 2, 3]")},
     "JSON nested 100k deep": {"/model": (200, "application/json", DEEP)},
-    "a card without name": {"/model": (200, "application/json", json.dumps({k: v for k, v in real_card().items() if k != "name"}).encode())},
-    "a card without ensemble": {"/model": (200, "application/json", json.dumps({k: v for k, v in real_card().items() if k != "ensemble"}).encode())},
+    "a card without name": {
+        "/model": (200, "application/json", json.dumps({k: v for k, v in real_card().items() if k != "name"}).encode())
+    },
+    "a card without ensemble": {
+        "/model": (200, "application/json", json.dumps({k: v for k, v in real_card().items() if k != "ensemble"}).encode())
+    },
     "a null prediction": {"/predict": (200, "application/json", json.dumps({**good_prediction(), "prediction": None}).encode())},
-    "a string prediction": {"/predict": (200, "application/json", json.dumps({**good_prediction(), "prediction": "101"}).encode())},
+    "a string prediction": {
+        "/predict": (200, "application/json", json.dumps({**good_prediction(), "prediction": "101"}).encode())
+    },
     "{} from /predict": {"/predict": (200, "application/json", b"{}")},
     "HTML from /predict": {"/predict": (200, "text/html", b"<html><body>Welcome to nginx!</body></html>")},
     "a batch without predictions": {"/predict": (200, "application/json", json.dumps(good_prediction()).encode())},
@@ -55,13 +71,18 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0].removeprefix("/prod")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        default = {"/model": (200, "application/json", json.dumps(real_card()).encode()),
-                   "/health": (200, "application/json", b'{"status": "ok"}')}
+        default = {
+            "/model": (200, "application/json", json.dumps(real_card()).encode()),
+            "/health": (200, "application/json", b'{"status": "ok"}'),
+        }
         if path == "/predict":
             batch = b'"instances"' in body
             n = len(json.loads(body)["instances"]) if batch else 1
-            default["/predict"] = (200, "application/json", json.dumps(
-                {"predictions": [good_prediction()] * n} if batch else good_prediction()).encode())
+            default["/predict"] = (
+                200,
+                "application/json",
+                json.dumps({"predictions": [good_prediction()] * n} if batch else good_prediction()).encode(),
+            )
         status, ctype, data = self.server.answers.get(path, default.get(path, (404, "application/json", b'{"error": "no"}')))
         if path == "/predict" and self.server.answers.get("batch_only") and not batch:
             status, ctype, data = default["/predict"]

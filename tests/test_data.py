@@ -1,4 +1,5 @@
 """The loader: snapshot content, offline fallback with the network blocked, yfinance quirks, errors."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -70,8 +71,10 @@ def test_bad_source():
 
 def test_live_data_is_cached_on_disk(monkeypatch, tmp_path):
     calls = []
-    frame = pd.DataFrame({"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [1.5], "Volume": [10]},
-                         index=pd.DatetimeIndex(["2026-11-25"], name="Date"))
+    frame = pd.DataFrame(
+        {"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [1.5], "Volume": [10]},
+        index=pd.DatetimeIndex(["2026-11-25"], name="Date"),
+    )
 
     def fake_download(ticker, **kwargs):
         calls.append(ticker)

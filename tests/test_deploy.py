@@ -1,4 +1,5 @@
 """deploy.py against moto's server: deploy, deploy again (no duplicates), status, teardown, deploy again."""
+
 from __future__ import annotations
 
 import hashlib
@@ -53,14 +54,26 @@ def has_url(lam, function: str) -> bool:
 
 NAMES = settings.names()
 TAGS = settings.tags()
-EMPTY = {"apis": [], "http_apis": [], "keys": [], "plans": [], "functions": [], "urls": 0, "layers": 0, "alarms": [], "roles": [],
-         "parameters": [], "log_groups": []}
+EMPTY = {
+    "apis": [],
+    "http_apis": [],
+    "keys": [],
+    "plans": [],
+    "functions": [],
+    "urls": 0,
+    "layers": 0,
+    "alarms": [],
+    "roles": [],
+    "parameters": [],
+    "log_groups": [],
+}
 
 
 def reset(url):
     requests.post(f"{url}/moto-api/reset", timeout=10, verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
-    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10,
-                  verify=os.environ["AWS_CA_BUNDLE"]).raise_for_status()
+    requests.post(
+        f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10, verify=os.environ["AWS_CA_BUNDLE"]
+    ).raise_for_status()
 
 
 @pytest.fixture
@@ -80,8 +93,7 @@ def test_deploy_creates_everything_tagged_and_is_idempotent(aws, aws_env, capsys
     first = run(aws)
     out = capsys.readouterr().out
     assert "[12/12]" in out and f"Invoke URL: {first['url']}" in out
-    key = client("ssm", aws_env).get_parameter(
-        Name=NAMES["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
+    key = client("ssm", aws_env).get_parameter(Name=NAMES["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
     assert key and key not in out, "the key must not be printed by default"
 
     lam, apigw = client("lambda", aws_env), client("apigateway", aws_env)
@@ -116,19 +128,26 @@ def test_deploy_creates_everything_tagged_and_is_idempotent(aws, aws_env, capsys
     assert apigw.get_api_key(apiKey=first["key_id"], includeValue=True)["value"] == key
     s3 = client("s3", aws_env)
     assert s3.get_bucket_versioning(Bucket=first["bucket"])["Status"] == "Enabled"
-    assert s3.get_bucket_encryption(Bucket=first["bucket"])["ServerSideEncryptionConfiguration"]["Rules"][0][
-        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert (
+        s3.get_bucket_encryption(Bucket=first["bucket"])["ServerSideEncryptionConfiguration"]["Rules"][0][
+            "ApplyServerSideEncryptionByDefault"
+        ]["SSEAlgorithm"]
+        == "AES256"
+    )
     [rule] = s3.get_bucket_lifecycle_configuration(Bucket=first["bucket"])["Rules"]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90
     policy = json.loads(s3.get_bucket_policy(Bucket=first["bucket"])["Policy"])
-    assert policy["Statement"][0]["Effect"] == "Deny" and policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert policy["Statement"][0]["Effect"] == "Deny" and policy["Statement"][0]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=first["bucket"])["Contents"]]
     assert f"models/{first['model_version']}/model.onnx" in keys and f"models/{first['model_version']}/manifest.json" in keys
     [group] = [g for g in client("logs", aws_env).describe_log_groups()["logGroups"] if g["logGroupName"] == NAMES["log_group"]]
     assert group["retentionInDays"] == 30
     iam = client("iam", aws_env)
-    assert {a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=NAMES["role"])["AttachedPolicies"]} == \
-        set(deploy.plan()["role"]["ManagedPolicyArns"])
+    assert {a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=NAMES["role"])["AttachedPolicies"]} == set(
+        deploy.plan()["role"]["ManagedPolicyArns"]
+    )
 
     before = inventory(aws_env)
     assert len(before["alarms"]) == 3 and before["layers"] == 1
@@ -268,7 +287,7 @@ def test_a_broken_package_is_refused_before_upload(aws, aws_env, built_packages,
         for item in src.infolist():
             data = src.read(item)
             if item.filename == "runtime/model.onnx":
-                data = data[:-1] + bytes([data[-1] ^ 0xFF])   # fails its sha256 in the manifest
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])  # fails its sha256 in the manifest
             dst.writestr(item, data)
     monkeypatch.setattr(package, "paths", lambda target=None: (tampered, built_packages[1]))
     with pytest.raises(deploy.DeployError, match=r"nothing was uploaded(.|\n)*GET /health: expected HTTP 200, got 503"):
@@ -277,6 +296,7 @@ def test_a_broken_package_is_refused_before_upload(aws, aws_env, built_packages,
 
 
 # --- collisions: touch only what is ours ------------------------------------------------------------
+
 
 def foreign_rest_api(url, name):
     apigw = client("apigateway", url)
@@ -298,15 +318,23 @@ def test_a_foreign_namesake_stops_deploy_and_teardown_before_any_change(aws, aws
         client("apigateway", aws_env).create_usage_plan(name=NAMES["plan"])
     elif kind == "role":
         iam = client("iam", aws_env)
-        iam.create_role(RoleName=NAMES["role"], AssumeRolePolicyDocument=json.dumps(deploy.plan()["role"]["AssumeRolePolicyDocument"]))
+        iam.create_role(
+            RoleName=NAMES["role"], AssumeRolePolicyDocument=json.dumps(deploy.plan()["role"]["AssumeRolePolicyDocument"])
+        )
         iam.attach_role_policy(RoleName=NAMES["role"], PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     elif kind == "function":
         import package
 
-        role = client("iam", aws_env).create_role(RoleName="someone-elses-role", AssumeRolePolicyDocument=json.dumps(
-            deploy.plan()["role"]["AssumeRolePolicyDocument"]))["Role"]["Arn"]
-        client("lambda", aws_env).create_function(FunctionName=NAMES["function"], Runtime="python3.13", Handler="x.y",
-                                                  Role=role, Code={"ZipFile": package.paths()[0].read_bytes()})
+        role = client("iam", aws_env).create_role(
+            RoleName="someone-elses-role", AssumeRolePolicyDocument=json.dumps(deploy.plan()["role"]["AssumeRolePolicyDocument"])
+        )["Role"]["Arn"]
+        client("lambda", aws_env).create_function(
+            FunctionName=NAMES["function"],
+            Runtime="python3.13",
+            Handler="x.y",
+            Role=role,
+            Code={"ZipFile": package.paths()[0].read_bytes()},
+        )
     elif kind == "parameter":
         client("ssm", aws_env).put_parameter(Name=NAMES["key_parameter"], Value="y" * 30, Type="SecureString")
     elif kind == "alarm":
@@ -327,8 +355,10 @@ def test_our_role_with_extra_policies_is_refused(aws, aws_env):
         run(aws)
 
 
-@pytest.mark.parametrize("value, kind, match", [("short-key", "SecureString", "at least 20"),
-                                                ("a-plaintext-key-of-30-chars-xx", "String", "plaintext")])
+@pytest.mark.parametrize(
+    "value, kind, match",
+    [("short-key", "SecureString", "at least 20"), ("a-plaintext-key-of-30-chars-xx", "String", "plaintext")],
+)
 def test_the_key_is_checked_before_anything_is_created(aws, aws_env, value, kind, match):
     client("ssm", aws_env).put_parameter(Name=NAMES["key_parameter"], Value=value, Type=kind, Tags=deploy._tag_list(TAGS))
     before = inventory(aws_env)
@@ -339,8 +369,9 @@ def test_the_key_is_checked_before_anything_is_created(aws, aws_env, value, kind
 
 def test_teardown_deletes_only_the_layer_versions_it_published(aws, aws_env, built_packages):
     lam = client("lambda", aws_env)
-    theirs = lam.publish_layer_version(LayerName=NAMES["layer"], Content={"ZipFile": built_packages[1].read_bytes()},
-                                       Description="someone else's build")["Version"]
+    theirs = lam.publish_layer_version(
+        LayerName=NAMES["layer"], Content={"ZipFile": built_packages[1].read_bytes()}, Description="someone else's build"
+    )["Version"]
     run(aws)
     assert inventory(aws_env)["layers"] == 2
     deploy.teardown(aws)
@@ -350,7 +381,9 @@ def test_teardown_deletes_only_the_layer_versions_it_published(aws, aws_env, bui
 def run_cli(*args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
     env.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **(env_extra or {})})
-    return subprocess.run([sys.executable, str(LAMBDA_DIR / "deploy.py"), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(LAMBDA_DIR / "deploy.py"), *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
 
 
 def test_no_credentials_is_a_clear_message():
@@ -365,14 +398,27 @@ def test_no_region_is_a_clear_message():
 
 
 def test_unreachable_endpoint_is_a_clear_message():
-    r = run_cli("status", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9",
-                env_extra={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    r = run_cli(
+        "status",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        env_extra={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"},
+    )
     assert r.returncode == 2 and "cannot reach http://127.0.0.1:9" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_json_status_and_plan(aws_env):
-    r = run_cli("status", "--json", "--region", "us-east-1", "--endpoint-url", aws_env,
-                env_extra={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    r = run_cli(
+        "status",
+        "--json",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        aws_env,
+        env_extra={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["region"] == "us-east-1"
     r = run_cli("plan", "--json", "--api", "url")
@@ -397,15 +443,18 @@ def test_a_retired_runtime_is_refused_before_anything_is_created(aws, aws_env, m
     assert inventory(aws_env)["parameters"] == [], "not even the key may be created before the refusal"
 
 
-@pytest.mark.parametrize("runtime, today, creating, state", [
-    ("python3.13", "2026-11-26", True, "supported"),
-    ("python3.13", "2029-03-01", True, "deprecating"),     # within 180 days: a warning, not a refusal
-    ("python3.12", "2028-11-01", False, "deprecating"),    # deprecated, updates not blocked until 2029-01-10
-    ("python3.12", "2028-12-01", True, "blocked"),         # creates blocked from 2028-11-30
-    ("python3.11", "2026-11-26", False, "blocked"),        # updates blocked from 2026-08-31
-    ("python3.11", "2026-07-15", True, "blocked"),         # no confirmed create block: blocked from deprecation
-    ("python3.99", "2026-11-26", True, "unknown"),
-])
+@pytest.mark.parametrize(
+    "runtime, today, creating, state",
+    [
+        ("python3.13", "2026-11-26", True, "supported"),
+        ("python3.13", "2029-03-01", True, "deprecating"),  # within 180 days: a warning, not a refusal
+        ("python3.12", "2028-11-01", False, "deprecating"),  # deprecated, updates not blocked until 2029-01-10
+        ("python3.12", "2028-12-01", True, "blocked"),  # creates blocked from 2028-11-30
+        ("python3.11", "2026-11-26", False, "blocked"),  # updates blocked from 2026-08-31
+        ("python3.11", "2026-07-15", True, "blocked"),  # no confirmed create block: blocked from deprecation
+        ("python3.99", "2026-11-26", True, "unknown"),
+    ],
+)
 def test_runtime_lifecycle_rules(runtime, today, creating, state):
     from datetime import date
 

@@ -3,6 +3,7 @@
 The function's own suite (tests/function) runs on CPython 3.13 without pandas or torch; these checks need both
 sides, so they run here and reach the function the way Lambda does: the extracted zips, `python3.13 -S -E`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,7 @@ def run_function(built_packages):
 
     def run(events: list) -> list:
         return smoke.run_isolated(*built_packages, events, python)["answers"]
+
     return run
 
 

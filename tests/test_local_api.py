@@ -1,4 +1,5 @@
 """The local API over real HTTP: API Gateway's behaviour in front, awslambdaric workers behind."""
+
 from __future__ import annotations
 
 import json
@@ -43,11 +44,14 @@ def test_the_event_is_api_gateways(local_api, body):
     assert r.json()["request_id"] == r.headers["x-amzn-RequestId"]
 
 
-@pytest.mark.parametrize("headers, status, message", [
-    ({}, 403, "Forbidden"),
-    ({"X-API-Key": "wrong"}, 403, "Forbidden"),
-    ({"x-api-key": SAMPLE_KEY}, 200, None),
-])
+@pytest.mark.parametrize(
+    "headers, status, message",
+    [
+        ({}, 403, "Forbidden"),
+        ({"X-API-Key": "wrong"}, 403, "Forbidden"),
+        ({"x-api-key": SAMPLE_KEY}, 200, None),
+    ],
+)
 def test_usage_plan_key(local_api, body, headers, status, message):
     r = requests.post(local_api.url + "/predict", data=body, headers=headers, timeout=5)
     assert r.status_code == status
@@ -68,8 +72,15 @@ def test_outside_the_stage(local_api):
 
 
 def test_preflight(local_api):
-    r = requests.options(local_api.url + "/predict", headers={"Origin": "http://localhost:8501",
-                         "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"}, timeout=5)
+    r = requests.options(
+        local_api.url + "/predict",
+        headers={
+            "Origin": "http://localhost:8501",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
+        timeout=5,
+    )
     assert r.status_code == 204
     assert "X-API-Key" in r.headers["Access-Control-Allow-Headers"] and "POST" in r.headers["Access-Control-Allow-Methods"]
 
@@ -85,7 +96,9 @@ def test_client_errors_pass_through_as_4xx(local_api):
 
 
 def test_payload_over_10_mb_is_refused_by_the_gateway(local_api):
-    r = requests.post(local_api.url + "/predict", data=b" " * (10 * 1024 * 1024 + 1), headers={"X-API-Key": SAMPLE_KEY}, timeout=30)
+    r = requests.post(
+        local_api.url + "/predict", data=b" " * (10 * 1024 * 1024 + 1), headers={"X-API-Key": SAMPLE_KEY}, timeout=30
+    )
     assert r.status_code == 413 and r.json() == {"message": "Request Too Long"}
 
 
@@ -117,7 +130,7 @@ def test_workers_run_under_awslambdaric_with_nothing_else(local_api):
 
 # --- a misbehaving function: crash, hang, throttle ------------------------------------------------
 
-MISBEHAVING = '''
+MISBEHAVING = """
 import json, os, time
 def lambda_handler(event, context):
     body = event.get("body") or ""
@@ -130,7 +143,7 @@ def lambda_handler(event, context):
     if "malformed" in body:
         return {"no": "statusCode"}
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps({"ok": True})}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +186,9 @@ def test_integration_timeout_is_504(tmp_path, built_packages):
     fn = tmp_path / "fn.zip"
     with zipfile.ZipFile(fn, "w") as zf:
         zf.writestr("lambda_handler.py", MISBEHAVING)
-    api = LocalAPI(tmp_path, args=("--function-zip", str(fn), "--workers", "1", "--timeout", "30", "--integration-timeout", "1.5"))
+    api = LocalAPI(
+        tmp_path, args=("--function-zip", str(fn), "--workers", "1", "--timeout", "30", "--integration-timeout", "1.5")
+    )
     try:
         t0 = time.time()
         r = _post(api, "hang")
@@ -205,8 +220,15 @@ def test_without_the_runtime_python_it_serves_on_this_one_and_says_so(tmp_path, 
     import sys
 
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    api = LocalAPI(tmp_path, env={"FUNCTION_VENV": str(tmp_path / "no-venv"), "PYENV_ROOT": str(tmp_path / "no-pyenv"),
-                                  "PATH": "/usr/bin:/bin", "FUNCTION_PYTHON": ""})
+    api = LocalAPI(
+        tmp_path,
+        env={
+            "FUNCTION_VENV": str(tmp_path / "no-venv"),
+            "PYENV_ROOT": str(tmp_path / "no-pyenv"),
+            "PATH": "/usr/bin:/bin",
+            "FUNCTION_PYTHON": "",
+        },
+    )
     try:
         r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10)
         assert r.status_code == 200 and r.json()["prediction"] > 0

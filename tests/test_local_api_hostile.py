@@ -1,4 +1,5 @@
 """The local API against clients that lie about framing, stall, or leave: HTTP over raw sockets."""
+
 from __future__ import annotations
 
 import json
@@ -41,11 +42,13 @@ def exchange(api, raw: bytes, timeout: float = 10.0) -> bytes:
 
 
 def head(method: str, extra: str = "", path: str = "/prod/predict") -> bytes:
-    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {SAMPLE_KEY}\r\nContent-Type: application/json\r\n{extra}\r\n").encode()
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {SAMPLE_KEY}\r\nContent-Type: application/json\r\n{extra}\r\n"
+    ).encode()
 
 
 def test_chunked_bodies_are_read_and_do_not_desync(api, body):
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 1000]), body[i : i + 1000]) for i in range(0, len(body), 1000))
     raw = head("POST", "Transfer-Encoding: chunked\r\n") + chunks + b"0\r\n\r\n"
     raw += head("GET", "Connection: close\r\n", "/prod/health")
     out = exchange(api, raw)
@@ -53,10 +56,17 @@ def test_chunked_bodies_are_read_and_do_not_desync(api, body):
     assert b'"prediction"' in out and b'"status":"ok"' in out
 
 
-@pytest.mark.parametrize("framing", ["Content-Length: abc\r\n", "Content-Length: 1e3\r\n", "Content-Length: -1\r\n",
-                                     "Content-Length: 5\r\nContent-Length: 6\r\n",
-                                     "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-                                     "Transfer-Encoding: gzip\r\n"])
+@pytest.mark.parametrize(
+    "framing",
+    [
+        "Content-Length: abc\r\n",
+        "Content-Length: 1e3\r\n",
+        "Content-Length: -1\r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\n",
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip\r\n",
+    ],
+)
 def test_bad_framing_is_400_and_closed_at_once(api, framing):
     t = time.monotonic()
     out = exchange(api, head("POST", framing) + b"hello" + head("GET", "", "/prod/health"), timeout=10)
@@ -132,8 +142,9 @@ def test_beyond_the_connection_bound_a_quick_503(api):
     finally:
         for s in held:
             s.close()
-    wait_for("the gateway to serve again after the crowd left", lambda: requests.get(api.url + "/health", timeout=2).ok,
-             timeout_s=30)
+    wait_for(
+        "the gateway to serve again after the crowd left", lambda: requests.get(api.url + "/health", timeout=2).ok, timeout_s=30
+    )
 
 
 def test_a_worker_killed_between_requests_costs_no_request(api, body):
@@ -179,8 +190,11 @@ def worker_pids(api) -> list[int]:
         if d.isdigit():
             try:
                 cmd = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
-                if b"awslambdaric" in cmd and os.getpgid(int(d)) != api.proc.pid and any(
-                        str(api.dir).encode() in c for c in open(f"/proc/{d}/environ", "rb").read().split(b"\0")):
+                if (
+                    b"awslambdaric" in cmd
+                    and os.getpgid(int(d)) != api.proc.pid
+                    and any(str(api.dir).encode() in c for c in open(f"/proc/{d}/environ", "rb").read().split(b"\0"))
+                ):
                     out.append(int(d))
             except (OSError, ProcessLookupError):
                 pass

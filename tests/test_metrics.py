@@ -1,4 +1,5 @@
 """Metrics, conformal calibration and confidence against numbers worked out by hand."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The packages: within limits, reproducible, stripped, and runnable alone from their extracted zips."""
+
 from __future__ import annotations
 
 import hashlib
@@ -51,7 +52,9 @@ def test_layer_is_stripped_and_linux_x86_64(built_packages):
     assert all(f"cpython-{TARGET.abi[2:]}-x86_64" in n or "/numpy.libs/" in n or "/onnxruntime/capi/" in n for n in so), so
     assert not any("/capi/libonnxruntime.so" in n for n in names), "the C API library is never loaded: strip it"
     wheels = {n.split("/")[1] for n in names if n.endswith(".dist-info/WHEEL")}
-    pins = [line.split("==") for line in package.REQUIREMENTS.read_text().splitlines() if "==" in line and not line.startswith("#")]
+    pins = [
+        line.split("==") for line in package.REQUIREMENTS.read_text().splitlines() if "==" in line and not line.startswith("#")
+    ]
     assert {f"{name}-{version}.dist-info" for name, version in pins} <= wheels
 
 
@@ -131,8 +134,9 @@ def test_extracted_zips_run_alone_on_the_runtime_python(built_packages, tmp_path
     """Both zips in an empty folder; CPython 3.13 with nothing else on its path answers every sample event,
     without the onnxruntime C API library the build strips."""
     python = package.interpreter(TARGET)
-    out = smoke.run_isolated(*built_packages, [json.loads((LAMBDA_DIR / "events" / "direct_invoke.json").read_text())],
-                             python, workdir=tmp_path)
+    out = smoke.run_isolated(
+        *built_packages, [json.loads((LAMBDA_DIR / "events" / "direct_invoke.json").read_text())], python, workdir=tmp_path
+    )
     assert out["version"] == TARGET.python
     assert all(p.startswith(str(tmp_path)) for p in out["paths"]), out["paths"]
     assert not any("site-packages" in p for p in out["sys_path"])

@@ -1,4 +1,5 @@
 """template.yaml: passes cfn-lint offline, and samtranslator's CloudFormation agrees with deploy.py."""
+
 from __future__ import annotations
 
 import copy
@@ -28,9 +29,11 @@ class _Policies:
     """samtranslator asks IAM for managed policy ARNs; answer offline."""
 
     def load(self):
-        return {"AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-                "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-                "AWSXRayDaemonWriteAccess": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"}
+        return {
+            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+            "AWSXRayDaemonWriteAccess": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+        }
 
 
 def transformed(front_door: str) -> dict:
@@ -45,8 +48,12 @@ def transformed(front_door: str) -> dict:
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
         out = transform(t, params, _Policies())
     # what CloudFormation would create for this FrontDoor: resources whose Condition holds
-    holds = {"IsRest": front_door == "rest", "IsHttp": front_door == "http", "IsUrl": front_door == "url",
-             "IsPublicUrl": front_door == "url"}
+    holds = {
+        "IsRest": front_door == "rest",
+        "IsHttp": front_door == "http",
+        "IsUrl": front_door == "url",
+        "IsPublicUrl": front_door == "url",
+    }
     out["Resources"] = {k: v for k, v in out["Resources"].items() if holds.get(v.get("Condition"), True)}
     return out
 
@@ -81,7 +88,10 @@ def test_function_settings_agree(cfn):
 
 def test_tags_agree(cfn):
     [fn] = of_type(cfn, "AWS::Lambda::Function")
-    tags = {t["Key"]: settings.resolve(t["Value"], settings.params_with_defaults(settings.load_template())) for t in fn["Properties"]["Tags"]}
+    tags = {
+        t["Key"]: settings.resolve(t["Value"], settings.params_with_defaults(settings.load_template()))
+        for t in fn["Properties"]["Tags"]
+    }
     assert {k: v for k, v in tags.items() if not k.startswith("lambda:")} == deploy.plan()["tags"]
 
 
@@ -110,12 +120,18 @@ def test_rest_routes_responses_and_validator_agree(cfn):
 def test_usage_plan_alarms_and_tracing_agree(cfn):
     [plan] = of_type(cfn, "AWS::ApiGateway::UsagePlan")
     expected = deploy.usage_plan_config(settings.load_template())
-    assert plan["Properties"]["Throttle"] == {"RateLimit": {"Ref": "ThrottleRateLimit"}, "BurstLimit": {"Ref": "ThrottleBurstLimit"}}
+    assert plan["Properties"]["Throttle"] == {
+        "RateLimit": {"Ref": "ThrottleRateLimit"},
+        "BurstLimit": {"Ref": "ThrottleBurstLimit"},
+    }
     assert expected == {"throttle": {"rateLimit": 50.0, "burstLimit": 100}, "quota": {"limit": 300000, "period": "MONTH"}}
     defaults = settings.params_with_defaults(settings.load_template())
     names = sorted(settings.resolve(a["Properties"]["AlarmName"], defaults) for a in of_type(cfn, "AWS::CloudWatch::Alarm"))
     assert names == sorted(a["AlarmName"] for a in deploy.alarm_configs(settings.load_template()))
-    assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}] for a in deploy.alarm_configs(settings.load_template()))
+    assert all(
+        a["Dimensions"] == [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
+        for a in deploy.alarm_configs(settings.load_template())
+    )
     [stage] = of_type(cfn, "AWS::ApiGateway::Stage")
     assert stage["Properties"]["TracingEnabled"] is True
     assert "AccessLogSetting" in stage["Properties"]
@@ -127,13 +143,19 @@ def test_http_front_door_agrees():
     assert not of_type(cfn, "AWS::ApiGateway::RestApi") and not of_type(cfn, "AWS::Lambda::Url")
     http = deploy.plan()["http"]
     routes = sorted(r["Properties"]["RouteKey"] for r in of_type(cfn, "AWS::ApiGatewayV2::Route"))
-    assert routes == http["routes"] == sorted(f"{r['method']} {r['path']}" for r in settings.api_routes() if r["method"] != "OPTIONS")
+    assert (
+        routes
+        == http["routes"]
+        == sorted(f"{r['method']} {r['path']}" for r in settings.api_routes() if r["method"] != "OPTIONS")
+    )
     [api] = of_type(cfn, "AWS::ApiGatewayV2::Api")
     assert api["Properties"]["CorsConfiguration"] == http["cors"]
     [stage] = of_type(cfn, "AWS::ApiGatewayV2::Stage")
     defaults = settings.params_with_defaults(settings.load_template())
-    assert {k: float(v) if "Rate" in k else int(v) for k, v in settings.resolve(stage["Properties"]["DefaultRouteSettings"], defaults)
-            .items()} == http["throttle"]
+    assert {
+        k: float(v) if "Rate" in k else int(v)
+        for k, v in settings.resolve(stage["Properties"]["DefaultRouteSettings"], defaults).items()
+    } == http["throttle"]
     assert len(of_type(cfn, "AWS::Lambda::Permission")) == 1
 
 
@@ -142,11 +164,15 @@ def test_url_front_door_agrees():
     assert not of_type(cfn, "AWS::ApiGateway::RestApi") and not of_type(cfn, "AWS::ApiGatewayV2::Api")
     [url] = of_type(cfn, "AWS::Lambda::Url")
     u = deploy.plan()["url"]
-    assert url["Properties"]["Cors"] == u["cors"] and url["Properties"]["AuthType"] == {"Ref": "UrlAuthType"} and u["auth"] == "NONE"
+    assert (
+        url["Properties"]["Cors"] == u["cors"] and url["Properties"]["AuthType"] == {"Ref": "UrlAuthType"} and u["auth"] == "NONE"
+    )
     actions = sorted(p["Properties"]["Action"] for p in of_type(cfn, "AWS::Lambda::Permission"))
-    assert actions == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]   # both, since October 2025
+    assert actions == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]  # both, since October 2025
     [fn] = of_type(cfn, "AWS::Lambda::Function")
-    assert fn["Properties"]["ReservedConcurrentExecutions"] == {"Fn::If": ["IsUrl", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert fn["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["IsUrl", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
     assert u["reserved_concurrency"] == 10
 
 

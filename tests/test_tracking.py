@@ -1,4 +1,5 @@
 """MLflow tracking: a tiny run logs params, metrics and artifacts; promote; the comparison table comes from the store."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,24 @@ from models import experiments, promote, tracking  # noqa: E402
 def tiny_run(mlflow_store):
     from models import train
 
-    report = train.main(["--epochs", "2", "--limit", "200", "--hidden", "8", "--layers", "1", "--run-name", "B",
-                         "--out-dir", str(tracking.store_dir() / "experiments" / "B"), "--held-out", "^IXIC"])
+    report = train.main(
+        [
+            "--epochs",
+            "2",
+            "--limit",
+            "200",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--run-name",
+            "B",
+            "--out-dir",
+            str(tracking.store_dir() / "experiments" / "B"),
+            "--held-out",
+            "^IXIC",
+        ]
+    )
     return report
 
 
@@ -115,13 +132,19 @@ def test_mlflow_ui_starts_offline_and_stops_its_whole_group(tiny_run):
     from tests.support import ROOT, free_port, stop_group, wait_for
 
     port = free_port()
-    ui = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "mlflow_ui.py"), "--port", str(port)], cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ui = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "mlflow_ui.py"), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     server = None
     try:
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=5"
-        r = wait_for(f"the MLflow UI to answer {url}", lambda: (resp := requests.get(url, timeout=5)).ok and resp,
-                     timeout_s=240, proc=ui)
+        r = wait_for(
+            f"the MLflow UI to answer {url}", lambda: (resp := requests.get(url, timeout=5)).ok and resp, timeout_s=240, proc=ui
+        )
         assert tracking.EXPERIMENT in {e["name"] for e in r.json()["experiments"]}
         [server] = _children(ui.pid)
         assert len(_group_members(server)) >= 2, "the server runs helper processes in its group"

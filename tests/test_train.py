@@ -1,4 +1,5 @@
 """Training smoke run, export parity, manifest hashes and the committed artifacts' honesty."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,15 +22,21 @@ def smoke(tmp_path_factory):
     from models import train
 
     out = tmp_path_factory.mktemp("train")
-    report = train.main(["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1",
-                         "--out-dir", str(out), "--held-out", "^IXIC"])
+    report = train.main(
+        ["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1", "--out-dir", str(out), "--held-out", "^IXIC"]
+    )
     return out, report
 
 
 def test_smoke_run_writes_every_artifact(smoke):
     out, report = smoke
-    for name in ("lstm_multi_ticker.pth", "scaler_ensemble_multi.pkl", "metrics.json",
-                 "runtime/model.onnx", "runtime/manifest.json"):
+    for name in (
+        "lstm_multi_ticker.pth",
+        "scaler_ensemble_multi.pkl",
+        "metrics.json",
+        "runtime/model.onnx",
+        "runtime/manifest.json",
+    ):
         assert (out / name).exists(), name
     assert report["test"]["overall"]["naive"]["mase"] == pytest.approx(1.0)
     assert "^IXIC" in report["held_out"]["per_ticker"]
@@ -57,8 +64,7 @@ def test_training_is_reproducible(smoke, tmp_path):
     from models import train
 
     out, _ = smoke
-    train.main(["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1", "--out-dir", str(tmp_path),
-                "--held-out"])
+    train.main(["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1", "--out-dir", str(tmp_path), "--held-out"])
     a = torch.load(out / "lstm_multi_ticker.pth", weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "lstm_multi_ticker.pth", weights_only=False)["state_dict"]
     for k in a:
@@ -110,8 +116,10 @@ def test_artifacts_stay_small(root):
 
 
 def test_models_package_does_not_import_torch(root):
-    code = "import sys, models, models.data, models.features, models.metrics, models.evaluate; " \
-           "assert 'torch' not in sys.modules, 'torch imported'"
+    code = (
+        "import sys, models, models.data, models.features, models.metrics, models.evaluate; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
 
 

@@ -1,4 +1,5 @@
 """Deploy: build the package and (re)start a local API, or deploy to AWS (front door, canary); versions, rollback, teardown."""
+
 import json
 import re
 import secrets
@@ -39,8 +40,10 @@ if (processes.STATE).exists():
     st.caption(f"This dashboard's local API: {json.loads(processes.STATE.read_text()).get('url')}")
 
 st.subheader("Locally")
-st.write("Builds `dist/lambda_function.zip` and `dist/layer.zip` with `lambda/package.py`, then starts a fresh local API "
-         "(API Gateway + awslambdaric workers) serving them, and makes it the active endpoint.")
+st.write(
+    "Builds `dist/lambda_function.zip` and `dist/layer.zip` with `lambda/package.py`, then starts a fresh local API "
+    "(API Gateway + awslambdaric workers) serving them, and makes it the active endpoint."
+)
 if st.button("Deploy locally", type="primary", key="deploy_local"):
     code, _ = run("Building the package", [PY, str(ROOT / "lambda" / "package.py")])
     if code != 0:
@@ -65,24 +68,46 @@ profile = c2.text_input("Profile (optional)", "", key="deploy_profile")
 endpoint = c3.text_input("Endpoint URL (optional: an emulator)", "", key="deploy_endpoint")
 aws_args = ["--region", region] + (["--profile", profile] if profile else []) + (["--endpoint-url", endpoint] if endpoint else [])
 d1, d2 = st.columns(2)
-door = d1.radio("Front door", ["rest", "http", "url"], horizontal=True, key="deploy_front_door",
-                help="rest: API key, usage plan and throttling at API Gateway ($3.50 a million). http: HTTP API ($1.00 a million). "
-                     "url: a Function URL (no per-request charge; reserved concurrency caps the spend). The old one is removed.")
-canary = d2.number_input("Canary: share of traffic to the new version first (%, 0 = none)", 0, 50, 0, 5, key="deploy_canary",
-                         help="deploy.py watches the error and p99 alarms, then promotes or rolls back by itself")
+door = d1.radio(
+    "Front door",
+    ["rest", "http", "url"],
+    horizontal=True,
+    key="deploy_front_door",
+    help="rest: API key, usage plan and throttling at API Gateway ($3.50 a million). http: HTTP API ($1.00 a million). "
+    "url: a Function URL (no per-request charge; reserved concurrency caps the spend). The old one is removed.",
+)
+canary = d2.number_input(
+    "Canary: share of traffic to the new version first (%, 0 = none)",
+    0,
+    50,
+    0,
+    5,
+    key="deploy_canary",
+    help="deploy.py watches the error and p99 alarms, then promotes or rolls back by itself",
+)
 minutes = d2.number_input("Canary watch (minutes)", 1, 60, 10, key="deploy_canary_minutes", disabled=not canary)
-deploy_args = ["--api", door] + (["--canary", str(canary), "--canary-minutes", str(minutes)] if canary else []) + \
-    (["--no-verify"] if endpoint else [])
+deploy_args = (
+    ["--api", door]
+    + (["--canary", str(canary), "--canary-minutes", str(minutes)] if canary else [])
+    + (["--no-verify"] if endpoint else [])
+)
 if endpoint:
     st.caption("An emulator cannot run the function, so the new version is not invoked before `live` moves (--no-verify).")
 if st.button("Deploy to AWS", key="deploy_aws"):
-    code, lines = run("Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *deploy_args, *aws_args])
+    code, lines = run(
+        "Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *deploy_args, *aws_args]
+    )
     found = next((m.group(1) for ln in lines if (m := re.search(r"Invoke URL: (\S+)", ln))), None)
     if code != 0 or not found:
-        st.error("The deploy did not finish: " + (lines[-1] if lines else "no output") +
-                 " (credentials: `aws configure`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        st.error(
+            "The deploy did not finish: "
+            + (lines[-1] if lines else "no output")
+            + " (credentials: `aws configure`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
     else:
-        status_lines = list(processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", "--show-key", *aws_args]))
+        status_lines = list(
+            processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", "--show-key", *aws_args])
+        )
         try:
             aws_key = json.loads("\n".join(status_lines[:-1]))["api_key"]["value"]
         except (ValueError, KeyError, TypeError):
@@ -115,16 +140,23 @@ if status:
         older = [v["version"] for v in fn["versions"] if not v["live"]]
         if older:
             target = st.selectbox("Roll `live` back to version", older[::-1], key="deploy_rollback_to")
-            sure = st.checkbox(f"Move `live` from version {fn['alias_version']} to version {target}", key="deploy_rollback_confirm")
+            sure = st.checkbox(
+                f"Move `live` from version {fn['alias_version']} to version {target}", key="deploy_rollback_confirm"
+            )
             if st.button("Roll back", disabled=not sure, key="deploy_rollback"):
-                code, _ = run("Rolling back", [PY, str(ROOT / "lambda" / "deploy.py"), "rollback", "--to", str(target), *aws_args])
+                code, _ = run(
+                    "Rolling back", [PY, str(ROOT / "lambda" / "deploy.py"), "rollback", "--to", str(target), *aws_args]
+                )
                 st.session_state.pop("deploy_status_json", None)
                 if code != 0:
                     st.error("The rollback failed; the lines above say why.")
 
 st.subheader("Tear down")
-confirm = st.checkbox("I understand this deletes the function, its front door (API, key, usage plan or URL), alarms, role and "
-                      "log group (the versioned model bucket is kept)", key="deploy_confirm")
+confirm = st.checkbox(
+    "I understand this deletes the function, its front door (API, key, usage plan or URL), alarms, role and "
+    "log group (the versioned model bucket is kept)",
+    key="deploy_confirm",
+)
 if st.button("Tear down AWS deployment", disabled=not confirm, key="deploy_teardown"):
     code, lines = run("Tearing down", [PY, str(ROOT / "lambda" / "deploy.py"), "teardown", *aws_args])
     if code != 0:

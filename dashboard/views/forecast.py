@@ -1,4 +1,5 @@
 """Forecast: market data -> features (the endpoint's scaler) -> POST /predict -> charts."""
+
 import datetime as dt
 
 import pandas as pd
@@ -21,16 +22,22 @@ problem = forecasting.contract_problem(card)
 if problem:
     st.error(f"Version mismatch: {problem}")
     st.stop()
-st.caption(f"Endpoint `{url}` serves **{card['name']}** version `{card['version']}`; features are built with the scaler it "
-           "publishes at GET /model.")
+st.caption(
+    f"Endpoint `{url}` serves **{card['name']}** version `{card['version']}`; features are built with the scaler it "
+    "publishes at GET /model."
+)
 
 known = data.snapshot_tickers()
-shared = forecasting.parse_view(st.query_params.to_dict(), known)   # a shared link: /forecast?tickers=AAPL,IBM&end=2012-06-29
+shared = forecasting.parse_view(st.query_params.to_dict(), known)  # a shared link: /forecast?tickers=AAPL,IBM&end=2012-06-29
 if "forecast_tickers" not in st.session_state:
     st.session_state["forecast_tickers"] = shared["tickers"] or ["AAPL", "^GSPC"]
     st.session_state["forecast_extra"] = shared["extra"]
-picked = st.multiselect("Tickers", known, key="forecast_tickers",
-                        help="The bundled snapshot's tickers; add any symbol yfinance knows below (needs the network).")
+picked = st.multiselect(
+    "Tickers",
+    known,
+    key="forecast_tickers",
+    help="The bundled snapshot's tickers; add any symbol yfinance knows below (needs the network).",
+)
 extra = st.text_input("Another symbol (live data)", key="forecast_extra", placeholder="e.g. NVDA").strip().upper()
 tickers = picked + ([extra] if extra and extra not in picked else [])
 if not tickers:
@@ -50,9 +57,14 @@ if not loaded:
 lo = min(df.index.min() for df, _, _ in loaded.values()).date()
 hi = max(df.index.max() for df, _, _ in loaded.values()).date()
 end_default = min(max(shared["end"] or hi, lo), hi)
-dates = st.date_input("Date range (the forecast is for the trading day after its end)",
-                      value=(max(lo, end_default - dt.timedelta(days=365)), end_default), min_value=lo, max_value=hi, key="forecast_dates")
-start, end = (dates if isinstance(dates, tuple | list) and len(dates) == 2 else (lo, hi))
+dates = st.date_input(
+    "Date range (the forecast is for the trading day after its end)",
+    value=(max(lo, end_default - dt.timedelta(days=365)), end_default),
+    min_value=lo,
+    max_value=hi,
+    key="forecast_dates",
+)
+start, end = dates if isinstance(dates, tuple | list) and len(dates) == 2 else (lo, hi)
 st.query_params.from_dict(forecasting.view_params(tickers, end))  # the address bar now shares this view
 
 rows, answers, sent = [], {}, {}
@@ -76,14 +88,24 @@ for t, (df, used, why) in loaded.items():
     answers[t], sent[t] = answer, features
 if not rows:
     st.stop()
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-    "last close": st.column_config.NumberColumn(format="%.2f"), "prediction": st.column_config.NumberColumn(format="%.2f"),
-    "change %": st.column_config.NumberColumn(format="%+.2f%%"),
-    "confidence": st.column_config.ProgressColumn(min_value=0.5, max_value=1.0, format="%.3f",
-                                                   help="P(the close moves the predicted way); 0.5 = no idea")})
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "last close": st.column_config.NumberColumn(format="%.2f"),
+        "prediction": st.column_config.NumberColumn(format="%.2f"),
+        "change %": st.column_config.NumberColumn(format="%+.2f%%"),
+        "confidence": st.column_config.ProgressColumn(
+            min_value=0.5, max_value=1.0, format="%.3f", help="P(the close moves the predicted way); 0.5 = no idea"
+        ),
+    },
+)
 used = sorted({r["data"] for r in rows})
-st.caption(f"Market data in use: {', '.join(used)}." + (" The bundled snapshot ends in 2013 (stocks) and 2018 (indices)."
-                                                         if any("bundled" in u for u in used) else ""))
+st.caption(
+    f"Market data in use: {', '.join(used)}."
+    + (" The bundled snapshot ends in 2013 (stocks) and 2018 (indices)." if any("bundled" in u for u in used) else "")
+)
 
 chosen = st.selectbox("Chart", list(answers), key="forecast_chart")
 df = loaded[chosen][0]
@@ -96,8 +118,11 @@ st.plotly_chart(charts.candlestick(view, chosen, answers[chosen]), width="stretc
 st.subheader("Backtest")
 span = card.get("test_metrics", {}).get("spans", {}).get(chosen)
 bt_start, bt_end = (span["test_from"], span["test_to"]) if span else (start, end)
-st.caption(f"Batch requests over {'the model' + chr(39) + 's test period' if span else 'the chosen range (not a test period: this ticker was not in training)'}"
-           f" ({bt_start} to {bt_end}; at most {BACKTEST_MAX_DAYS} days), against the actual close and the naive forecast.")
+st.caption(
+    "Batch requests over "
+    f"{'the model' + chr(39) + 's test period' if span else 'the chosen range (not a test period: this ticker was not in training)'}"
+    f" ({bt_start} to {bt_end}; at most {BACKTEST_MAX_DAYS} days), against the actual close and the naive forecast."
+)
 bt = forecasting.backtest_requests(df, card, bt_start, bt_end, BACKTEST_MAX_DAYS)
 if bt.empty:
     st.info("Not enough data in that period for a backtest.")

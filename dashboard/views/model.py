@@ -1,4 +1,5 @@
 """Model: the card the endpoint publishes at GET /model, its figures beside the naive forecast, and runs."""
+
 import pandas as pd
 import streamlit as st
 
@@ -13,22 +14,31 @@ except EndpointError as e:
     st.error(f"Cannot read the model card: {e.message}")
     st.stop()
 
-st.markdown(f"**{card['name']}**, version `{card['version']}`: {card['window']} trading days x {card['n_features']} features "
-            f"({', '.join(card['features'])}).")
-st.write(f"Trained on {', '.join(card['tickers'])}; never saw {', '.join(card.get('held_out', [])) or 'nothing held out'}. "
-         f"Target: {card.get('target', 'next close')}.")
+st.markdown(
+    f"**{card['name']}**, version `{card['version']}`: {card['window']} trading days x {card['n_features']} features "
+    f"({', '.join(card['features'])})."
+)
+st.write(
+    f"Trained on {', '.join(card['tickers'])}; never saw {', '.join(card.get('held_out', [])) or 'nothing held out'}. "
+    f"Target: {card.get('target', 'next close')}."
+)
 weights = dict(zip(card["ensemble"]["members"], card["ensemble"]["weights"], strict=True))
 st.write("Ensemble weights (fitted on validation data): " + ", ".join(f"**{k}** {v:.3f}" for k, v in weights.items()))
 cal = card["calibration"]
-st.write(f"Interval: {cal['method']}; level {cal['level']}, q = {cal['q']:.3f} x volatility20. Confidence: {card.get('confidence', '')}.")
+st.write(
+    f"Interval: {cal['method']}; level {cal['level']}, q = {cal['q']:.3f} x volatility20. Confidence: "
+    f"{card.get('confidence', '')}."
+)
 
 tm = card.get("test_metrics", {})
 if tm.get("overall"):
     st.subheader("Test period, every ticker pooled (relative to the last close)")
     overall = pd.DataFrame(tm["overall"]).T
     st.dataframe(overall, width="stretch")
-    st.caption("MASE = MAE / the naive forecast's MAE: below 1 beats 'tomorrow = today'. R² on price levels is left out on "
-               "purpose: the naive forecast scores about 0.99 too.")
+    st.caption(
+        "MASE = MAE / the naive forecast's MAE: below 1 beats 'tomorrow = today'. R² on price levels is left out on "
+        "purpose: the naive forecast scores about 0.99 too."
+    )
 if tm.get("per_ticker"):
     st.subheader("Per ticker: ensemble against naive")
     rows = [{"ticker": t, "model": m, **v} for t, r in tm["per_ticker"].items() for m, v in r.items()]
@@ -41,8 +51,10 @@ if tm.get("held_out"):
 st.subheader("Training runs")
 runs = data.training_runs()
 if runs is None or runs.empty:
-    st.info("No experiment tracking store yet. Create one with `make experiments` (runs A, B and C) or `make train`; "
-            "browse it with `make mlflow`.")
+    st.info(
+        "No experiment tracking store yet. Create one with `make experiments` (runs A, B and C) or `make train`; "
+        "browse it with `make mlflow`."
+    )
 else:
     st.dataframe(runs, hide_index=True, width="stretch")
     metric = st.selectbox("Metric", [c for c in runs.columns if c.startswith("test_")], key="model_metric")

@@ -1,4 +1,5 @@
 """Every client mistake is an ApiError with a status and a stable code; the handler maps it in one place."""
+
 from __future__ import annotations
 
 QUOTE_LIMIT = 40  # characters of a client's own input that an error message may echo back
@@ -15,7 +16,9 @@ def clean(text: str) -> str:
 
 def quote(value, limit: int = QUOTE_LIMIT) -> str:
     """repr() of a client's value for an error message: capped, so an error never reflects megabytes back."""
-    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit]) + f"... ({len(value):,} chars)"
+    text = (
+        repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit]) + f"... ({len(value):,} chars)"
+    )
     return clean(text if len(text) <= limit + 40 else text[: limit + 40] + "...")
 
 

@@ -1,5 +1,6 @@
 """Turn any event source into one Request: API Gateway REST proxy (v1), HTTP API / Function URL (v2.0),
 or a direct invoke whose payload is the predict body itself."""
+
 from __future__ import annotations
 
 import base64
@@ -13,12 +14,12 @@ MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MB: a 64-instance batch is abou
 
 @dataclass(slots=True)
 class Request:
-    source: str                      # "rest", "http" or "direct"
+    source: str  # "rest", "http" or "direct"
     method: str
-    path: str                        # stage prefix removed: /predict, /model, /health
+    path: str  # stage prefix removed: /predict, /model, /health
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: str | bytes | None = None
-    payload: object = None           # direct invoke: the already-decoded payload
+    payload: object = None  # direct invoke: the already-decoded payload
     request_id: str = ""
 
 
@@ -43,7 +44,7 @@ def _strip_stage(path: str, stage) -> str:
     if isinstance(stage, str) and stage and stage != "$default":
         prefix = "/" + stage
         if path == prefix or path.startswith(prefix + "/"):
-            path = path[len(prefix):] or "/"
+            path = path[len(prefix) :] or "/"
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/")
     return path or "/"
@@ -66,7 +67,9 @@ def _body(event: dict) -> str | bytes | None:
             raise _too_large()
         return body
     # the limit is in bytes: a character may take up to 4 of them in UTF-8 (surrogates count as the 3 they escape to)
-    if len(body) > MAX_BODY_BYTES or (len(body) * 4 > MAX_BODY_BYTES and len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES):
+    if len(body) > MAX_BODY_BYTES or (
+        len(body) * 4 > MAX_BODY_BYTES and len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES
+    ):
         raise _too_large()
     return body
 
@@ -82,16 +85,32 @@ def parse_event(event, context=None) -> Request:
     http = ctx.get("http")
     if event.get("version") == "2.0" and isinstance(http, dict):
         path = event.get("rawPath") or http.get("path") or "/"
-        return Request("http", _text(http.get("method"), "GET", 16).upper(), _strip_stage(_text(path, "/"), ctx.get("stage")),
-                       _lower(event.get("headers")), _body(event), None, _text(ctx.get("requestId") or rid, "", 256))
+        return Request(
+            "http",
+            _text(http.get("method"), "GET", 16).upper(),
+            _strip_stage(_text(path, "/"), ctx.get("stage")),
+            _lower(event.get("headers")),
+            _body(event),
+            None,
+            _text(ctx.get("requestId") or rid, "", 256),
+        )
     if "httpMethod" in event:
         path = event.get("path") or event.get("resource") or "/"
         headers = _lower(event.get("headers"))
         if not headers and isinstance(event.get("multiValueHeaders"), dict):
-            headers = {str(k).lower(): v[-1] for k, v in event["multiValueHeaders"].items()
-                       if isinstance(v, list) and v and isinstance(v[-1], str)}
-        return Request("rest", _text(event.get("httpMethod"), "GET", 16).upper(), _strip_stage(_text(path, "/"), ctx.get("stage")),
-                       headers, _body(event), None, _text(ctx.get("requestId") or rid, "", 256))
+            headers = {
+                str(k).lower(): v[-1]
+                for k, v in event["multiValueHeaders"].items()
+                if isinstance(v, list) and v and isinstance(v[-1], str)
+            }
+        return Request(
+            "rest",
+            _text(event.get("httpMethod"), "GET", 16).upper(),
+            _strip_stage(_text(path, "/"), ctx.get("stage")),
+            headers,
+            _body(event),
+            None,
+            _text(ctx.get("requestId") or rid, "", 256),
+        )
     # direct invoke: `aws lambda invoke --payload '{"ticker": ..., "features": [...]}'`
     return Request("direct", "POST", "/predict", {}, None, event, rid)
-

@@ -3,6 +3,7 @@
 Inputs are standardized windows exactly as clients send them. The last close and the volatility are
 recovered from the window itself through the manifest's scaler, so answers are in price units.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,7 @@ def default_dir() -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent.parent
-    packaged = here / "runtime"                     # inside the zip: runtime/ beside lambda_handler.py
+    packaged = here / "runtime"  # inside the zip: runtime/ beside lambda_handler.py
     return packaged if packaged.exists() else here.parent / "models" / "runtime"  # the repository layout
 
 
@@ -51,7 +52,7 @@ class Model:
         import onnxruntime as ort  # after the checks: a broken package fails fast and cheap
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1   # Lambda below 1,769 MB has less than one vCPU: threads only contend
+        opts.intra_op_num_threads = 1  # Lambda below 1,769 MB has less than one vCPU: threads only contend
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -68,7 +69,7 @@ class Model:
         last_day = (self.window - 1) * self.n_features
         self.last_close_at, self.vol_at = last_day + self.close_index, last_day + self.volatility_index
         cal = m["calibration"]
-        self.interval_quantile = float(cal["q"])     # split-conformal quantile of |residual| / volatility
+        self.interval_quantile = float(cal["q"])  # split-conformal quantile of |residual| / volatility
         self.sigma, self.level, self.vol_floor = float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
         self.input_name = m["onnx"]["input"]
         self.output = [m["onnx"]["outputs"][0]]
@@ -78,11 +79,14 @@ class Model:
         """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence. A row whose
         numbers cannot give a finite answer is a 400 naming it, never a NaN or an overflow."""
         ci, n = self.close_index, self.n_features
-        closes = X[:, ci::n] * self.scale[ci] + self.mean[ci]   # (B, T) prices
+        closes = X[:, ci::n] * self.scale[ci] + self.mean[ci]  # (B, T) prices
         if not (closes > 0).all():
             b, d = map(int, np.argwhere(~(closes > 0))[0])
-            raise bad_request("invalid_price", f"features[{d * n + ci}] (day {d} close) decodes to a "
-                              f"price <= 0 in row {b}: standardize with GET /model's scaler")
+            raise bad_request(
+                "invalid_price",
+                f"features[{d * n + ci}] (day {d} close) decodes to a "
+                f"price <= 0 in row {b}: standardize with GET /model's scaler",
+            )
         x = X.reshape(len(X), self.window, n).astype(np.float32)
         r = self.session.run(self.output, {self.input_name: x})[0].astype(np.float64).reshape(-1)  # (B,) log returns
         last = closes[:, -1]
@@ -94,8 +98,17 @@ class Model:
         finite = np.isfinite(prediction) & np.isfinite(low) & np.isfinite(high) & np.isfinite(z) & (low > 0)
         if not finite.all():
             b = int(np.argmin(finite))
-            raise bad_request("unforecastable", f"row {b}: these features give no finite forecast (the volatility "
-                              f"feature, features[{self.vol_at}], decodes to {vol[b]:.3g}); standardize with GET /model's scaler")
-        return [{"prediction": float(prediction[i]), "confidence": 0.5 * (1.0 + math.erf(float(z[i]) / _SQRT2)),
-                 "interval": {"low": float(low[i]), "high": float(high[i]), "level": self.level}, "last_close": float(last[i])}
-                for i in range(len(X))]
+            raise bad_request(
+                "unforecastable",
+                f"row {b}: these features give no finite forecast (the volatility "
+                f"feature, features[{self.vol_at}], decodes to {vol[b]:.3g}); standardize with GET /model's scaler",
+            )
+        return [
+            {
+                "prediction": float(prediction[i]),
+                "confidence": 0.5 * (1.0 + math.erf(float(z[i]) / _SQRT2)),
+                "interval": {"low": float(low[i]), "high": float(high[i]), "level": self.level},
+                "last_close": float(last[i]),
+            }
+            for i in range(len(X))
+        ]

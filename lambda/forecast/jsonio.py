@@ -1,4 +1,5 @@
 """orjson when present (16 µs for 600 floats against the standard library's 180 µs), else json."""
+
 from __future__ import annotations
 
 try:

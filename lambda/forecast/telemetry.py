@@ -3,6 +3,7 @@
 Written by hand rather than with aws-lambda-powertools: BENCHMARKS.md has the measurement (its import
 alone costs more cold-start time than the rest of the function's own code). Never logs features or keys.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,12 +16,32 @@ NAMESPACE = os.environ.get("METRICS_NAMESPACE", "FinancialForecasting")
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "financial-forecasting")
 
 
-def emit(*, request_id: str, route: str, method: str, status: int, latency_ms: float, model_version: str,
-         ticker: str | None, predictions: int, cold_start: bool, code: str | None = None, source: str = "",
-         out=None) -> dict:
-    directives = [{"Namespace": NAMESPACE, "Dimensions": [["Service", "Route"]],
-                   "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Predictions", "Unit": "Count"},
-                               {"Name": "ColdStart", "Unit": "Count"}]}]
+def emit(
+    *,
+    request_id: str,
+    route: str,
+    method: str,
+    status: int,
+    latency_ms: float,
+    model_version: str,
+    ticker: str | None,
+    predictions: int,
+    cold_start: bool,
+    code: str | None = None,
+    source: str = "",
+    out=None,
+) -> dict:
+    directives = [
+        {
+            "Namespace": NAMESPACE,
+            "Dimensions": [["Service", "Route"]],
+            "Metrics": [
+                {"Name": "Latency", "Unit": "Milliseconds"},
+                {"Name": "Predictions", "Unit": "Count"},
+                {"Name": "ColdStart", "Unit": "Count"},
+            ],
+        }
+    ]
     record = {
         "level": "INFO" if status < 400 else ("WARNING" if status < 500 else "ERROR"),
         "message": "request",
@@ -42,8 +63,9 @@ def emit(*, request_id: str, route: str, method: str, status: int, latency_ms: f
         record["code"] = code
         record["ErrorCode"] = code
         record["Errors"] = 1
-        directives.append({"Namespace": NAMESPACE, "Dimensions": [["Service", "ErrorCode"]],
-                           "Metrics": [{"Name": "Errors", "Unit": "Count"}]})
+        directives.append(
+            {"Namespace": NAMESPACE, "Dimensions": [["Service", "ErrorCode"]], "Metrics": [{"Name": "Errors", "Unit": "Count"}]}
+        )
     record["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}
     (out or sys.stdout).write(dumps(record) + "\n")
     return record

@@ -1,4 +1,5 @@
 """Validate a predict body into numbers the model can take; each failure names its field."""
+
 from __future__ import annotations
 
 import re
@@ -21,20 +22,22 @@ MAX_STANDARDIZED = 1000.0
 
 def decode(body) -> object:
     if body is None or (isinstance(body, str | bytes) and not body.strip()):
-        raise bad_request("missing_body", "request body is empty; send JSON {\"ticker\": ..., \"features\": [600 numbers]}")
+        raise bad_request("missing_body", 'request body is empty; send JSON {"ticker": ..., "features": [600 numbers]}')
     try:
         return loads(body)
     except (JSONDecodeError, ValueError, UnicodeDecodeError) as exc:
-        raise bad_request("invalid_json", f"body is not valid JSON ({str(exc).splitlines()[0][:120]}); "
-                          "NaN and Infinity are not JSON either") from None
+        raise bad_request(
+            "invalid_json", f"body is not valid JSON ({str(exc).splitlines()[0][:120]}); NaN and Infinity are not JSON either"
+        ) from None
 
 
 def _ticker(value, where: str) -> str:
     if value is None:
         raise bad_request("missing_field", f"{where}ticker is required")
     if not isinstance(value, str) or not TICKER_RE.fullmatch(value):
-        raise bad_request("invalid_ticker", f"{where}ticker must be a symbol of 1-15 letters, digits or ^ . - =, "
-                          f"got {quote(value)}")
+        raise bad_request(
+            "invalid_ticker", f"{where}ticker must be a symbol of 1-15 letters, digits or ^ . - =, got {quote(value)}"
+        )
     return value.upper()
 
 
@@ -47,8 +50,9 @@ def _features(value, where: str, shape: tuple[int, int]) -> list:
         raise bad_request("invalid_features", f"{where}features must be a list of {n} numbers, got {type(value).__name__}")
     if len(value) != n:
         nested = " (send it flat, day-major, not nested)" if value and isinstance(value[0], list) else ""
-        raise bad_request("wrong_length", f"{where}features must hold {n} numbers ({days} days x {per_day} features), "
-                          f"got {len(value)}{nested}")
+        raise bad_request(
+            "wrong_length", f"{where}features must hold {n} numbers ({days} days x {per_day} features), got {len(value)}{nested}"
+        )
     types = set(map(type, value))
     if not types <= {float, int}:
         for i, v in enumerate(value):
@@ -60,7 +64,9 @@ def _features(value, where: str, shape: tuple[int, int]) -> list:
 def _check_keys(obj: dict, allowed: frozenset, where: str) -> None:
     extra = obj.keys() - allowed
     if extra:
-        raise bad_request("unknown_field", f"unknown field {where}{quote(sorted(extra)[0])}; allowed: {', '.join(sorted(allowed))}")
+        raise bad_request(
+            "unknown_field", f"unknown field {where}{quote(sorted(extra)[0])}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def parse_predict(payload, shape: tuple[int, int]) -> tuple[list[str], np.ndarray, bool, object]:
@@ -106,14 +112,20 @@ def parse_predict(payload, shape: tuple[int, int]) -> tuple[list[str], np.ndarra
     if outside.any():
         b, i = map(int, np.argwhere(outside)[0])
         where = f"instances[{b}]." if is_batch else ""
-        raise bad_request("out_of_range", f"{where}features[{i}] = {X[b, i]:.6g} is outside ±{MAX_STANDARDIZED:g}: every value "
-                          "is standardized with GET /model's scaler, so it must lie within 1,000 of its training standard "
-                          "deviations of the mean")
+        raise bad_request(
+            "out_of_range",
+            f"{where}features[{i}] = {X[b, i]:.6g} is outside ±{MAX_STANDARDIZED:g}: every value "
+            "is standardized with GET /model's scaler, so it must lie within 1,000 of its training standard "
+            "deviations of the mean",
+        )
     return tickers, X, is_batch, version
 
 
 def check_version(requested, served: str) -> None:
     if requested is not None and requested != served:
-        raise ApiError(409, "model_version_mismatch",
-                       f"model_version {quote(requested)} was requested but this endpoint serves {served!r}; "
-                       "rebuild the features with GET /model's scaler and send its version")
+        raise ApiError(
+            409,
+            "model_version_mismatch",
+            f"model_version {quote(requested)} was requested but this endpoint serves {served!r}; "
+            "rebuild the features with GET /model's scaler and send its version",
+        )

@@ -6,6 +6,7 @@
 The snapshot (snapshot.csv.gz beside this file, built by build_snapshot.py) is real market data from
 PyPI packages; PROVENANCE.md says where each series comes from.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,9 +21,9 @@ import pandas as pd
 SNAPSHOT = Path(__file__).resolve().parent / "snapshot.csv.gz"
 COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 SOURCES = ("auto", "live", "snapshot")
-LIVE_TIMEOUT_S = 4.0            # yfinance's per-request timeout: a live fetch should never stall the UI
-LIVE_CACHE_TTL_S = 6 * 3600     # a day's bars change once a day; refetching every minute is rude
-OFFLINE_MEMO_S = 60.0           # after a failed live call, skip the network for this long
+LIVE_TIMEOUT_S = 4.0  # yfinance's per-request timeout: a live fetch should never stall the UI
+LIVE_CACHE_TTL_S = 6 * 3600  # a day's bars change once a day; refetching every minute is rude
+OFFLINE_MEMO_S = 60.0  # after a failed live call, skip the network for this long
 CACHE_DIR = Path(os.environ.get("FORECAST_CACHE_DIR", Path.home() / ".cache" / "financial-forecasting"))
 TICKER_RE = re.compile(r"[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}")  # used with fullmatch: no trailing newline
 
@@ -118,8 +119,9 @@ def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
         import yfinance as yf
 
         logging.getLogger("yfinance").setLevel(logging.CRITICAL)  # it logs DNS errors as ERROR
-        raw = yf.download(ticker, start=start or "1990-01-01", end=None, auto_adjust=True,
-                          progress=False, timeout=LIVE_TIMEOUT_S, threads=False)
+        raw = yf.download(
+            ticker, start=start or "1990-01-01", end=None, auto_adjust=True, progress=False, timeout=LIVE_TIMEOUT_S, threads=False
+        )
         df = normalize_yf(raw, ticker)
     except LiveDataError:
         _last_live_failure = time.time()

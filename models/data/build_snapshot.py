@@ -9,6 +9,7 @@ Sources (see PROVENANCE.md beside this file):
 bokeh's OHLC is unadjusted; it is split- and dividend-adjusted here with Adj Close / Close, and the
 volume inversely, so one share means the same thing across the whole series.
 """
+
 from __future__ import annotations
 
 import argparse

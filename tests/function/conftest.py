@@ -3,6 +3,7 @@
 `make test` runs it as `.venv-fn/bin/python -m pytest tests/function`. Nothing here imports pandas, torch or
 models/: the windows come from the sample events, which lambda/events/generate.py builds from the served scaler.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,10 @@ RUNTIME_VERSION = runtime_python.template_version()
 def pytest_configure(config):
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if here != RUNTIME_VERSION:
-        raise pytest.UsageError(f"tests/function must run on CPython {RUNTIME_VERSION} (the template's Runtime), not {here}: "
-                                "use `make test`, or `.venv-fn/bin/python -m pytest tests/function`")
+        raise pytest.UsageError(
+            f"tests/function must run on CPython {RUNTIME_VERSION} (the template's Runtime), not {here}: "
+            "use `make test`, or `.venv-fn/bin/python -m pytest tests/function`"
+        )
 
 
 @pytest.fixture(scope="session")

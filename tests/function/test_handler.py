@@ -1,4 +1,5 @@
 """The function through its entry point: every event source, validation table, auth, CORS, logs, parity."""
+
 from __future__ import annotations
 
 import io
@@ -13,10 +14,25 @@ from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, assert_cors, call
 
 # (name, event builder(features) -> event, status, code)
 BAD = [
-    ("malformed json", lambda f: rest(raw="{\"ticker\": \"AAPL\", "), 400, "invalid_json"),
-    ("NaN literal", lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "NaN", 1)), 400, "invalid_json"),
-    ("Infinity literal", lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "Infinity", 1)), 400, "invalid_json"),
-    ("number overflowing a double", lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "1e999", 1)), 400, "invalid_json"),
+    ("malformed json", lambda f: rest(raw='{"ticker": "AAPL", '), 400, "invalid_json"),
+    (
+        "NaN literal",
+        lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "NaN", 1)),
+        400,
+        "invalid_json",
+    ),
+    (
+        "Infinity literal",
+        lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "Infinity", 1)),
+        400,
+        "invalid_json",
+    ),
+    (
+        "number overflowing a double",
+        lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "1e999", 1)),
+        400,
+        "invalid_json",
+    ),
     ("empty body", lambda f: rest(raw=""), 400, "missing_body"),
     ("no body", lambda f: rest(None), 400, "missing_body"),
     ("body is a list", lambda f: rest(f), 400, "invalid_body"),
@@ -39,13 +55,23 @@ BAD = [
     ("negative price", lambda f: rest({"ticker": "AAPL", "features": with_(f, i590=-100.0)}), 400, "invalid_price"),
     ("bad base64", lambda f: {**rest(raw="not base64!!"), "isBase64Encoded": True}, 400, "invalid_base64"),
     ("body over 1 MB", lambda f: rest(raw=" " * (1024 * 1024 + 10)), 413, "payload_too_large"),
-    ("version mismatch", lambda f: rest({"ticker": "AAPL", "features": f, "model_version": "0.0-old"}), 409, "model_version_mismatch"),
+    (
+        "version mismatch",
+        lambda f: rest({"ticker": "AAPL", "features": f, "model_version": "0.0-old"}),
+        409,
+        "model_version_mismatch",
+    ),
     ("version not a string", lambda f: rest({"ticker": "AAPL", "features": f, "model_version": 3}), 400, "invalid_model_version"),
     ("empty batch", lambda f: rest({"instances": []}), 400, "empty_batch"),
     ("batch of 65", lambda f: rest({"instances": [{"ticker": "AAPL", "features": f}] * 65}), 400, "batch_too_large"),
     ("instances not a list", lambda f: rest({"instances": {"ticker": "AAPL"}}), 400, "invalid_instances"),
     ("instance not an object", lambda f: rest({"instances": [f]}), 400, "invalid_instances"),
-    ("bad instance", lambda f: rest({"instances": [{"ticker": "AAPL", "features": f}, {"ticker": "IBM", "features": f[:3]}]}), 400, "wrong_length"),
+    (
+        "bad instance",
+        lambda f: rest({"instances": [{"ticker": "AAPL", "features": f}, {"ticker": "IBM", "features": f[:3]}]}),
+        400,
+        "wrong_length",
+    ),
     ("unknown path", lambda f: rest({"ticker": "AAPL", "features": f}, path="/predictions"), 404, "not_found"),
     ("GET /predict", lambda f: rest(None, method="GET"), 405, "method_not_allowed"),
     ("DELETE /model", lambda f: rest(None, method="DELETE", path="/model"), 405, "method_not_allowed"),
@@ -64,7 +90,9 @@ def test_bad_input_table(handler, keyed, features, manifest, name, build, status
 def test_errors_name_the_field(handler, keyed, features):
     _, _, body = call(handler, rest({"ticker": "AAPL", "features": with_(features, i123="x")}))
     assert "features[123]" in body["error"]
-    _, _, body = call(handler, rest({"instances": [{"ticker": "AAPL", "features": features}, {"ticker": "IBM", "features": features[:3]}]}))
+    _, _, body = call(
+        handler, rest({"instances": [{"ticker": "AAPL", "features": features}, {"ticker": "IBM", "features": features[:3]}]})
+    )
     assert "instances[1].features" in body["error"]
     _, _, body = call(handler, rest({"ticker": "AAPL", "features": features, "model_version": "0.0-old"}))
     assert "0.0-old" in body["error"] and handler.MODEL.version in body["error"]
@@ -79,6 +107,7 @@ def test_direct_invoke_nan_and_inf_are_400(handler, features):
 
 
 # --- every event source -------------------------------------------------------------------------
+
 
 def test_rest_v1_sample_event(handler, keyed):
     status, headers, body = call(handler, load_event("rest_v1_predict.json"))
@@ -128,7 +157,9 @@ def test_health_and_model(handler, keyed, manifest):
 def test_batch_matches_singles(handler, keyed, features, manifest):
     # three distinct windows: the sample, and the sample with every RSI and momentum value shifted
     others = [[v + 0.3 * k if i % 10 in (7, 9) else v for i, v in enumerate(features)] for k in (1, 2)]
-    instances = [{"ticker": "aapl", "features": features}] + [{"ticker": t, "features": f} for t, f in zip(("IBM", "^GSPC"), others, strict=True)]
+    instances = [{"ticker": "aapl", "features": features}] + [
+        {"ticker": t, "features": f} for t, f in zip(("IBM", "^GSPC"), others, strict=True)
+    ]
     status, _, body = call(handler, rest({"instances": instances, "model_version": manifest["version"]}))
     assert status == 200 and [p["ticker"] for p in body["predictions"]] == ["AAPL", "IBM", "^GSPC"]
     assert len({p["prediction"] for p in body["predictions"]}) == 3
@@ -144,15 +175,19 @@ def test_batch_of_64_is_accepted(handler, keyed, features):
 
 # --- auth ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers, status, code", [
-    ({}, 401, "missing_api_key"),
-    ({"X-API-Key": ""}, 401, "missing_api_key"),
-    ({"X-API-Key": "wrong"}, 401, "invalid_api_key"),
-    ({"X-API-Key": SAMPLE_KEY + " "}, 401, "invalid_api_key"),
-    ({"x-api-key": SAMPLE_KEY}, 200, None),
-    ({"X-API-KEY": SAMPLE_KEY}, 200, None),
-    ({"X-Api-Key": SAMPLE_KEY}, 200, None),
-])
+
+@pytest.mark.parametrize(
+    "headers, status, code",
+    [
+        ({}, 401, "missing_api_key"),
+        ({"X-API-Key": ""}, 401, "missing_api_key"),
+        ({"X-API-Key": "wrong"}, 401, "invalid_api_key"),
+        ({"X-API-Key": SAMPLE_KEY + " "}, 401, "invalid_api_key"),
+        ({"x-api-key": SAMPLE_KEY}, 200, None),
+        ({"X-API-KEY": SAMPLE_KEY}, 200, None),
+        ({"X-Api-Key": SAMPLE_KEY}, 200, None),
+    ],
+)
 def test_auth(handler, keyed, features, headers, status, code):
     got, hdrs, body = call(handler, rest({"ticker": "AAPL", "features": features}, headers=headers))
     assert got == status and (code is None or body["code"] == code)
@@ -174,6 +209,7 @@ def test_model_and_health_need_no_key(handler, keyed):
 
 
 # --- logs and metrics ---------------------------------------------------------------------------
+
 
 def test_one_log_line_per_request_without_features_or_key(handler, keyed, features, monkeypatch):
     buf = io.StringIO()
@@ -237,11 +273,17 @@ def test_broken_model_answers_503(tmp_path, damage):
         (rt / "model.onnx").write_bytes(bytes(data))
     else:
         (rt / "manifest.json").unlink()
-    code = (f"import sys, json; sys.path.insert(0, {str(LAMBDA_DIR)!r}); import lambda_handler as h; "
-            "print(json.dumps([h.lambda_handler(json.load(open(sys.argv[1])), None) for _ in (0,)] + "
-            "[h.lambda_handler({'version': '2.0', 'rawPath': '/health', 'requestContext': {'http': {'method': 'GET'}}}, None)]))")
-    r = subprocess.run([sys.executable, "-c", code, str(LAMBDA_DIR / "events" / "direct_invoke.json")],
-                       capture_output=True, text=True, env={"MODEL_DIR": str(rt), "PATH": "/usr/bin"})
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(LAMBDA_DIR)!r}); import lambda_handler as h; "
+        "print(json.dumps([h.lambda_handler(json.load(open(sys.argv[1])), None) for _ in (0,)] + "
+        "[h.lambda_handler({'version': '2.0', 'rawPath': '/health', 'requestContext': {'http': {'method': 'GET'}}}, None)]))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(LAMBDA_DIR / "events" / "direct_invoke.json")],
+        capture_output=True,
+        text=True,
+        env={"MODEL_DIR": str(rt), "PATH": "/usr/bin"},
+    )
     assert r.returncode == 0, r.stderr
     predict, health = json.loads(r.stdout.strip().splitlines()[-1])
     assert predict["status"] == 503 and predict["code"] == "model_unavailable"
@@ -255,8 +297,11 @@ def test_runs_on_the_runtime_with_the_layer_pins():
     import runtime_python
 
     assert f"{sys.version_info.major}.{sys.version_info.minor}" == runtime_python.template_version()
-    pins = [line.split("==") for line in (LAMBDA_DIR / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    pins = [
+        line.split("==")
+        for line in (LAMBDA_DIR / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert pins and {name: version(name) for name, _ in pins} == dict(pins)
 
 

@@ -1,5 +1,6 @@
 """Property-based fuzzing of events and bodies: no exception escapes, nothing answers 5xx, and every
 error carries "error" and "code". Thousands of cases across the strategies below."""
+
 from __future__ import annotations
 
 import io
@@ -14,15 +15,31 @@ from tests.support import SAMPLE_KEY, load_event
 
 pytestmark = pytest.mark.slow  # thousands of generated events
 
-FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                      HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
-json_scalars = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=8) | st.dictionaries(st.text(max_size=10), inner, max_size=6), max_leaves=30)
-paths = st.sampled_from(["/predict", "/model", "/health", "/", "/prod/predict", "/predict/", "/x", "//predict", ""]) | st.text(max_size=30)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=8) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+    max_leaves=30,
+)
+paths = st.sampled_from(["/predict", "/model", "/health", "/", "/prod/predict", "/predict/", "/x", "//predict", ""]) | st.text(
+    max_size=30
+)
 methods = st.sampled_from(["GET", "POST", "OPTIONS", "PUT", "DELETE", "HEAD", "PATCH", "post", ""]) | st.text(max_size=8)
-headers = st.dictionaries(st.sampled_from(["X-API-Key", "x-api-key", "Content-Type", "Origin"]) | st.text(max_size=12),
-                          st.sampled_from([SAMPLE_KEY, "", "wrong"]) | st.text(max_size=20), max_size=4)
+headers = st.dictionaries(
+    st.sampled_from(["X-API-Key", "x-api-key", "Content-Type", "Origin"]) | st.text(max_size=12),
+    st.sampled_from([SAMPLE_KEY, "", "wrong"]) | st.text(max_size=20),
+    max_size=4,
+)
 
 
 def check(out):
@@ -63,8 +80,14 @@ def _text_features(features, data):
 @given(body=json_values, method=methods, path=paths, hdrs=headers, b64=st.booleans())
 def test_fuzz_rest_events(handler, keyed, quiet, body, method, path, hdrs, b64):
     ev = load_event("rest_v1_predict.json")
-    ev.update(httpMethod=method, path=path, headers=hdrs, multiValueHeaders=None,
-              body=json.dumps(body) if not isinstance(body, str) else body, isBase64Encoded=b64)
+    ev.update(
+        httpMethod=method,
+        path=path,
+        headers=hdrs,
+        multiValueHeaders=None,
+        body=json.dumps(body) if not isinstance(body, str) else body,
+        isBase64Encoded=b64,
+    )
     check(handler.lambda_handler(ev, None))
 
 

@@ -1,5 +1,6 @@
 """What a hostile client can send, and what it must get back: a 4xx naming the field, or finite numbers.
 Never a 5xx, never an exception out of the handler, never megabytes of its own input echoed back."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,10 @@ from hypothesis import strategies as st
 
 from tests.support import load_event, rest, with_
 
-FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-VOL_LAST_DAY = 59 * 10 + 8   # features[598]: the last day's volatility20
+FUZZ = settings(
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+VOL_LAST_DAY = 59 * 10 + 8  # features[598]: the last day's volatility20
 
 
 @pytest.fixture
@@ -48,16 +51,21 @@ def assert_sound(status, body):
         assert 0 < body["interval"]["low"] <= body["prediction"] <= body["interval"]["high"]
 
 
-@pytest.mark.parametrize("index, value, code", [
-    (VOL_LAST_DAY, 1e5, "out_of_range"),     # was a 500 (OverflowError in the interval's exp)
-    (VOL_LAST_DAY, -1e5, "out_of_range"),
-    (17, 1e39, "out_of_range"),              # beyond float32: was a 200 with null numbers
-    (17, -3.4e38, "out_of_range"),
-    (590, 1e300, "out_of_range"),
-])
+@pytest.mark.parametrize(
+    "index, value, code",
+    [
+        (VOL_LAST_DAY, 1e5, "out_of_range"),  # was a 500 (OverflowError in the interval's exp)
+        (VOL_LAST_DAY, -1e5, "out_of_range"),
+        (17, 1e39, "out_of_range"),  # beyond float32: was a 200 with null numbers
+        (17, -3.4e38, "out_of_range"),
+        (590, 1e300, "out_of_range"),
+    ],
+)
 def test_extreme_but_finite_features_are_400_naming_the_field(handler, keyed, features, quiet, index, value, code):
-    for event in (rest({"ticker": "AAPL", "features": with_(features, **{f"i{index}": value})}),
-                  {"ticker": "AAPL", "features": with_(features, **{f"i{index}": value})}):
+    for event in (
+        rest({"ticker": "AAPL", "features": with_(features, **{f"i{index}": value})}),
+        {"ticker": "AAPL", "features": with_(features, **{f"i{index}": value})},
+    ):
         status, body = outcome(handler, event)
         assert (status, body["code"]) == (400, code), body
         assert f"features[{index}]" in body["error"]
@@ -65,12 +73,18 @@ def test_extreme_but_finite_features_are_400_naming_the_field(handler, keyed, fe
 
 @pytest.mark.slow
 @FUZZ
-@given(index=st.integers(0, 599), value=st.floats(-1.2e3, 1.2e3, allow_nan=False) | st.sampled_from([-1000.0, 1000.0, 1000.0001,
-       -1000.0001, 999.9999]), batch=st.booleans())
+@given(
+    index=st.integers(0, 599),
+    value=st.floats(-1.2e3, 1.2e3, allow_nan=False) | st.sampled_from([-1000.0, 1000.0, 1000.0001, -1000.0001, 999.9999]),
+    batch=st.booleans(),
+)
 def test_the_range_boundary(handler, keyed, features, quiet, index, value, batch):
     f = with_(features, **{f"i{index}": value})
-    body = {"instances": [{"ticker": "AAPL", "features": features}, {"ticker": "IBM", "features": f}]} if batch else \
-        {"ticker": "AAPL", "features": f}
+    body = (
+        {"instances": [{"ticker": "AAPL", "features": features}, {"ticker": "IBM", "features": f}]}
+        if batch
+        else {"ticker": "AAPL", "features": f}
+    )
     status, answer = outcome(handler, rest(body))
     assert_sound(status, answer)
     if abs(value) > 1000:
@@ -97,13 +111,20 @@ def test_lone_surrogates_anywhere_never_escape(handler, keyed, quiet, path, meth
     assert_sound(*outcome(handler, event))
 
 
-@pytest.mark.parametrize("event", [
-    {"httpMethod": "\ud800", "path": "/predict", "headers": {}, "requestContext": {"requestId": "\udfff"}},
-    {"version": "2.0", "rawPath": "/\ud83d", "requestContext": {"http": {"method": "GET"}, "requestId": "x\udc00"}},
-    {"ticker": "\ud800", "features": [0.0] * 600},
-    {"ticker": "AAPL", "features": [0.0] * 600, "\udc80": 1},
-    "\ud800", None, 42, [1, 2], {"httpMethod": 5, "path": ["x"], "headers": "nope", "requestContext": 3},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"httpMethod": "\ud800", "path": "/predict", "headers": {}, "requestContext": {"requestId": "\udfff"}},
+        {"version": "2.0", "rawPath": "/\ud83d", "requestContext": {"http": {"method": "GET"}, "requestId": "x\udc00"}},
+        {"ticker": "\ud800", "features": [0.0] * 600},
+        {"ticker": "AAPL", "features": [0.0] * 600, "\udc80": 1},
+        "\ud800",
+        None,
+        42,
+        [1, 2],
+        {"httpMethod": 5, "path": ["x"], "headers": "nope", "requestContext": 3},
+    ],
+)
 def test_named_hostile_events(handler, keyed, quiet, event):
     assert_sound(*outcome(handler, event))
 
@@ -115,19 +136,22 @@ def test_tickers_are_anchored_at_both_ends(handler, keyed, features, quiet, tick
 
 
 def test_the_body_limit_counts_bytes(handler, keyed, quiet):
-    chars = 600_000                        # 1.8 MB of UTF-8: under a million characters, over a million bytes
+    chars = 600_000  # 1.8 MB of UTF-8: under a million characters, over a million bytes
     status, body = outcome(handler, rest(raw='{"ticker": "' + "€" * chars + '"}'))
     assert (status, body["code"]) == (413, "payload_too_large")
     status, body = outcome(handler, rest(raw='{"ticker": "AAPL", "features": [' + " " * 900_000 + "]}"))
     assert status == 400, "a body just under 1 MB is read and judged on its content"
 
 
-@pytest.mark.parametrize("payload, code", [
-    ({"ticker": "AAPL", "features": [0.0] * 600, "x" * 500_000: 1}, "unknown_field"),
-    ({"ticker": "AAPL", "features": [0.0] * 600, "model_version": "v" * 500_000}, "model_version_mismatch"),
-    ({"ticker": "T" * 500_000, "features": [0.0] * 600}, "invalid_ticker"),
-    ({"instances": [{"ticker": "AAPL", "features": [0.0] * 600, "y" * 300_000: 0}]}, "unknown_field"),
-])
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        ({"ticker": "AAPL", "features": [0.0] * 600, "x" * 500_000: 1}, "unknown_field"),
+        ({"ticker": "AAPL", "features": [0.0] * 600, "model_version": "v" * 500_000}, "model_version_mismatch"),
+        ({"ticker": "T" * 500_000, "features": [0.0] * 600}, "invalid_ticker"),
+        ({"instances": [{"ticker": "AAPL", "features": [0.0] * 600, "y" * 300_000: 0}]}, "unknown_field"),
+    ],
+)
 def test_errors_quote_at_most_a_little_of_the_input(handler, keyed, quiet, payload, code):
     status, body = outcome(handler, rest(payload))
     assert body["code"] == code and len(body["error"]) < 400, len(body["error"])

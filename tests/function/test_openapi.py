@@ -1,4 +1,5 @@
 """lambda/openapi.yaml is a valid OpenAPI 3.1 document, and real answers conform to it."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,10 @@ def test_errors_conform(spec, handler, keyed, features, manifest, name, build, s
 
 
 def test_request_examples_conform(spec, features):
-    schema = {**spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"],
-              "components": spec["components"]}
+    schema = {
+        **spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+        "components": spec["components"],
+    }
     jsonschema.validate(json.loads(load_event("rest_v1_predict.json")["body"]), schema, cls=jsonschema.Draft202012Validator)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"ticker": "AAPL", "features": features[:10]}, schema, cls=jsonschema.Draft202012Validator)
