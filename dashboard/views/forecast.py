@@ -118,10 +118,10 @@ st.plotly_chart(charts.candlestick(view, chosen, answers[chosen]), width="stretc
 st.subheader("Backtest")
 span = card.get("test_metrics", {}).get("spans", {}).get(chosen)
 bt_start, bt_end = (span["test_from"], span["test_to"]) if span else (start, end)
+period = "the model's test period" if span else "the chosen range (not a test period: this ticker was not in training)"
 st.caption(
-    "Batch requests over "
-    f"{'the model' + chr(39) + 's test period' if span else 'the chosen range (not a test period: this ticker was not in training)'}"
-    f" ({bt_start} to {bt_end}; at most {BACKTEST_MAX_DAYS} days), against the actual close and the naive forecast."
+    f"Batch requests over {period} ({bt_start} to {bt_end}; at most {BACKTEST_MAX_DAYS} days), against the actual close "
+    "and the naive forecast."
 )
 bt = forecasting.backtest_requests(df, card, bt_start, bt_end, BACKTEST_MAX_DAYS)
 if bt.empty:
