@@ -85,7 +85,7 @@ promote: setup-train ## serve a tracked run: make promote RUN=B (copies its arti
 mlflow: setup-train ## the MLflow UI on 127.0.0.1:5000 over mlruns/ (Ctrl-C stops it and its workers)
 	$(PY) scripts/mlflow_ui.py
 
-evaluate: setup ## re-evaluate the served runtime model; writes models/metrics.json
+evaluate: setup-train ## re-evaluate the served runtime model beside the risk baselines; writes models/metrics.json
 	$(PY) -m models.evaluate
 
 package: setup ## build dist/lambda_function.zip and dist/layer.zip

@@ -12,8 +12,28 @@ from models.features import FEATURES
 MOVING_AVERAGES = (20, 50)
 
 
-def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None) -> go.Figure:
+def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None, band: pd.DataFrame | None = None) -> go.Figure:
+    """Prices with moving averages, the endpoint's one-day-ahead 80% interval over the days shown (`band`: date, low,
+    high, each made the day before) and tomorrow's forecast with its interval."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03)
+    if band is not None and not band.empty:
+        b = band.sort_values("date")
+        if answer is not None:  # the band runs on into tomorrow
+            nd = df.index[-1] + pd.tseries.offsets.BDay(1)
+            b = pd.concat([b, pd.DataFrame([{"date": nd, **{k: answer["interval"][k] for k in ("low", "high")}}])])
+        fig.add_trace(go.Scatter(x=b["date"], y=b["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"), 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=b["date"],
+                y=b["low"],
+                fill="tonexty",
+                line={"width": 0},
+                name="80% interval (day ahead)",
+                fillcolor="rgba(220,20,60,0.12)",
+            ),
+            1,
+            1,
+        )
     fig.add_trace(
         go.Candlestick(x=df.index, open=df["Open"], high=df["High"], low=df["Low"], close=df["Close"], name=ticker), 1, 1
     )

@@ -13,6 +13,7 @@ LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR") or ROOT / ".local")
 DEFAULT_URL = "http://127.0.0.1:3000/prod"
 MARKET_TTL_S = 3600  # market data: a daily bar does not change within the hour
 MODEL_TTL_S = 60  # GET /model: short, so a redeploy shows up within a minute
+PREDICTION_TTL_S = 3600  # a forecast for a given model version and window never changes; an hour bounds the memory
 RUNS_TTL_S = 60  # the training runs table: a finished `make experiments` shows up within a minute
 REQUEST_TIMEOUT_S = 10.0
 BATCH_SIZE = 64  # the API's batch limit

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import processes
 from dashboard.client import ForecastClient
-from dashboard.config import MARKET_TTL_S, MODEL_TTL_S, RUNS_TTL_S
+from dashboard.config import MARKET_TTL_S, MODEL_TTL_S, PREDICTION_TTL_S, RUNS_TTL_S
 from models import data as market
 
 SOURCES = {"auto (live, else bundled)": "auto", "live (yfinance)": "live", "bundled snapshot": "snapshot"}
@@ -40,3 +40,31 @@ def model_card(url: str, key: str) -> dict:
 def training_runs() -> pd.DataFrame | None:
     runs = processes.training_runs()
     return None if runs is None else pd.DataFrame(runs)
+
+
+def window_key(features) -> str:
+    """A short, exact key for a window (or a list of them): what the prediction caches are keyed by."""
+    import hashlib
+
+    import numpy as np
+
+    return hashlib.sha256(np.asarray(features, dtype=np.float64).tobytes()).hexdigest()[:24]
+
+
+@st.cache_data(ttl=PREDICTION_TTL_S, show_spinner=False, max_entries=4096)
+def prediction(url: str, key: str, version: str, ticker: str, window: str, _features: list[float]) -> dict:
+    """One forecast, asked once per endpoint, model version, ticker and window: an unrelated widget change re-runs the
+    page, not the request (so the cost monitor counts only real traffic). `window` is window_key(_features)."""
+    return client(url, key).predict(ticker, _features, model_version=version)
+
+
+@st.cache_data(ttl=PREDICTION_TTL_S, show_spinner=False, max_entries=256)
+def predictions(url: str, key: str, version: str, ticker: str, windows: str, _features: list[list[float]]) -> list[dict]:
+    """Batch forecasts (at most the API's batch size per call), cached like `prediction`."""
+    from dashboard.config import BATCH_SIZE
+
+    out: list[dict] = []
+    for i in range(0, len(_features), BATCH_SIZE):
+        chunk = _features[i : i + BATCH_SIZE]
+        out += client(url, key).predict_batch([{"ticker": ticker, "features": f} for f in chunk], version)
+    return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.features import FEATURES, WINDOW, feature_frame, standardize, window
+from models import metrics
+from models.features import FEATURES, VOLATILITY, WINDOW, feature_frame, standardize, window
 
 
 def contract_problem(card: dict) -> str | None:
@@ -29,6 +30,7 @@ def backtest_requests(ohlcv: pd.DataFrame, card: dict, start, end, max_days: int
     frame = feature_frame(ohlcv)
     values = standardize(frame.to_numpy(dtype=np.float64), card["scaler"])
     closes = frame["close"].to_numpy()
+    vol20 = frame.iloc[:, VOLATILITY].to_numpy()
     rows = []
     for i in range(WINDOW - 1, len(frame) - 1):
         day = frame.index[i]
@@ -39,9 +41,37 @@ def backtest_requests(ohlcv: pd.DataFrame, card: dict, start, end, max_days: int
                     "features": values[i - WINDOW + 1 : i + 1].reshape(-1).tolist(),
                     "last_close": closes[i],
                     "actual": closes[i + 1],
+                    "vol20": vol20[i],
                 }
             )
     return pd.DataFrame(rows[-max_days:])
+
+
+def interval_comparison(bt: pd.DataFrame, card: dict, ticker: str) -> pd.DataFrame:
+    """The served interval beside the rolling-volatility and GARCH intervals: coverage and Winkler score (relative to
+    the last close, lower is better) on this backtest where it can be computed here, and on the model's test period
+    as models.evaluate measured it (GARCH needs its fitted parameters, so it is shown from the evaluation only)."""
+    tm = card.get("test_metrics", {})
+    q = tm.get("calibration_q", {})
+    evaluated = tm.get("per_ticker_risk", {}).get(ticker, {})
+    rel = (bt["actual"] / bt["last_close"]).to_numpy()
+    live = {"served": ((bt["low"] / bt["last_close"]).to_numpy(), (bt["high"] / bt["last_close"]).to_numpy())}
+    if "rolling20" in q:
+        half = q["rolling20"] * np.maximum(bt["vol20"].to_numpy(), metrics.VOL_FLOOR)
+        live["rolling20"] = (np.exp(-half), np.exp(half))
+    labels = {"served": "served (risk model)", "rolling20": "rolling 20-day volatility", "garch": "GARCH(1,1)"}
+    rows = []
+    for name, label in labels.items():
+        row: dict = {"interval": label}
+        if name in live:
+            low, high = live[name]
+            row["coverage (this backtest)"] = float(np.mean((rel >= low) & (rel <= high)))
+            row["Winkler (this backtest)"] = metrics.winkler(rel, low, high)
+        if name in evaluated:
+            row["coverage (test period)"] = evaluated[name]["coverage"]
+            row["Winkler (test period)"] = evaluated[name]["winkler"]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def backtest_summary(bt: pd.DataFrame) -> dict:

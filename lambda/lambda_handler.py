@@ -106,7 +106,7 @@ def _predict(req: Request) -> Answer:
     _authorize(req)
     model = _model()
     payload = req.payload if req.source == "direct" else decode(req.body)
-    tickers, X, is_batch, version = parse_predict(payload, model.shape)
+    tickers, X, is_batch, version = parse_predict(payload, model.shape, model.ticker_re)
     check_version(version, model.version)
     results = model.predict(X)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -117,6 +117,7 @@ def _predict(req: Request) -> Answer:
             "confidence": r["confidence"],
             "interval": r["interval"],
             "last_close": r["last_close"],
+            "volatility": r["volatility"],
             "model": model.name,
             "model_version": model.version,
             "timestamp": stamp,

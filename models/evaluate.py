@@ -1,24 +1,41 @@
-"""Evaluate the served model (runtime/model.onnx, through onnxruntime) against the naive forecast.
+"""Evaluate the served model (runtime/model.onnx, through onnxruntime) against the naive forecast and the
+textbook risk estimates.
 
     python -m models.evaluate          # writes models/metrics.json and the manifest's test_metrics
 
-Reports the ensemble, each member alone (lstm, linear) and the naive forecast (tomorrow = today), per
-ticker and overall, on each training ticker's test split and on tickers never seen in training.
-Overall figures pool tickers on prices relative to the last close, so no ticker dominates by price level.
+Point forecasts: the ensemble, each member alone (lstm, linear) and the naive forecast (tomorrow = today), by MAE,
+RMSE, MAPE, R², MASE and directional accuracy. Intervals at 80%: the served one (the ensemble's point, the risk
+model's volatility), the old one (the ensemble's point, q x volatility20), and three baselines centred on the naive
+point - rolling 20-day volatility, EWMA (lambda 0.94, RiskMetrics) and GARCH(1,1) fitted on each ticker's training
+returns and filtered forward with fixed parameters. Every interval is calibrated the same way (split conformal on the
+validation split) and judged by coverage (overall and per volatility tercile), Winkler score, CRPS and pinball loss.
+Per ticker, pooled (prices relative to the last close) and on a ticker never seen in training.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models import dataset, metrics
+from models.artifacts import MANIFEST, METRICS, RUNTIME_DIR
+from models.data import load_prices
+from models.features import feature_frame
 
 MODELS_DIR = Path(__file__).resolve().parent
-MODEL_NAMES = ("ensemble", "lstm", "linear", "naive")
+POINT_MODELS = ("ensemble", "lstm", "linear", "naive")
+RISK_MODELS = ("served", "ensemble_vol20", "rolling20", "ewma", "garch")
+RISK_LABELS = {
+    "served": "served: ensemble point, risk model's volatility",
+    "ensemble_vol20": "old served: ensemble point, q x volatility20",
+    "rolling20": "naive point, rolling 20-day volatility",
+    "ewma": "naive point, EWMA volatility (lambda 0.94)",
+    "garch": "naive point, GARCH(1,1) volatility",
+}
 
 
 class RuntimeModel:
@@ -28,52 +45,138 @@ class RuntimeModel:
         import onnxruntime as ort
 
         self.dir = Path(runtime_dir)
-        self.manifest = json.loads((self.dir / "manifest.json").read_text())
+        self.manifest = json.loads((self.dir / MANIFEST).read_text())
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         self.session = ort.InferenceSession(
             str(self.dir / self.manifest["onnx"]["file"]), opts, providers=["CPUExecutionProvider"]
         )
 
-    def returns(self, X_raw: np.ndarray) -> dict[str, np.ndarray]:
-        """Predicted log returns per model name for unstandardized windows (N, T, F)."""
+    def predict(self, X_raw: np.ndarray) -> dict[str, np.ndarray]:
+        """Log returns per point model, and the risk model's volatility, for unstandardized windows (N, T, F)."""
         X = dataset.standardize_windows(X_raw, self.manifest["scaler"])
-        ens, mem = [], []
+        outs = self.manifest["onnx"]["outputs"]
+        parts: list[list[np.ndarray]] = [[] for _ in outs]
         for i in range(0, len(X), 2048):
-            e, m = self.session.run(None, {"x": X[i : i + 2048]})
-            ens.append(e)
-            mem.append(m)
-        ens, mem = np.concatenate(ens).astype(np.float64), np.concatenate(mem).astype(np.float64)
-        out = {"ensemble": ens}
-        out.update({name: mem[:, i] for i, name in enumerate(self.manifest["ensemble"]["members"])})
+            for k, arr in enumerate(self.session.run(outs, {"x": X[i : i + 2048]})):
+                parts[k].append(arr)
+        got = {name: np.concatenate(p).astype(np.float64) for name, p in zip(outs, parts, strict=True)}
+        out = {"ensemble": got["ensemble"], "volatility": got["volatility"]}
+        out.update({name: got["members"][:, i] for i, name in enumerate(self.manifest["ensemble"]["members"])})
         return out
 
+    def served(self, X_raw: np.ndarray, last_close: np.ndarray) -> dict[str, np.ndarray]:
+        """Exactly what the function answers for these windows: prediction, interval, confidence, volatility."""
+        p = self.predict(X_raw)
+        cal = self.manifest["calibration"]
+        vol = np.maximum(p["volatility"], cal["vol_floor"])
+        low, high = metrics.interval(last_close, p["ensemble"], vol, cal["q"])
+        return {
+            "prediction": last_close * np.exp(p["ensemble"]),
+            "low": low,
+            "high": high,
+            "volatility": vol,
+            "confidence": metrics.confidence(p["ensemble"], vol, cal["sigma"]),
+        }
 
-def _score(d: dataset.TickerData, rets: np.ndarray, cal: dict) -> tuple[dict, dict]:
-    pred = d.last_close * np.exp(rets)
-    low, high = metrics.interval(d.last_close, rets, d.vol, cal["q"])
-    arrays = {"actual": d.next_close, "pred": pred, "last": d.last_close, "low": low, "high": high}
-    return metrics.price_metrics(d.next_close, pred, d.last_close, low, high), arrays
+
+@dataclass
+class Slice:
+    """One ticker's samples in one split, with every model's centre and volatility for them."""
+
+    data: dataset.TickerData
+    centre: dict[str, np.ndarray]  # point models' log returns
+    scale: dict[str, np.ndarray]  # risk models' volatilities
 
 
-def _evaluate_set(model: RuntimeModel, sets: dict[str, dataset.TickerData], cals: dict) -> dict:
-    per_ticker, pooled = {}, {m: {k: [] for k in ("actual", "pred", "last", "low", "high")} for m in MODEL_NAMES}
-    for ticker, d in sets.items():
-        rets = model.returns(d.X)
-        per_ticker[ticker] = {}
-        for name in MODEL_NAMES:
-            m, arrays = _score(d, rets[name], cals[name])
-            if name == "ensemble":
-                conf = metrics.confidence(rets[name], d.vol, cals[name]["sigma"])
-                m["mean_confidence"] = float(np.mean(conf))
-            per_ticker[ticker][name] = m
-            for k, v in arrays.items():
-                pooled[name][k].append(v)
-    overall = {
-        name: metrics.pooled_metrics(*(np.concatenate(pooled[name][k]) for k in ("actual", "pred", "last", "low", "high")))
-        for name in MODEL_NAMES
+def baseline_scales(ticker: str, d: dataset.TickerData, train_end) -> dict[str, np.ndarray]:
+    """Rolling, EWMA and GARCH volatility forecasts for the samples of `d`, each made with data up to its day only."""
+    returns = feature_frame(load_prices(ticker, source="snapshot"))["log_return"]
+    ewma = metrics.ewma_volatility(returns.to_numpy())
+    g = metrics.fit_garch(returns[returns.index <= train_end].to_numpy())
+    garch = metrics.garch_volatility(returns.to_numpy(), g["omega"], g["alpha"], g["beta"], g["init_var"])
+    pos = returns.index.get_indexer(d.dates)
+    assert (pos >= 0).all(), f"{ticker}: sample dates missing from the return series"
+    return {"rolling20": d.vol, "ewma": ewma[pos], "garch": garch[pos], "garch_params": g}
+
+
+def make_slice(model: RuntimeModel, ticker: str, d: dataset.TickerData, train_end) -> Slice:
+    p = model.predict(d.X)
+    base = baseline_scales(ticker, d, train_end)
+    centre = {name: p[name] for name in ("ensemble", "lstm", "linear")} | {"naive": np.zeros(len(d))}
+    scale = {"served": p["volatility"], "ensemble_vol20": d.vol, **{k: base[k] for k in ("rolling20", "ewma", "garch")}}
+    return Slice(d, centre, scale)
+
+
+RISK_CENTRE = {"served": "ensemble", "ensemble_vol20": "ensemble", "rolling20": "naive", "ewma": "naive", "garch": "naive"}
+
+
+def calibrations(model: RuntimeModel, val: list[Slice]) -> dict:
+    """Each interval's conformal calibration on the same validation split; the served one is the manifest's own."""
+    y = np.concatenate([s.data.y for s in val])
+    cals = {}
+    for name in RISK_MODELS:
+        mu = np.concatenate([s.centre[RISK_CENTRE[name]] for s in val])
+        scale = np.concatenate([s.scale[name] for s in val])
+        cals[name] = metrics.calibrate(y, mu, scale, scale_name=name)
+    cals["served"] = model.manifest["calibration"]
+    return cals
+
+
+def score(slices: dict[str, Slice], cals: dict) -> dict:
+    per_ticker, pooled = {}, {}
+    for ticker, s in slices.items():
+        d = s.data
+        per_ticker[ticker] = {"point": {}, "risk": {}}
+        for name in POINT_MODELS:
+            per_ticker[ticker]["point"][name] = metrics.price_metrics(
+                d.next_close, d.last_close * np.exp(s.centre[name]), d.last_close
+            )
+        for name in RISK_MODELS:
+            per_ticker[ticker]["risk"][name] = metrics.risk_metrics(
+                d.next_close, d.last_close, s.centre[RISK_CENTRE[name]], s.scale[name], cals[name]["q"], d.vol
+            )
+        conf = metrics.confidence(
+            s.centre["ensemble"], np.maximum(s.scale["served"], cals["served"]["vol_floor"]), cals["served"]["sigma"]
+        )
+        per_ticker[ticker]["point"]["ensemble"]["mean_confidence"] = float(np.mean(conf))
+        per_ticker[ticker]["point"]["ensemble"]["interval_coverage"] = per_ticker[ticker]["risk"]["served"]["coverage"]
+    cat = {k: np.concatenate([getattr(s.data, k) for s in slices.values()]) for k in ("next_close", "last_close")}
+    vol = np.concatenate([s.data.vol for s in slices.values()])
+    edges = metrics.tercile_edges(vol)
+    for name in POINT_MODELS:
+        pred = cat["last_close"] * np.exp(np.concatenate([s.centre[name] for s in slices.values()]))
+        pooled.setdefault("point", {})[name] = metrics.pooled_metrics(cat["next_close"], pred, cat["last_close"])
+    for name in RISK_MODELS:
+        mu = np.concatenate([s.centre[RISK_CENTRE[name]] for s in slices.values()])
+        scale = np.concatenate([s.scale[name] for s in slices.values()])
+        pooled.setdefault("risk", {})[name] = metrics.risk_metrics(
+            cat["next_close"], cat["last_close"], mu, scale, cals[name]["q"], vol, edges=edges
+        )
+    pooled["point"]["ensemble"]["interval_coverage"] = pooled["risk"]["served"]["coverage"]
+    pooled["vol_tercile_edges"] = list(edges)
+    return {
+        "overall": pooled["point"],
+        "risk": pooled["risk"],
+        "vol_tercile_edges": pooled["vol_tercile_edges"],
+        "per_ticker": {t: r["point"] for t, r in per_ticker.items()},
+        "per_ticker_risk": {t: r["risk"] for t, r in per_ticker.items()},
     }
-    return {"overall": overall, "per_ticker": per_ticker}
+
+
+def goals(block: dict) -> dict:
+    """The issue's goals, checked: coverage 77-83% and >= 75% in the stormiest third; Winkler <= 0.95x rolling and
+    <= GARCH."""
+    r = block["risk"]
+    s = r["served"]
+    return {
+        "coverage_77_83": 0.77 <= s["coverage"] <= 0.83,
+        "top_tercile_75": s["coverage_by_vol_tercile"][2] >= 0.75,
+        "winkler_vs_rolling": s["winkler"] / r["rolling20"]["winkler"],
+        "winkler_vs_garch": s["winkler"] / r["garch"]["winkler"],
+        "winkler_095_rolling": s["winkler"] <= 0.95 * r["rolling20"]["winkler"],
+        "winkler_le_garch": s["winkler"] <= r["garch"]["winkler"],
+    }
 
 
 def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metrics_path: Path | None = None) -> dict:
@@ -83,33 +186,31 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
         d = dataset.build(t)
         if limit:
             d = d.take(slice(max(0, len(d) - limit), len(d)))
-        _, va, te = dataset.split_slices(len(d))
-        val[t], test[t] = d.take(va), d.take(te)
+        tr, va, te = dataset.split_slices(len(d))
+        train_end = d.dates[tr][-1]
+        val[t], test[t] = make_slice(model, t, d.take(va), train_end), make_slice(model, t, d.take(te), train_end)
         spans[t] = {
-            "test_from": f"{test[t].dates[0]:%Y-%m-%d}",
-            "test_to": f"{test[t].dates[-1]:%Y-%m-%d}",
-            "n_test": len(test[t]),
+            "test_from": f"{d.dates[te][0]:%Y-%m-%d}",
+            "test_to": f"{d.dates[te][-1]:%Y-%m-%d}",
+            "n_test": len(d.dates[te]),
         }
-    # each member gets its own interval, calibrated on the same validation data as the served one
-    vr = {t: model.returns(d.X) for t, d in val.items()}
-    y = np.concatenate([d.y for d in val.values()])
-    vol = np.concatenate([d.vol for d in val.values()])
-    cals = {name: metrics.calibrate(y, np.concatenate([vr[t][name] for t in val]), vol) for name in MODEL_NAMES}
-    cals["ensemble"] = model.manifest["calibration"]  # the served calibration, unchanged
-
+    cals = calibrations(model, list(val.values()))
     report = {
         "model": model.manifest["name"],
         "version": model.manifest["version"],
         "level": model.manifest["calibration"]["level"],
         "spans": spans,
-        "test": _evaluate_set(model, test, cals),
+        "calibration_q": {k: v["q"] for k, v in cals.items()},
+        "test": score(test, cals),
     }
+    report["test"]["goals"] = goals(report["test"])
     held = {}
     for t in held_out:
         d = dataset.build(t)
         if limit:
             d = d.take(slice(max(0, len(d) - limit), len(d)))
-        held[t] = d
+        tr, _, _ = dataset.split_slices(len(d))  # GARCH's parameters come from this ticker's first 70% only
+        held[t] = make_slice(model, t, d, d.dates[tr][-1])
         spans[t] = {
             "test_from": f"{d.dates[0]:%Y-%m-%d}",
             "test_to": f"{d.dates[-1]:%Y-%m-%d}",
@@ -117,8 +218,8 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
             "note": "never seen in training: every sample is a test sample",
         }
     if held:
-        report["held_out"] = _evaluate_set(model, held, cals)
-
+        report["held_out"] = score(held, cals)
+        report["held_out"]["goals"] = goals(report["held_out"])
     if metrics_path is not None:
         Path(metrics_path).write_text(json.dumps(_clean(report), indent=2, allow_nan=False) + "\n")
         _update_manifest(Path(runtime_dir), report)
@@ -128,25 +229,42 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
 def _clean(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
     return obj
+
+
+RISK_KEYS = ("coverage", "coverage_by_vol_tercile", "winkler", "crps", "pinball_10", "pinball_50", "pinball_90", "mean_width_pct")
 
 
 def _update_manifest(runtime_dir: Path, report: dict) -> None:
     """The manifest carries the served model's test figures; its file hashes are untouched."""
-    path = runtime_dir / "manifest.json"
+    path = runtime_dir / MANIFEST
     manifest = json.loads(path.read_text())
     keep = ("mae_pct", "mape", "mase", "directional_accuracy", "interval_coverage", "r2_return", "n")
+
+    def risk(block):
+        return {m: {k: block["risk"][m][k] for k in RISK_KEYS} for m in RISK_MODELS}
+
     manifest["test_metrics"] = _clean(
         {
-            "overall": {m: {k: v for k, v in report["test"]["overall"][m].items() if k in keep} for m in MODEL_NAMES},
+            "overall": {m: {k: v for k, v in report["test"]["overall"][m].items() if k in keep} for m in POINT_MODELS},
+            "risk": risk(report["test"]),
+            "risk_labels": RISK_LABELS,
             "per_ticker": {
                 t: {
                     m: {k: r[m][k] for k in ("mae", "mase", "r2", "directional_accuracy", "interval_coverage") if k in r[m]}
                     for m in ("ensemble", "naive")
                 }
                 for t, r in report["test"]["per_ticker"].items()
+            },
+            "per_ticker_risk": {
+                t: {m: {k: r[m][k] for k in ("coverage", "winkler")} for m in RISK_MODELS}
+                for t, r in report["test"]["per_ticker_risk"].items()
             },
             "held_out": {
                 t: {
@@ -155,6 +273,9 @@ def _update_manifest(runtime_dir: Path, report: dict) -> None:
                 }
                 for t, r in report.get("held_out", {}).get("per_ticker", {}).items()
             },
+            "held_out_risk": risk(report["held_out"]) if "held_out" in report else {},
+            "goals": {"test": report["test"]["goals"], "held_out": report.get("held_out", {}).get("goals")},
+            "calibration_q": report["calibration_q"],  # each interval's conformal quantile: the dashboard's backtest uses them
             "spans": report["spans"],  # the test period per ticker: the dashboard backtests over it
         }
     )
@@ -168,40 +289,60 @@ def _fmt(v, pct=False):
 
 
 def format_table(report: dict) -> str:
-    """Markdown tables: overall, per ticker and held out; the README quotes this output."""
+    """Markdown tables: point forecasts and intervals, pooled and per ticker; the README quotes this output."""
     lines = [
         f"Model {report['model']} {report['version']}; interval level {report['level']}",
         "",
-        "| set | ticker | model | MAE | RMSE | MAPE % | R² (price) | R² (return) | MASE | direction | coverage |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | ticker | model | MAE | RMSE | MAPE % | R² (price) | R² (return) | MASE | direction |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, block in (("test", report["test"]), ("held out", report.get("held_out"))):
-        if not block:
-            continue
-        for name in MODEL_NAMES:
+    blocks = [(label, b) for label, b in (("test", report["test"]), ("held out", report.get("held_out"))) if b]
+    for label, block in blocks:
+        for name in POINT_MODELS:
             o = block["overall"][name]
             lines.append(
                 f"| {label} | all (pooled, % of price) | {name} | {_fmt(o['mae_pct'])}% | {_fmt(o['rmse_pct'])}% | "
                 f"{_fmt(o['mape'])} | — | {_fmt(o['r2_return'])} | **{_fmt(o['mase'])}** | "
-                f"{_fmt(o['directional_accuracy'], True)} | {_fmt(o.get('interval_coverage'), True)} |"
+                f"{_fmt(o['directional_accuracy'], True)} |"
             )
         for ticker, r in block["per_ticker"].items():
-            for name in MODEL_NAMES:
+            for name in ("ensemble", "naive"):
                 m = r[name]
                 lines.append(
                     f"| {label} | {ticker} | {name} | {_fmt(m['mae'])} | {_fmt(m['rmse'])} | {_fmt(m['mape'])} | "
-                    f"{_fmt(m['r2'])} | {_fmt(m['r2_return'])} | {_fmt(m['mase'])} | "
-                    f"{_fmt(m['directional_accuracy'], True)} | {_fmt(m.get('interval_coverage'), True)} |"
+                    f"{_fmt(m['r2'])} | {_fmt(m['r2_return'])} | {_fmt(m['mase'])} | {_fmt(m['directional_accuracy'], True)} |"
                 )
+    lines += [
+        "",
+        "80% intervals, pooled (relative to the last close; lower scores are better):",
+        "",
+        "| set | interval | coverage | calm / middle / stormy third | Winkler | CRPS | pinball 10 / 50 / 90 | width |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, block in blocks:
+        for name in RISK_MODELS:
+            m = block["risk"][name]
+            terciles = " / ".join(_fmt(v, True) for v in m["coverage_by_vol_tercile"])
+            lines.append(
+                f"| {label} | {RISK_LABELS[name]} | {_fmt(m['coverage'], True)} | {terciles} | **{m['winkler']:.5f}** | "
+                f"{m['crps']:.6f} | {m['pinball_10']:.6f} / {m['pinball_50']:.6f} / {m['pinball_90']:.6f} | "
+                f"{m['mean_width_pct']:.2f}% |"
+            )
+        g = block["goals"]
+        lines.append(
+            f"| {label} | goals | 77–83%: {g['coverage_77_83']} | stormy ≥ 75%: {g['top_tercile_75']} | "
+            f"vs rolling {g['winkler_vs_rolling']:.3f}x (≤ 0.95: {g['winkler_095_rolling']}) | "
+            f"vs GARCH {g['winkler_vs_garch']:.3f}x (≤ 1: {g['winkler_le_garch']}) | | |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runtime-dir", type=Path, default=MODELS_DIR / "runtime")
-    p.add_argument("--out", type=Path, default=MODELS_DIR / "metrics.json")
+    p.add_argument("--runtime-dir", type=Path, default=MODELS_DIR / RUNTIME_DIR)
+    p.add_argument("--out", type=Path, default=MODELS_DIR / METRICS)
     args = p.parse_args(argv)
-    manifest = json.loads((args.runtime_dir / "manifest.json").read_text())
+    manifest = json.loads((args.runtime_dir / MANIFEST).read_text())
     report = run(args.runtime_dir, manifest["tickers"], manifest.get("held_out", []), metrics_path=args.out)
     print(format_table(report))
     print(f"\nwrote {args.out}")

@@ -16,10 +16,11 @@ import time
 
 from models import tracking
 
-RUNS = {  # name -> training arguments; the question: what does LSTM capacity buy?
-    "A": {"hidden": 64, "layers": 2, "note": "the served configuration: 2 x 64"},
-    "B": {"hidden": 16, "layers": 1, "note": "a small LSTM: 1 x 16"},
-    "C": {"hidden": 128, "layers": 2, "note": "a large LSTM: 2 x 128"},
+RUNS = {  # name -> training arguments; the questions: what does LSTM capacity buy, and what does the risk model buy?
+    "A": {"hidden": 64, "layers": 2, "interval": "risk", "note": "the served configuration: 2 x 64, risk-model interval"},
+    "A0": {"hidden": 64, "layers": 2, "interval": "vol20", "note": "run A with the old interval: q x volatility20"},
+    "B": {"hidden": 16, "layers": 1, "interval": "risk", "note": "a small LSTM: 1 x 16"},
+    "C": {"hidden": 128, "layers": 2, "interval": "risk", "note": "a large LSTM: 2 x 128"},
 }
 
 
@@ -32,8 +33,9 @@ def table(names=None) -> str:
     if names:
         df = df[df["run"].isin(names)]
     lines = [
-        "| run | LSTM | MASE | MAE (% of price) | direction | 80% interval coverage | ONNX size | p50 latency |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | LSTM | interval | MASE | MAE (% of price) | direction | 80% coverage | stormy-third coverage | Winkler "
+        "| Winkler vs rolling vol. | ONNX size | p50 latency |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def pct(v) -> str:
@@ -41,11 +43,14 @@ def table(names=None) -> str:
 
     for _, r in df.sort_values("run").iterrows():
         lines.append(
-            f"| {r['run']} | {r.get('layers', '?')} x {r.get('hidden', '?')} | {r['test_mase']:.4f} | {r['test_mae_pct']:.4f} | "
-            f"{pct(r.get('test_directional_accuracy', float('nan')))} | {pct(r['test_interval_coverage'])} | "
-            f"{r['model_bytes'] / 1e3:.0f} kB | {r['latency_p50_us']:.0f} µs |"
+            f"| {r['run']} | {r.get('layers', '?')} x {r.get('hidden', '?')} | {r.get('interval', '?')} | {r['test_mase']:.4f} | "
+            f"{r['test_mae_pct']:.4f} | {pct(r.get('test_directional_accuracy', float('nan')))} | "
+            f"{pct(r['test_interval_coverage'])} | "
+            f"{pct(r.get('test_coverage_stormy', float('nan')))} | {r.get('test_winkler', float('nan')):.5f} | "
+            f"{r.get('test_winkler_vs_rolling', float('nan')):.3f}x | {r['model_bytes'] / 1e3:.0f} kB | "
+            f"{r['latency_p50_us']:.0f} µs |"
         )
-    lines.append("| naive | — | 1.0000 | (same as the naive's) | — | — | 0 | 0 |")
+    lines.append("| naive | — | — | 1.0000 | (same as the naive's) | — | — | — | — | — | 0 | 0 |")
     return "\n".join(lines)
 
 
@@ -70,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(cfg["layers"]),
                 "--run-name",
                 name,
+                "--interval",
+                cfg["interval"],
                 "--out-dir",
                 str(tracking.store_dir() / "experiments" / name),
             ]

@@ -20,16 +20,18 @@ import joblib
 import numpy as np
 import torch
 
+from models.artifacts import BUNDLE, CHECKPOINT, MANIFEST, ONNX_FILE, RISK_CHECKPOINT
+from models.data import TICKER_RE
 from models.features import CLOSE, VOLATILITY
-from models.net import Ensemble, load_checkpoint
+from models.net import Ensemble, Served, load_checkpoint, load_risk
 
 MODELS_DIR = Path(__file__).resolve().parent
 NAME = "LSTM Multi-Ticker Ensemble"
-ONNX_FILE = "model.onnx"
-OPSET = 17  # onnxruntime 1.16.3 (the newest for Lambda's glibc 2.26) reads opsets up to 19
+OPSET = 17  # onnxruntime 1.20.1 reads up to 21; 17 measured as fast (BENCHMARKS.md), so no re-export
+OUTPUTS = ["ensemble", "members", "volatility"]  # log return, member log returns, predicted daily std of the log return
 CONFIDENCE_DOC = (
-    "P(next close moves in the predicted direction) = Phi(|r| / (sigma * vol)), r the ensemble's "
-    "predicted log return, vol the request's own volatility20, sigma the std of validation residuals / vol"
+    "P(next close moves in the predicted direction) = Phi(|r| / (sigma * vol)), r the ensemble's predicted log return, "
+    "vol the risk model's predicted volatility for this request, sigma the std of validation residuals / vol"
 )
 
 
@@ -38,34 +40,41 @@ def sha256(path: Path) -> str:
 
 
 def load_ensemble(models_dir: Path = MODELS_DIR) -> tuple[Ensemble, dict, dict]:
-    """The served ensemble rebuilt in PyTorch from the training artifacts: the reference for parity tests."""
-    lstm, ckpt = load_checkpoint(models_dir / "lstm_multi_ticker.pth")
-    bundle = joblib.load(models_dir / "scaler_ensemble_multi.pkl")
+    """The served point ensemble rebuilt in PyTorch from the training artifacts: the reference for parity tests."""
+    lstm, ckpt = load_checkpoint(models_dir / CHECKPOINT)
+    bundle = joblib.load(models_dir / BUNDLE)
     ens = Ensemble(lstm, bundle["linear"].coef_, float(bundle["linear"].intercept_), bundle["weights"]).eval()
     return ens, ckpt, bundle
 
 
+def load_served(models_dir: Path = MODELS_DIR) -> tuple[Served, dict, dict, dict]:
+    """Point ensemble and risk model together, as the function runs them: (model, checkpoint, bundle, risk checkpoint)."""
+    ens, ckpt, bundle = load_ensemble(models_dir)
+    risk, risk_ckpt = load_risk(models_dir / RISK_CHECKPOINT)
+    return Served(ens, risk).eval(), ckpt, bundle, risk_ckpt
+
+
 def write_manifest(runtime_dir: Path, manifest: dict) -> None:
-    (runtime_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    (runtime_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 
 
 def export(models_dir: Path = MODELS_DIR, runtime_dir: Path | None = None) -> dict:
     runtime_dir = runtime_dir or models_dir / "runtime"
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    ens, ckpt, bundle = load_ensemble(models_dir)
-    cfg = ens.lstm.cfg
+    served, ckpt, bundle, risk_ckpt = load_served(models_dir)
+    cfg = served.ensemble.lstm.cfg
     onnx_path = runtime_dir / ONNX_FILE
     example = torch.zeros(2, cfg.window, cfg.n_features)
     example[:, :, CLOSE] = 0.1  # any positive price
     with warnings.catch_warnings():  # tracer chatter about shape asserts; parity is checked just below
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            ens,
+            served,
             (example,),
             str(onnx_path),
             input_names=["x"],
-            output_names=["ensemble", "members"],
-            dynamic_axes={"x": {0: "batch"}, "ensemble": {0: "batch"}, "members": {0: "batch"}},
+            output_names=OUTPUTS,
+            dynamic_axes={"x": {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -77,17 +86,17 @@ def export(models_dir: Path = MODELS_DIR, runtime_dir: Path | None = None) -> di
     x = rng.normal(size=(64, cfg.window, cfg.n_features)).astype(np.float32)
     x[:, :, CLOSE] = rng.uniform(-0.9, 2.0, size=(64, 1)) + rng.normal(0, 0.01, size=(64, cfg.window))
     with torch.no_grad():
-        ref = ens(torch.from_numpy(x))[0].numpy()
+        ref = [t.numpy() for t in served(torch.from_numpy(x))]
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = sess.run(["ensemble"], {"x": x})[0]
-    parity = float(np.max(np.abs(got - ref)))
+    got = sess.run(OUTPUTS, {"x": x})
+    parity = float(max(np.max(np.abs(g - r)) for g, r in zip(got, ref, strict=True)))
     if parity > 1e-5:
         raise RuntimeError(f"ONNX export differs from PyTorch by {parity:.2e} (> 1e-5)")
 
     digest = sha256(onnx_path)
-    contract = json.dumps([bundle["scaler"], bundle["calibration"], bundle["weights"]], sort_keys=True).encode()
+    contract = json.dumps([bundle["scaler"], bundle["calibration"], bundle["weights"]], sort_keys=True, default=str).encode()
     version = f"{time.strftime('%Y.%m.%d')}-{hashlib.sha256(digest.encode() + contract).hexdigest()[:10]}"
-    old = runtime_dir / "manifest.json"
+    old = runtime_dir / MANIFEST
     if old.exists():  # same model, same version: keep its date so re-exports are reproducible
         prev = json.loads(old.read_text())
         if prev.get("version", "").endswith(version.split("-", 1)[1]):
@@ -108,8 +117,12 @@ def export(models_dir: Path = MODELS_DIR, runtime_dir: Path | None = None) -> di
         "ensemble": {"members": list(bundle["members"]), "weights": [float(w) for w in bundle["weights"]]},
         "calibration": bundle["calibration"],
         "confidence": CONFIDENCE_DOC,
+        "volatility": "the risk model's forecast of the next log return's daily standard deviation "
+        + ("(HAR-style log volatility + LSTM correction)" if risk_ckpt.get("interval") == "risk" else "(= volatility20)"),
+        "ticker_pattern": TICKER_RE.pattern,
         "model_args": ckpt["model_args"],
-        "onnx": {"file": ONNX_FILE, "input": "x", "outputs": ["ensemble", "members"], "opset": OPSET},
+        "risk_args": risk_ckpt["model_args"],
+        "onnx": {"file": ONNX_FILE, "input": "x", "outputs": OUTPUTS, "opset": OPSET},
         "export_parity_max_abs": parity,
         "files": {ONNX_FILE: {"sha256": digest, "bytes": onnx_path.stat().st_size}},
         "test_metrics": {},
@@ -138,7 +151,7 @@ def measure_latency(runtime_dir: Path, n: int = 500) -> dict:
     """p50 and p99 (µs) of one single-window ONNX call on one thread, as the function runs it."""
     import onnxruntime as ort
 
-    manifest = json.loads((runtime_dir / "manifest.json").read_text())
+    manifest = json.loads((runtime_dir / MANIFEST).read_text())
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(runtime_dir / manifest["onnx"]["file"]), opts, providers=["CPUExecutionProvider"])

@@ -1,7 +1,9 @@
-"""Forecast metrics, conformal calibration and the per-request confidence. Pure numpy, no I/O.
+"""Forecast metrics, conformal calibration, the per-request confidence, and the risk baselines. Pure numpy, no I/O.
 
 All of it is judged beside the naive forecast (tomorrow's close = today's): R² on price levels is
 near 1 for the naive forecast too, so MASE (MAE / naive MAE) and directional accuracy carry the news.
+Intervals are judged beside the textbook risk estimates (rolling 20-day volatility, EWMA, GARCH(1,1)) with
+the Winkler interval score, CRPS, pinball losses and coverage, overall and per volatility tercile.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ def conformal_quantile(scores: np.ndarray, level: float = LEVEL) -> float:
     return float(scores[k - 1])
 
 
-def calibrate(y_ret: np.ndarray, pred_ret: np.ndarray, vol: np.ndarray, level: float = LEVEL) -> dict:
-    """Locally adaptive split conformal on log returns: scores are |residual| / volatility20.
+def calibrate(
+    y_ret: np.ndarray, pred_ret: np.ndarray, vol: np.ndarray, level: float = LEVEL, scale_name: str = "volatility20"
+) -> dict:
+    """Locally adaptive split conformal on log returns: scores are |residual| / scale (a volatility forecast).
     `sigma` (std of the signed normalized residual) drives the confidence."""
     z = (np.asarray(y_ret) - np.asarray(pred_ret)) / np.maximum(np.asarray(vol), VOL_FLOOR)
     return {
-        "method": "split conformal on |log-return residual| / volatility20, validation set",
+        "method": f"split conformal on |log-return residual| / {scale_name}, validation set",
         "level": level,
         "q": conformal_quantile(np.abs(z), level),
         "sigma": float(np.std(z)),
@@ -100,3 +104,115 @@ def pooled_metrics(actual, pred, last, low=None, high=None) -> dict:
     rel["rmse_pct"] = rel.pop("rmse") * 100.0
     rel.pop("r2")  # R² of relative prices is R² of returns, already reported
     return rel
+
+
+# --- interval and distribution scores ---------------------------------------------------------------------------
+
+Z90 = 1.2815515655446004  # the standard normal's 0.9 quantile: an 80% central interval is ±Z90 sigma
+
+
+def winkler(actual, low, high, level: float = LEVEL) -> float:
+    """Mean Winkler interval score: width, plus 2/alpha times how far an actual falls outside. Lower is better.
+    Give relative prices (actual / last close) so tickers of any price level add up."""
+    actual, low, high = (np.asarray(a, dtype=np.float64) for a in (actual, low, high))
+    alpha = 1.0 - level
+    score = (high - low) + (2.0 / alpha) * (np.maximum(low - actual, 0.0) + np.maximum(actual - high, 0.0))
+    return float(np.mean(score))
+
+
+def pinball(actual, quantile, tau: float) -> float:
+    """Mean pinball (quantile) loss of a `tau` quantile forecast."""
+    diff = np.asarray(actual, dtype=np.float64) - np.asarray(quantile, dtype=np.float64)
+    return float(np.mean(np.maximum(tau * diff, (tau - 1.0) * diff)))
+
+
+def crps_gaussian(y, mu, sigma) -> float:
+    """Mean CRPS of Normal(mu, sigma) forecasts (closed form, Gneiting and Raftery 2007). Lower is better."""
+    y, mu, sigma = (np.asarray(a, dtype=np.float64) for a in (y, mu, sigma))
+    z = (y - mu) / sigma
+    pdf = np.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
+    cdf = 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
+    return float(np.mean(sigma * (z * (2.0 * cdf - 1.0) + 2.0 * pdf - 1.0 / math.sqrt(math.pi))))
+
+
+def tercile_edges(vol) -> tuple[float, float]:
+    """Cut points splitting forecast-time volatility into calm, middle and stormy thirds."""
+    lo, hi = np.quantile(np.asarray(vol, dtype=np.float64), [1 / 3, 2 / 3])
+    return float(lo), float(hi)
+
+
+def coverage_by_tercile(actual, low, high, vol, edges: tuple[float, float] | None = None) -> list[float]:
+    """Coverage in each third of the volatility known when the forecast was made (calm, middle, stormy)."""
+    actual, low, high, vol = (np.asarray(a, dtype=np.float64) for a in (actual, low, high, vol))
+    lo, hi = edges or tercile_edges(vol)
+    inside = (actual >= low) & (actual <= high)
+    groups = [vol <= lo, (vol > lo) & (vol <= hi), vol > hi]
+    return [float(np.mean(inside[g])) if g.any() else float("nan") for g in groups]
+
+
+def risk_metrics(actual, last, mu, scale, q: float, vol_known, level: float = LEVEL, edges=None) -> dict:
+    """Everything the served interval is judged by, for forecasts centred at log return `mu` with volatility
+    `scale` and conformal quantile `q`: coverage (overall and per volatility tercile), Winkler score, CRPS and
+    pinball losses, all on prices relative to the last close."""
+    actual, last, mu, scale = (np.asarray(a, dtype=np.float64) for a in (actual, last, mu, scale))
+    scale = np.maximum(scale, VOL_FLOOR)
+    rel = actual / last
+    low, high = np.exp(mu - q * scale), np.exp(mu + q * scale)
+    sigma = q * scale / Z90  # the Normal whose 80% interval is the conformal one
+    return {
+        "n": int(len(actual)),
+        "coverage": float(np.mean((rel >= low) & (rel <= high))),
+        "coverage_by_vol_tercile": coverage_by_tercile(rel, low, high, vol_known, edges),
+        "winkler": winkler(rel, low, high, level),
+        "crps": crps_gaussian(np.log(rel), mu, sigma),
+        "pinball_10": pinball(rel, low, 0.1),
+        "pinball_50": pinball(rel, np.exp(mu), 0.5),
+        "pinball_90": pinball(rel, high, 0.9),
+        "mean_width_pct": float(np.mean(high - low) * 100.0),
+    }
+
+
+# --- risk baselines: each sees only the past -------------------------------------------------------------------
+
+
+def ewma_volatility(returns, lam: float = 0.94, init_days: int = 20) -> np.ndarray:
+    """RiskMetrics: out[t] = sigma_{t+1|t}, with sigma^2_{t+1|t} = lam sigma^2_{t|t-1} + (1 - lam) r_t^2, started at the
+    variance of the first `init_days` returns. NaN where the start-up window is not yet complete."""
+    r = np.asarray(returns, dtype=np.float64)
+    out = np.full(len(r), np.nan)
+    if len(r) < init_days:
+        return out
+    var = float(np.mean(r[:init_days] ** 2))
+    for t in range(len(r)):
+        var = lam * var + (1.0 - lam) * r[t] ** 2
+        if t >= init_days - 1:
+            out[t] = math.sqrt(var)
+    return out
+
+
+def garch_volatility(returns, omega: float, alpha: float, beta: float, init_var: float) -> np.ndarray:
+    """GARCH(1,1) filtered forward with fixed parameters: out[t] = sigma_{t+1|t},
+    sigma^2_{t+1|t} = omega + alpha r_t^2 + beta sigma^2_{t|t-1}, with sigma^2_{0|-1} = init_var."""
+    r = np.asarray(returns, dtype=np.float64)
+    out = np.empty(len(r))
+    var = init_var
+    for t in range(len(r)):
+        var = omega + alpha * r[t] ** 2 + beta * var
+        out[t] = math.sqrt(var)
+    return out
+
+
+def fit_garch(train_returns) -> dict:
+    """GARCH(1,1) with zero mean, fitted with the `arch` package on training returns only (in percent, as arch
+    prefers; omega is converted back to raw units)."""
+    from arch import arch_model
+
+    r = np.asarray(train_returns, dtype=np.float64) * 100.0
+    res = arch_model(r, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(disp="off")
+    p = res.params
+    return {
+        "omega": float(p["omega"]) / 1e4,
+        "alpha": float(p["alpha[1]"]),
+        "beta": float(p["beta[1]"]),
+        "init_var": float(np.var(r / 100.0)),
+    }

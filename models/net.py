@@ -7,6 +7,7 @@ ln(C_t / C_last), so ^GSPC near 2,000 and AAPL near 20 look alike. Outputs are n
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -103,6 +104,130 @@ def load_checkpoint(path) -> tuple[LSTMForecaster, dict]:
     """Rebuild the model from the checkpoint's own model_args; never from constants elsewhere."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model = LSTMForecaster(ModelConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt
+
+
+# --- the risk model: the distribution's scale, not only its centre ----------------------------------------
+
+LN2x4 = 4.0 * 0.6931471805599453  # Parkinson's estimator: sigma^2 = range^2 / (4 ln 2)
+RISK_FEATURES = ("abs_r1", "rv5", "rv22", "rv60", "pk1", "pk5", "pk22", "vol20")
+
+
+@dataclass
+class RiskConfig:
+    n_features: int = 10  # features per day
+    window: int = 60  # trading days per input
+    hidden: int = 32  # LSTM units (one layer): the correction on top of the HAR-style part
+    return_index: int = 1  # column holding log_return
+    range_index: int = 2  # column holding (H - L) / C
+    vol_index: int = 8  # column holding volatility20
+    return_mean: float = 0.0  # scaler entries of those three columns, from the training scaler
+    return_scale: float = 1.0
+    range_mean: float = 0.0
+    range_scale: float = 1.0
+    vol_mean: float = 0.0
+    vol_scale: float = 1.0
+    close_index: int = 0  # for the scale-free window the LSTM reads
+    close_mean: float = 0.0
+    close_scale: float = 1.0
+    rel_scale: float = 10.0
+    dist: str = "gaussian"  # "gaussian" or "student_t": the likelihood it is trained with (chosen on validation)
+    dof: float = 5.0  # Student-t degrees of freedom, when dist is student_t
+    floor: float = 1e-4  # no daily volatility below this (a flat series)
+
+
+class RiskFeatures(nn.Module):
+    """log of HAR-style realized volatilities (1, 5, 22, 60 days), Parkinson range volatilities (1, 5, 22 days)
+    and volatility20, all from the window itself: (B, T, F) standardized -> (B, 8)."""
+
+    def __init__(self, cfg: RiskConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.cfg
+        r = x[:, :, c.return_index] * c.return_scale + c.return_mean  # (B, T) log returns
+        rng = torch.clamp(x[:, :, c.range_index] * c.range_scale + c.range_mean, min=0.0)  # (B, T)
+        vol20 = x[:, -1, c.vol_index] * c.vol_scale + c.vol_mean  # (B,)
+
+        def rv(days: int) -> torch.Tensor:
+            return torch.sqrt(torch.mean(r[:, -days:] ** 2, dim=1))
+
+        def pk(days: int) -> torch.Tensor:
+            return torch.sqrt(torch.mean(rng[:, -days:] ** 2, dim=1) / LN2x4)
+
+        parts = [torch.abs(r[:, -1]), rv(5), rv(22), rv(c.window), pk(1), pk(5), pk(22), vol20]
+        return torch.log(torch.clamp(torch.stack(parts, dim=-1), min=c.floor))  # (B, 8)
+
+
+class RiskForecaster(nn.Module):
+    """Predicts the daily standard deviation of the next log return: a HAR-style linear model in log volatility,
+    plus an LSTM's correction from the whole window. forward(x, residual=None) -> (std (B,), loss)."""
+
+    def __init__(self, cfg: RiskConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.features = RiskFeatures(cfg)
+        self.scale_free = ScaleFree(
+            ModelConfig(
+                n_features=cfg.n_features,
+                window=cfg.window,
+                close_index=cfg.close_index,
+                close_mean=cfg.close_mean,
+                close_scale=cfg.close_scale,
+                rel_scale=cfg.rel_scale,
+            )
+        )
+        self.har = nn.Linear(len(RISK_FEATURES), 1)
+        self.lstm = nn.LSTM(cfg.n_features, cfg.hidden, num_layers=1, batch_first=True)
+        self.correction = nn.Linear(cfg.hidden, 1)
+        with torch.no_grad():  # start as "tomorrow's volatility = volatility20", the naive risk estimate
+            self.har.weight.zero_()
+            self.har.weight[0, RISK_FEATURES.index("vol20")] = 1.0
+            self.har.bias.zero_()
+            self.correction.weight.zero_()
+            self.correction.bias.zero_()
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None):
+        c = self.cfg
+        assert x.ndim == 3 and x.shape[1:] == (c.window, c.n_features), f"expected (B, {c.window}, {c.n_features})"
+        h, _ = self.lstm(self.scale_free(x))  # (B, T, H)
+        log_scale = self.har(self.features(x)).squeeze(-1) + self.correction(h[:, -1]).squeeze(-1)  # (B,)
+        log_scale = torch.clamp(log_scale, min=math.log(c.floor), max=0.0)  # at most 100% a day
+        scale = torch.exp(log_scale)
+        std = scale * (math.sqrt(c.dof / (c.dof - 2.0)) if c.dist == "student_t" else 1.0)
+        loss = None
+        if residual is not None:
+            z = residual / scale
+            if c.dist == "student_t":  # negative log-likelihood of a scaled Student-t, up to a constant
+                loss = torch.mean(log_scale + 0.5 * (c.dof + 1.0) * torch.log1p(z**2 / c.dof))
+            else:
+                loss = torch.mean(log_scale + 0.5 * z**2)
+        return std, loss
+
+
+class Served(nn.Module):
+    """What the function runs: the point ensemble and the risk model, one graph, three outputs."""
+
+    def __init__(self, ensemble: Ensemble, risk: RiskForecaster):
+        super().__init__()
+        self.ensemble, self.risk = ensemble, risk
+
+    def forward(self, x: torch.Tensor):
+        point, members = self.ensemble(x)
+        std, _ = self.risk(x)
+        return point, members, std
+
+
+def save_risk(path, model: RiskForecaster, **extra) -> None:
+    torch.save({"model_args": asdict(model.cfg), "state_dict": model.state_dict(), **extra}, path)
+
+
+def load_risk(path) -> tuple[RiskForecaster, dict]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = RiskForecaster(RiskConfig(**ckpt["model_args"]))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     return model, ckpt

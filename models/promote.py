@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from models import tracking
+from models.artifacts import MANIFEST, RUNTIME_DIR, TRAINING
 
 MODELS_DIR = Path(__file__).resolve().parent
 
@@ -50,19 +51,19 @@ def promote(ref: str, target: Path = MODELS_DIR) -> dict:
     run = find_run(ref)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=tmp))
-        src_rt = local / "runtime"
-        manifest = json.loads((src_rt / "manifest.json").read_text())
+        src_rt = local / RUNTIME_DIR
+        manifest = json.loads((src_rt / MANIFEST).read_text())
         for name, meta in manifest["files"].items():
             if hashlib.sha256((src_rt / name).read_bytes()).hexdigest() != meta["sha256"]:
                 raise SystemExit(f"promote: run {run.info.run_id}'s {name} does not match its manifest; not promoted")
         manifest["run_id"] = run.info.run_id
         manifest["run_name"] = run.info.run_name
-        rt = target / "runtime"
+        rt = target / RUNTIME_DIR
         if rt.exists():
             shutil.rmtree(rt)
         shutil.copytree(src_rt, rt)
-        (rt / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        for name in ("lstm_multi_ticker.pth", "scaler_ensemble_multi.pkl", "metrics.json"):
+        (rt / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        for name in TRAINING:
             if (local / name).exists():
                 shutil.copy2(local / name, target / name)
     return manifest

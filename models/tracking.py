@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from models.artifacts import RUNTIME_DIR, TRAINING
+
 ROOT = Path(__file__).resolve().parents[1]
 STORE_DIR = ROOT / "mlruns"
 EXPERIMENT = "financial-forecasting"
@@ -17,6 +19,9 @@ SUMMARY_METRICS = (
     "test_mae_pct",
     "test_directional_accuracy",
     "test_interval_coverage",
+    "test_winkler",
+    "test_winkler_vs_rolling",
+    "test_coverage_stormy",
     "model_bytes",
     "latency_p50_us",
 )
@@ -80,6 +85,15 @@ def flat_metrics(report: dict, extra: dict) -> dict:
         for k, v in m.items():
             if isinstance(v, int | float) and v == v:
                 out[f"test_{k}" if name == "ensemble" else f"test_{name}_{k}"] = float(v)
+    for name, m in report["test"].get("risk", {}).items():
+        prefix = "test_" if name == "served" else f"test_{name}_"
+        out[f"{prefix}winkler"] = float(m["winkler"])
+        out[f"{prefix}crps"] = float(m["crps"])
+        out[f"{prefix}coverage"] = float(m["coverage"])
+        out[f"{prefix}coverage_stormy"] = float(m["coverage_by_vol_tercile"][2])
+    if "risk" in report["test"]:
+        out["test_winkler_vs_rolling"] = out["test_winkler"] / out["test_rolling20_winkler"]
+        out["test_winkler_vs_garch"] = out["test_winkler"] / out["test_garch_winkler"]
     for ticker, r in report["test"]["per_ticker"].items():
         out[f"mase_{ticker.replace('^', '')}"] = float(r["ensemble"]["mase"])
     for ticker, r in report.get("held_out", {}).get("per_ticker", {}).items():
@@ -91,10 +105,10 @@ def finish(report: dict, extra: dict, out_dir: Path) -> str:
     """Log the final metrics and the artifacts (checkpoint, bundle, runtime export, metrics.json); end the run."""
     mlflow = _mlflow()
     mlflow.log_metrics(flat_metrics(report, extra))
-    for name in ("lstm_multi_ticker.pth", "scaler_ensemble_multi.pkl", "metrics.json"):
+    for name in TRAINING:
         if (out_dir / name).exists():
             mlflow.log_artifact(str(out_dir / name))
-    mlflow.log_artifacts(str(out_dir / "runtime"), artifact_path="runtime")
+    mlflow.log_artifacts(str(out_dir / RUNTIME_DIR), artifact_path=RUNTIME_DIR)
     run_id = mlflow.active_run().info.run_id
     mlflow.end_run()
     return run_id
@@ -127,6 +141,7 @@ def runs_frame(experiment: str = EXPERIMENT):
         "params.hidden": "hidden",
         "params.layers": "layers",
         "params.epochs": "epochs",
+        "params.interval": "interval",
     }
     cols.update({f"metrics.{m}": m for m in SUMMARY_METRICS})
     keep = [c for c in cols if c in df.columns]

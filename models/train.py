@@ -26,12 +26,20 @@ from scipy.optimize import nnls
 from sklearn.linear_model import Ridge
 
 from models import dataset, metrics
-from models.features import CLOSE, FEATURES, WINDOW
-from models.net import Ensemble, LSTMForecaster, ModelConfig, save_checkpoint, scale_free_numpy
+from models.artifacts import BUNDLE, CHECKPOINT, METRICS, RISK_CHECKPOINT, RUNTIME_DIR
+from models.features import CLOSE, FEATURES, VOLATILITY, WINDOW
+from models.net import (
+    Ensemble,
+    LSTMForecaster,
+    ModelConfig,
+    RiskConfig,
+    RiskForecaster,
+    save_checkpoint,
+    save_risk,
+    scale_free_numpy,
+)
 
 MODELS_DIR = Path(__file__).resolve().parent
-CHECKPOINT = "lstm_multi_ticker.pth"
-BUNDLE = "scaler_ensemble_multi.pkl"
 
 # defaults together, as the README quotes them
 DEFAULTS = dict(
@@ -45,6 +53,11 @@ DEFAULTS = dict(
     patience=4,
     seed=1337,
     ridge_alphas=(1.0, 10.0, 100.0, 1000.0, 10000.0),
+    interval="risk",  # "risk": the risk model's volatility forecast; "vol20": the old q x volatility20
+    risk_hidden=32,  # the risk model's LSTM units
+    risk_epochs=12,
+    risk_lr=3e-3,
+    risk_dists=("gaussian", "student_t"),  # likelihoods tried; validation chooses (Winkler score)
 )
 
 
@@ -154,6 +167,65 @@ def fit_weights(members_val: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array([w[0], w[1], 1.0 - w.sum()])
 
 
+@torch.no_grad()
+def risk_std(model: RiskForecaster, X: np.ndarray, batch: int = 2048) -> np.ndarray:
+    model.eval()
+    out = [model(torch.from_numpy(X[i : i + batch]))[0].numpy() for i in range(0, len(X), batch)]
+    return np.concatenate(out).astype(np.float64) if out else np.empty(0)
+
+
+def train_risk(cfg: RiskConfig, Xtr, rtr, Xva, rva, *, epochs, batch_size, lr, patience, seed) -> tuple[RiskForecaster, list]:
+    """The risk model by its negative log-likelihood on the point ensemble's residuals, early-stopped on validation."""
+    torch.manual_seed(seed)
+    model = RiskForecaster(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
+    gen = torch.Generator().manual_seed(seed)
+    Xt, rt = torch.from_numpy(Xtr), torch.from_numpy(rtr.astype(np.float32))
+    Xv, rv = torch.from_numpy(Xva), torch.from_numpy(rva.astype(np.float32))
+    best, best_loss, bad, history = copy.deepcopy(model.state_dict()), math.inf, 0, []
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        model.train()
+        order = torch.randperm(len(Xt), generator=gen)
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            _, loss = model(Xt[idx], rt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            val = float(model(Xv, rv)[1])
+        history.append({"epoch": epoch, "val_nll": val})
+        mark = ""
+        if val < best_loss - 1e-6:
+            best, best_loss, bad, mark = copy.deepcopy(model.state_dict()), val, 0, " *best"
+        else:
+            bad += 1
+        log(f"    {cfg.dist:9s} epoch {epoch:2d}/{epochs}  val NLL {val:.4f}  {time.time() - t0:4.1f}s{mark}")
+        if bad >= patience:
+            break
+    model.load_state_dict(best)
+    model.eval()
+    return model, history
+
+
+def choose_risk(candidates: dict, yva, mu_va, Xva, last_va, vol_va) -> tuple[str, dict]:
+    """Validation picks the likelihood: calibrate on its first half, score the Winkler interval on its second."""
+    half = len(yva) // 2
+    scores = {}
+    for name, model in candidates.items():
+        std = risk_std(model, Xva)
+        cal = metrics.calibrate(yva[:half], mu_va[:half], std[:half])
+        m = metrics.risk_metrics(
+            last_va[half:] * np.exp(yva[half:]), last_va[half:], mu_va[half:], std[half:], cal["q"], vol_va[half:]
+        )
+        scores[name] = {"winkler": m["winkler"], "coverage": m["coverage"]}
+        log(f"    {name:9s} validation Winkler {m['winkler']:.5f}, coverage {m['coverage']:.3f} (second half of validation)")
+    return min(scores, key=lambda k: scores[k]["winkler"]), scores
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tickers", nargs="+", default=list(dataset.TRAIN_TICKERS))
@@ -172,6 +244,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--run-name", default=None, help="the MLflow run's name (default: MLflow picks one)")
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: financial-forecasting)")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    p.add_argument(
+        "--interval",
+        choices=["risk", "vol20"],
+        default=DEFAULTS["interval"],
+        help="the served interval's volatility: the risk model (default) or the old q x volatility20",
+    )
+    p.add_argument("--risk-epochs", type=int, default=DEFAULTS["risk_epochs"])
+    p.add_argument("--risk-hidden", type=int, default=DEFAULTS["risk_hidden"])
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -180,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
 
-    log(f"[1/5] data: {', '.join(args.tickers)} (bundled snapshot), window {WINDOW} x {len(FEATURES)} features")
+    log(f"[1/6] data: {', '.join(args.tickers)} (bundled snapshot), window {WINDOW} x {len(FEATURES)} features")
     parts, scaler = prepare(args.tickers, args.limit)
     Xtr, ytr, _ = stack(parts, "train", scaler)
     Xva, yva, vva = stack(parts, "val", scaler)
@@ -193,6 +273,9 @@ def main(argv: list[str] | None = None) -> dict:
         "members": list(Ensemble.MEMBERS),
         "limit": args.limit,
         **{k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "hidden", "layers", "dropout", "patience", "seed")},
+        "interval": args.interval,
+        "risk_epochs": args.risk_epochs,
+        "risk_hidden": args.risk_hidden,
     }
     track = None
     if not args.no_track:
@@ -212,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
         close_mean=float(scaler["mean"][CLOSE]),
         close_scale=float(scaler["scale"][CLOSE]),
     )
-    log(f"[2/5] LSTM {cfg.layers}x{cfg.hidden}, up to {args.epochs} epochs, seed {args.seed}")
+    log(f"[2/6] LSTM {cfg.layers}x{cfg.hidden}, up to {args.epochs} epochs, seed {args.seed}")
     try:
         lstm, history = train_lstm(
             cfg,
@@ -233,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict:
             track.abort()
         raise
 
-    log("[3/5] ensemble: linear member, weights and interval calibrated on validation")
+    log("[3/6] ensemble: linear member and weights fitted on validation")
     ridge = fit_linear(cfg, Xtr, ytr, Xva, yva, DEFAULTS["ridge_alphas"])
     ens = Ensemble(lstm, ridge.coef_, float(ridge.intercept_), [1.0, 0.0, 0.0]).eval()
     with torch.no_grad():
@@ -241,12 +324,57 @@ def main(argv: list[str] | None = None) -> dict:
     weights = fit_weights(members_val.numpy(), yva)
     ens.weights.copy_(torch.as_tensor(weights, dtype=torch.float32))
     with torch.no_grad():
-        pred_val, _ = ens(torch.from_numpy(Xva))
-    calibration = metrics.calibrate(yva, pred_val.numpy(), vva)
-    log(
-        f"  weights lstm {weights[0]:.3f}  linear {weights[1]:.3f}  naive {weights[2]:.3f};"
-        f"  interval q={calibration['q']:.3f} x volatility20 at level {calibration['level']}"
+        mu_va = ens(torch.from_numpy(Xva))[0].numpy().astype(np.float64)
+        mu_tr = ens(torch.from_numpy(Xtr))[0].numpy().astype(np.float64)
+    log(f"  weights lstm {weights[0]:.3f}  linear {weights[1]:.3f}  naive {weights[2]:.3f}")
+
+    risk_cfg = RiskConfig(
+        n_features=len(FEATURES),
+        window=WINDOW,
+        hidden=args.risk_hidden,
+        close_index=CLOSE,
+        close_mean=float(scaler["mean"][CLOSE]),
+        close_scale=float(scaler["scale"][CLOSE]),
+        return_index=FEATURES.index("log_return"),
+        range_index=FEATURES.index("range_hl"),
+        vol_index=VOLATILITY,
+        return_mean=float(scaler["mean"][FEATURES.index("log_return")]),
+        return_scale=float(scaler["scale"][FEATURES.index("log_return")]),
+        range_mean=float(scaler["mean"][FEATURES.index("range_hl")]),
+        range_scale=float(scaler["scale"][FEATURES.index("range_hl")]),
+        vol_mean=float(scaler["mean"][VOLATILITY]),
+        vol_scale=float(scaler["scale"][VOLATILITY]),
     )
+    last_va = np.concatenate([p["val"].last_close for p in parts.values()])
+    risk_scores: dict = {}
+    if args.interval == "risk":
+        log(f"[4/6] risk model: HAR-style log volatility + LSTM 1x{args.risk_hidden} correction, by likelihood on the residuals")
+        candidates, histories = {}, {}
+        for dist in DEFAULTS["risk_dists"]:
+            c = RiskConfig(**{**asdict(risk_cfg), "dist": dist})
+            candidates[dist], histories[dist] = train_risk(
+                c,
+                Xtr,
+                ytr - mu_tr,
+                Xva,
+                yva - mu_va,
+                epochs=args.risk_epochs,
+                batch_size=256,
+                lr=DEFAULTS["risk_lr"],
+                patience=3,
+                seed=args.seed,
+            )
+        chosen, risk_scores = choose_risk(candidates, yva, mu_va, Xva, last_va, vva)
+        risk = candidates[chosen]
+        std_va = risk_std(risk, Xva)
+        calibration = metrics.calibrate(yva, mu_va, std_va, scale_name="the risk model's predicted volatility")
+        calibration["risk"] = {"dist": chosen, "validation": risk_scores, "history": histories[chosen]}
+        log(f"  chose {chosen}; interval q={calibration['q']:.3f} x predicted volatility at level {calibration['level']}")
+    else:
+        log("[4/6] risk model: none (--interval vol20): the interval is q x volatility20, as before")
+        risk = RiskForecaster(risk_cfg).eval()  # its initial state is exactly volatility20 (see RiskForecaster)
+        calibration = metrics.calibrate(yva, mu_va, vva)
+    save_risk(out / RISK_CHECKPOINT, risk, interval=args.interval, scores=risk_scores)
 
     save_checkpoint(
         out / CHECKPOINT,
@@ -274,15 +402,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     from models import evaluate, export  # after training: export needs the files just written
 
-    log("[4/5] export to ONNX for the function")
-    manifest = export.export(out, out / "runtime")
+    log("[5/6] export to ONNX for the function")
+    manifest = export.export(out, out / RUNTIME_DIR)
     log(f"  {out / 'runtime'}: version {manifest['version']}, parity with PyTorch {manifest['export_parity_max_abs']:.1e}")
 
-    log("[5/5] evaluate the served model on the test split (and on held-out tickers)")
-    report = evaluate.run(out / "runtime", args.tickers, args.held_out, limit=args.limit, metrics_path=out / "metrics.json")
+    log("[6/6] evaluate the served model on the test split (and on held-out tickers), beside the risk baselines")
+    report = evaluate.run(out / RUNTIME_DIR, args.tickers, args.held_out, limit=args.limit, metrics_path=out / METRICS)
     log(evaluate.format_table(report))
     if track:
-        speed = export.measure_latency(out / "runtime")
+        speed = export.measure_latency(out / RUNTIME_DIR)
         run_id = track.finish(
             report,
             {

@@ -294,3 +294,36 @@ def test_shared_views_parse_safely(params, tickers, extra, end):
     view = forecasting.parse_view(params, ["AAPL", "IBM", "^GSPC"])
     assert view == {"tickers": tickers, "extra": extra, "end": dt.date.fromisoformat(end) if end else None}
     assert forecasting.view_params(["AAPL", "IBM"], dt.date(2012, 6, 29)) == {"tickers": "AAPL,IBM", "end": "2012-06-29"}
+
+
+@pytest.mark.integration
+def test_an_unrelated_widget_change_sends_no_request_again(local_api):
+    """Predictions are cached by endpoint, model version, ticker and window: switching the chart re-runs the page,
+    not the requests, so the cost monitor counts only real traffic."""
+    import time
+
+    at = app(local_api.url)
+    assert not at.error, [e.value for e in at.error]
+    time.sleep(0.5)
+    before = len(local_api.invocations())
+    at.selectbox(key="forecast_chart").set_value("^GSPC").run()
+    at.selectbox(key="forecast_chart").set_value("AAPL").run()
+    assert not at.exception and not at.error
+    time.sleep(0.5)
+    after = local_api.invocations()
+    new = [r for r in after[before:] if r["path"] == "/predict"]
+    # ^GSPC's band and backtest are new windows (fetched once); going back to AAPL fetches nothing
+    at.selectbox(key="forecast_chart").set_value("^GSPC").run()
+    time.sleep(0.5)
+    assert len(local_api.invocations()) == len(after), "a repeated view was sent again"
+    assert all(r["status"] == 200 for r in new)
+
+
+@pytest.mark.integration
+def test_forecast_page_shows_the_interval_comparison(local_api):
+    at = app(local_api.url)
+    tables = [d.value for d in at.dataframe]
+    comparison = next(t for t in tables if "interval" in t.columns and "Winkler (this backtest)" in t.columns)
+    assert list(comparison["interval"]) == ["served (risk model)", "rolling 20-day volatility", "GARCH(1,1)"]
+    assert comparison["Winkler (this backtest)"].iloc[:2].notna().all() and comparison["Winkler (test period)"].notna().all()
+    assert any("predicted volatility" in c.value for c in at.caption)

@@ -32,7 +32,7 @@ def test_predictions_equal_the_reference(run_function, manifest, root):
     from models.export import load_ensemble
     from models.features import window
 
-    ens, _, _ = load_ensemble(root / "models")
+    ens, _, _ = load_ensemble(root / "models")  # the point forecast; the interval is checked against evaluate below
     windows = [window(load_prices(t, source="snapshot"), manifest["scaler"], end=e) for t, e in CASES]
     answers = run_function([{"ticker": t, "features": w.tolist()} for (t, _), w in zip(CASES, windows, strict=True)])
     for (ticker, end), w, out in zip(CASES, windows, answers, strict=True):
@@ -59,3 +59,30 @@ def test_events_match_the_served_scaler(manifest, features):
     from tests.support import load_event
 
     assert load_event("direct_invoke.json")["features"] == pytest.approx(features, abs=1e-7)
+
+
+def test_served_interval_and_confidence_equal_what_evaluate_computes(run_function, root, manifest):
+    """Serving and evaluation must not drift: the function's interval, confidence and volatility for a window equal
+    models.evaluate's for the same window (the figures in metrics.json are about what is served)."""
+    from models import dataset
+    from models.evaluate import RuntimeModel
+
+    rt = RuntimeModel(root / "models" / "runtime")
+    windows, lasts = [], []
+    for ticker in ("AAPL", "^GSPC", "^IXIC"):
+        d = dataset.build(ticker)
+        idx = np.linspace(0, len(d) - 1, 6).astype(int)
+        windows.append(d.X[idx])
+        lasts.append(d.last_close[idx])
+    X, last = np.concatenate(windows), np.concatenate(lasts)
+    expected = rt.served(X, last)
+    from models.features import standardize
+
+    Xs = standardize(X, manifest["scaler"])  # float64, as clients send them (the graph itself runs in float32)
+    answers = run_function([{"ticker": "AAPL", "features": w.reshape(-1).tolist()} for w in Xs])
+    for i, a in enumerate(answers):
+        assert a["interval"]["low"] == pytest.approx(expected["low"][i], rel=1e-5)
+        assert a["interval"]["high"] == pytest.approx(expected["high"][i], rel=1e-5)
+        assert a["confidence"] == pytest.approx(expected["confidence"][i], abs=1e-4)  # float32 graph, two onnxruntime versions
+        assert a["volatility"] == pytest.approx(expected["volatility"][i], rel=1e-5)
+        assert a["prediction"] == pytest.approx(expected["prediction"][i], rel=1e-5)

@@ -23,7 +23,24 @@ def smoke(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("train")
     report = train.main(
-        ["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1", "--out-dir", str(out), "--held-out", "^IXIC"]
+        [
+            "--epochs",
+            "1",
+            "--limit",
+            "200",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--out-dir",
+            str(out),
+            "--held-out",
+            "^IXIC",
+            "--risk-epochs",
+            "1",
+            "--risk-hidden",
+            "4",
+        ]
     )
     return out, report
 
@@ -33,6 +50,7 @@ def test_smoke_run_writes_every_artifact(smoke):
     for name in (
         "lstm_multi_ticker.pth",
         "scaler_ensemble_multi.pkl",
+        "risk_multi_ticker.pth",
         "metrics.json",
         "runtime/model.onnx",
         "runtime/manifest.json",
@@ -40,6 +58,7 @@ def test_smoke_run_writes_every_artifact(smoke):
         assert (out / name).exists(), name
     assert report["test"]["overall"]["naive"]["mase"] == pytest.approx(1.0)
     assert "^IXIC" in report["held_out"]["per_ticker"]
+    assert set(report["test"]["risk"]) == {"served", "ensemble_vol20", "rolling20", "ewma", "garch"}
 
 
 def test_smoke_manifest_hashes_match(smoke):
@@ -64,11 +83,59 @@ def test_training_is_reproducible(smoke, tmp_path):
     from models import train
 
     out, _ = smoke
-    train.main(["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1", "--out-dir", str(tmp_path), "--held-out"])
-    a = torch.load(out / "lstm_multi_ticker.pth", weights_only=False)["state_dict"]
-    b = torch.load(tmp_path / "lstm_multi_ticker.pth", weights_only=False)["state_dict"]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    train.main(
+        [
+            "--epochs",
+            "1",
+            "--limit",
+            "200",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--out-dir",
+            str(tmp_path),
+            "--held-out",
+            "--risk-epochs",
+            "1",
+            "--risk-hidden",
+            "4",
+        ]
+    )
+    for name in ("lstm_multi_ticker.pth", "risk_multi_ticker.pth"):
+        a = torch.load(out / name, weights_only=False)["state_dict"]
+        b = torch.load(tmp_path / name, weights_only=False)["state_dict"]
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+
+
+def test_the_old_interval_is_one_flag_away(tmp_path):
+    """--interval vol20 serves the old q x volatility20: the risk model's untrained state is exactly volatility20."""
+    from models import train
+    from models.evaluate import RuntimeModel
+
+    train.main(
+        [
+            "--epochs",
+            "1",
+            "--limit",
+            "120",
+            "--hidden",
+            "4",
+            "--layers",
+            "1",
+            "--out-dir",
+            str(tmp_path),
+            "--held-out",
+            "--interval",
+            "vol20",
+            "--tickers",
+            "AAPL",
+        ]
+    )
+    d = dataset.build("AAPL")
+    p = RuntimeModel(tmp_path / "runtime").predict(d.X[-50:])
+    np.testing.assert_allclose(p["volatility"], np.maximum(d.vol[-50:], 1e-4), rtol=1e-5)
 
 
 def test_committed_manifest_hashes_match(root, manifest):
@@ -81,17 +148,19 @@ def test_committed_export_parity_on_real_windows(root, manifest):
     """The ONNX model the function serves equals the PyTorch ensemble within 1e-5."""
     import onnxruntime as ort
 
-    from models.export import load_ensemble
+    from models.export import load_served
 
-    ens, _, _ = load_ensemble(root / "models")
+    served, _, _, _ = load_served(root / "models")
     d = dataset.build("GOOG")
     X = dataset.standardize_windows(d.X[-256:], manifest["scaler"])
     with torch.no_grad():
-        ref_ens, ref_mem = (t.numpy() for t in ens(torch.from_numpy(X)))
+        ref_ens, ref_mem, ref_vol = (t.numpy() for t in served(torch.from_numpy(X)))
     sess = ort.InferenceSession(str(root / "models" / "runtime" / "model.onnx"))
-    got_ens, got_mem = sess.run(None, {"x": X})
+    got_ens, got_mem, got_vol = sess.run(manifest["onnx"]["outputs"], {"x": X})
     np.testing.assert_allclose(got_ens, ref_ens, atol=1e-5)
     np.testing.assert_allclose(got_mem, ref_mem, atol=1e-5)
+    np.testing.assert_allclose(got_vol, ref_vol, atol=1e-5)
+    assert manifest["onnx"]["outputs"] == ["ensemble", "members", "volatility"]
     one = sess.run(None, {"x": X[:1]})[0]  # batch 1, as a single request runs
     np.testing.assert_allclose(one, ref_ens[:1], atol=1e-5)
 
@@ -107,10 +176,17 @@ def test_committed_metrics_are_beside_the_naive_forecast(root, manifest):
             assert per["naive"]["mase"] == pytest.approx(1.0)
             assert {"mae", "rmse", "mape", "r2", "mase"} <= set(per["ensemble"])
     assert 0.7 <= m["test"]["overall"]["ensemble"]["interval_coverage"] <= 0.9
+    for block in (m["test"], m["held_out"]):
+        assert set(block["risk"]) == {"served", "ensemble_vol20", "rolling20", "ewma", "garch"}
+        for r in block["risk"].values():
+            assert {"coverage", "coverage_by_vol_tercile", "winkler", "crps", "pinball_10", "pinball_50", "pinball_90"} <= set(r)
+            assert len(r["coverage_by_vol_tercile"]) == 3
 
 
 def test_artifacts_stay_small(root):
-    files = [root / "models" / n for n in ("lstm_multi_ticker.pth", "scaler_ensemble_multi.pkl")]
+    from models.artifacts import BUNDLE, CHECKPOINT, RISK_CHECKPOINT
+
+    files = [root / "models" / n for n in (CHECKPOINT, BUNDLE, RISK_CHECKPOINT)]
     files += list((root / "models" / "runtime").iterdir())
     assert sum(f.stat().st_size for f in files) <= 5 * 1024 * 1024
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import charts, data, forecasting, sidebar
 from dashboard.client import EndpointError
-from dashboard.config import BACKTEST_MAX_DAYS, BATCH_SIZE
+from dashboard.config import BACKTEST_MAX_DAYS
 from models.data import DataError
 
 st.title("Forecast")
@@ -71,7 +71,7 @@ rows, answers, sent = [], {}, {}
 for t, (df, used, why) in loaded.items():
     try:
         features = forecasting.request_features(df, card, end=end)
-        answer = client.predict(t, features, model_version=card["version"])
+        answer = data.prediction(url, key, card["version"], t, data.window_key(features), features)
     except ValueError as e:
         st.warning(f"**{t}**: {e}")
         continue
@@ -113,7 +113,24 @@ view = df[(df.index >= pd.Timestamp(start)) & (df.index <= pd.Timestamp(end))]
 if len(view) < 2:  # the range lies outside this ticker's data (the snapshot's stocks end in 2013)
     view = df[df.index > df.index[-1] - pd.Timedelta(days=365)]
     st.caption(f"{chosen} has no data in the chosen range; showing its last year, up to {df.index[-1]:%Y-%m-%d}.")
-st.plotly_chart(charts.candlestick(view, chosen, answers[chosen]), width="stretch", key="forecast_candles")
+view_bt = forecasting.backtest_requests(df, card, view.index[0], view.index[-1], BACKTEST_MAX_DAYS)
+band = None
+if not view_bt.empty:
+    try:
+        got = data.predictions(
+            url, key, card["version"], chosen, data.window_key(list(view_bt["features"])), list(view_bt["features"])
+        )
+        band = pd.DataFrame(
+            {"date": view_bt["date"], "low": [p["interval"]["low"] for p in got], "high": [p["interval"]["high"] for p in got]}
+        )
+    except EndpointError as e:
+        st.warning(f"The interval band over the chart could not be fetched: {e.message}")
+st.plotly_chart(charts.candlestick(view, chosen, answers[chosen], band), width="stretch", key="forecast_candles")
+if "volatility" in answers[chosen]:
+    st.caption(
+        f"Tomorrow's predicted volatility (daily std of the log return): {answers[chosen]['volatility']:.2%}; the band shows "
+        "each day's interval as the endpoint gave it the day before."
+    )
 
 st.subheader("Backtest")
 span = card.get("test_metrics", {}).get("spans", {}).get(chosen)
@@ -128,10 +145,7 @@ if bt.empty:
     st.info("Not enough data in that period for a backtest.")
 else:
     try:
-        preds = []
-        for i in range(0, len(bt), BATCH_SIZE):
-            chunk = bt.iloc[i : i + BATCH_SIZE]
-            preds += client.predict_batch([{"ticker": chosen, "features": f} for f in chunk["features"]], card["version"])
+        preds = data.predictions(url, key, card["version"], chosen, data.window_key(list(bt["features"])), list(bt["features"]))
     except EndpointError as e:
         st.error(f"Backtest failed: {e.message}")
         st.stop()
@@ -145,6 +159,19 @@ else:
     c3.metric("MASE", f"{s['mase']:.3f}", help="MAE / naive MAE: below 1 beats tomorrow = today")
     c4.metric("interval coverage", f"{s['coverage']:.0%}", help="share of actual closes inside the 80% interval")
     st.plotly_chart(charts.backtest(bt, chosen), width="stretch", key="forecast_backtest")
+    st.markdown(
+        "**The interval beside the textbook risk estimates** (Winkler score on prices relative to the last close: "
+        "lower is better)"
+    )
+    st.dataframe(
+        forecasting.interval_comparison(bt, card, chosen),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f" if "coverage" in c else "%.5f")
+            for c in ("coverage (this backtest)", "Winkler (this backtest)", "coverage (test period)", "Winkler (test period)")
+        },
+    )
 
 with st.expander("What was sent: the 60 x 10 input window"):
     st.plotly_chart(charts.window_heatmap(sent[chosen]), width="stretch", key="forecast_heatmap")

@@ -26,8 +26,8 @@ weights = dict(zip(card["ensemble"]["members"], card["ensemble"]["weights"], str
 st.write("Ensemble weights (fitted on validation data): " + ", ".join(f"**{k}** {v:.3f}" for k, v in weights.items()))
 cal = card["calibration"]
 st.write(
-    f"Interval: {cal['method']}; level {cal['level']}, q = {cal['q']:.3f} x volatility20. Confidence: "
-    f"{card.get('confidence', '')}."
+    f"Interval: {cal['method']}; level {cal['level']}, q = {cal['q']:.3f}. Volatility: {card.get('volatility', 'volatility20')}. "
+    f"Confidence: {card.get('confidence', '')}."
 )
 
 tm = card.get("test_metrics", {})
@@ -39,6 +39,51 @@ if tm.get("overall"):
         "MASE = MAE / the naive forecast's MAE: below 1 beats 'tomorrow = today'. R² on price levels is left out on "
         "purpose: the naive forecast scores about 0.99 too."
     )
+
+
+def risk_table(block: dict) -> pd.DataFrame:
+    labels = tm.get("risk_labels", {})
+    rows = []
+    for name, m in block.items():
+        calm, middle, stormy = m["coverage_by_vol_tercile"]
+        rows.append(
+            {
+                "interval": labels.get(name, name),
+                "coverage": m["coverage"],
+                "calm third": calm,
+                "middle third": middle,
+                "stormy third": stormy,
+                "Winkler": m["winkler"],
+                "CRPS": m["crps"],
+                "pinball 10": m["pinball_10"],
+                "pinball 50": m["pinball_50"],
+                "pinball 90": m["pinball_90"],
+                "width %": m["mean_width_pct"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+if tm.get("risk"):
+    st.subheader("80% intervals beside the textbook risk estimates (test period, pooled)")
+    st.dataframe(risk_table(tm["risk"]), hide_index=True, width="stretch")
+    goals = (tm.get("goals") or {}).get("test") or {}
+    if goals:
+        st.caption(
+            f"Goals on the test period: coverage 77–83% {'met' if goals['coverage_77_83'] else 'NOT met'}; stormy third ≥ 75% "
+            f"{'met' if goals['top_tercile_75'] else 'NOT met'}; Winkler {goals['winkler_vs_rolling']:.3f}x the rolling "
+            f"volatility's (goal ≤ 0.95) and {goals['winkler_vs_garch']:.3f}x GARCH's (goal ≤ 1). Scores are on prices "
+            "relative to the last close; lower is better. Every interval is calibrated on the same validation data."
+        )
+if tm.get("held_out_risk"):
+    st.subheader("Intervals on the held-out ticker (never seen in training)")
+    st.dataframe(risk_table(tm["held_out_risk"]), hide_index=True, width="stretch")
+    goals = (tm.get("goals") or {}).get("held_out") or {}
+    if goals:
+        st.caption(
+            f"Held out: coverage goal {'met' if goals['coverage_77_83'] else 'NOT met'}; Winkler "
+            f"{goals['winkler_vs_rolling']:.3f}x rolling, {goals['winkler_vs_garch']:.3f}x GARCH."
+        )
 if tm.get("per_ticker"):
     st.subheader("Per ticker: ensemble against naive")
     rows = [{"ticker": t, "model": m, **v} for t, r in tm["per_ticker"].items() for m, v in r.items()]

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,14 @@ class Model:
         self.interval_quantile = float(cal["q"])  # split-conformal quantile of |residual| / volatility
         self.sigma, self.level, self.vol_floor = float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
         self.input_name = m["onnx"]["input"]
-        self.output = [m["onnx"]["outputs"][0]]
+        self.outputs = ["ensemble", "volatility"]  # the point log return and the risk model's daily volatility
+        missing = [o for o in self.outputs if o not in m["onnx"]["outputs"]]
+        if missing:
+            raise ModelUnavailable(f"model.onnx lacks the outputs {missing}; re-export the model (python -m models.export)")
+        try:  # the ticker syntax is defined once, in models.data, and travels in the manifest
+            self.ticker_re = re.compile(m["ticker_pattern"])
+        except (KeyError, re.error) as exc:
+            raise ModelUnavailable(f"manifest.json has no usable ticker_pattern ({exc}); re-export the model") from None
         self.card = m  # the model card GET /model serves
 
     def predict(self, X: np.ndarray) -> list[dict]:
@@ -88,9 +96,10 @@ class Model:
                 f"price <= 0 in row {b}: standardize with GET /model's scaler",
             )
         x = X.reshape(len(X), self.window, n).astype(np.float32)
-        r = self.session.run(self.output, {self.input_name: x})[0].astype(np.float64).reshape(-1)  # (B,) log returns
+        point, risk = self.session.run(self.outputs, {self.input_name: x})
+        r = point.astype(np.float64).reshape(-1)  # (B,) log returns
+        vol = np.maximum(risk.astype(np.float64).reshape(-1), self.vol_floor)  # (B,) predicted daily std of the log return
         last = closes[:, -1]
-        vol = np.maximum(X[:, self.vol_at] * self.scale[self.volatility_index] + self.mean[self.volatility_index], self.vol_floor)
         half = self.interval_quantile * vol
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             prediction, low, high = last * np.exp(r), last * np.exp(r - half), last * np.exp(r + half)
@@ -100,8 +109,8 @@ class Model:
             b = int(np.argmin(finite))
             raise bad_request(
                 "unforecastable",
-                f"row {b}: these features give no finite forecast (the volatility "
-                f"feature, features[{self.vol_at}], decodes to {vol[b]:.3g}); standardize with GET /model's scaler",
+                f"row {b}: these features give no finite forecast (predicted volatility {vol[b]:.3g}); "
+                "standardize with GET /model's scaler",
             )
         return [
             {
@@ -109,6 +118,7 @@ class Model:
                 "confidence": 0.5 * (1.0 + math.erf(float(z[i]) / _SQRT2)),
                 "interval": {"low": float(low[i]), "high": float(high[i]), "level": self.level},
                 "last_close": float(last[i]),
+                "volatility": float(vol[i]),
             }
             for i in range(len(X))
         ]

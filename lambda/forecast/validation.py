@@ -10,7 +10,6 @@ from .errors import ApiError, bad_request, quote
 from .jsonio import JSONDecodeError, loads
 
 MAX_BATCH = 64
-TICKER_RE = re.compile(r"[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}")  # used with fullmatch: no "AAPL\n"
 SINGLE_KEYS = frozenset({"ticker", "features", "model_version"})
 INSTANCE_KEYS = frozenset({"ticker", "features"})
 BATCH_KEYS = frozenset({"instances", "model_version"})
@@ -31,10 +30,10 @@ def decode(body) -> object:
         ) from None
 
 
-def _ticker(value, where: str) -> str:
+def _ticker(value, where: str, ticker_re: re.Pattern) -> str:
     if value is None:
         raise bad_request("missing_field", f"{where}ticker is required")
-    if not isinstance(value, str) or not TICKER_RE.fullmatch(value):
+    if not isinstance(value, str) or not ticker_re.fullmatch(value):  # the whole string: no "AAPL\n"
         raise bad_request(
             "invalid_ticker", f"{where}ticker must be a symbol of 1-15 letters, digits or ^ . - =, got {quote(value)}"
         )
@@ -69,9 +68,9 @@ def _check_keys(obj: dict, allowed: frozenset, where: str) -> None:
         )
 
 
-def parse_predict(payload, shape: tuple[int, int]) -> tuple[list[str], np.ndarray, bool, object]:
-    """`shape` is (window days, features per day) -> (tickers, features (B, days*per_day) float64, is_batch,
-    requested model_version)."""
+def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tuple[list[str], np.ndarray, bool, object]:
+    """`shape` is (window days, features per day) and `ticker_re` the manifest's ticker syntax -> (tickers,
+    features (B, days*per_day) float64, is_batch, requested model_version)."""
     if not isinstance(payload, dict):
         raise bad_request("invalid_body", f"body must be a JSON object, got {type(payload).__name__}")
     version = payload.get("model_version")
@@ -92,12 +91,12 @@ def parse_predict(payload, shape: tuple[int, int]) -> tuple[list[str], np.ndarra
             if not isinstance(item, dict):
                 raise bad_request("invalid_instances", f"instances[{i}] must be an object with ticker and features")
             _check_keys(item, INSTANCE_KEYS, where)
-            tickers.append(_ticker(item.get("ticker"), where))
+            tickers.append(_ticker(item.get("ticker"), where, ticker_re))
             rows.append(_features(item.get("features"), where, shape))
         is_batch = True
     else:
         _check_keys(payload, SINGLE_KEYS, "")
-        tickers = [_ticker(payload.get("ticker"), "")]
+        tickers = [_ticker(payload.get("ticker"), "", ticker_re)]
         rows = [_features(payload.get("features"), "", shape)]
         is_batch = False
     try:
