@@ -11,7 +11,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: reliability format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -108,6 +108,11 @@ status: setup ## what is deployed
 
 teardown: setup ## delete what deploy created (keeps the model bucket unless ARGS=--purge)
 	$(PY) lambda/deploy.py teardown $(ARGS)
+
+reliability: setup-dev setup-function ## the README's reliability figures: hostile events, load, slow clients, killed workers, collisions
+	$(FN_PY) scripts/reliability.py function --n 20000
+	$(PY) scripts/reliability.py local-api --load-seconds 20
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_deploy.py -k "foreign or extra_policies or key_is_checked or layer_versions"
 
 screenshots: setup-dev ## screenshots of each dashboard page into docs/
 	$(PY) scripts/screenshots.py

@@ -7,7 +7,8 @@ It serves dist/lambda_function.zip + dist/layer.zip (rebuilt when missing or sta
     403 "Missing Authentication Token" for routes the template does not define; 413 above 10 MB;
     429 when the throttle's token bucket is empty; 504 after the 29 s integration timeout.
     Framing like a careful proxy: chunked bodies read, conflicting or malformed lengths 400 and closed; a
-    client gets --read-timeout seconds to send its request; at most --max-connections at once.
+    client gets --read-timeout seconds to send its request, and waits for it without a thread (one gatekeeper
+    thread reads every connection until its request is whole); --max-connections requests are handled at once.
   * Lambda (local_lambda.py): each worker is a separate process running the real runtime client (awslambdaric)
     on the template Runtime's CPython, against a Lambda Runtime API served there, with the package extracted
     and nothing else on its path. A worker that crashes or hangs past the function's Timeout is replaced.
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import os
+import queue
 import secrets
+import selectors
 import signal
 import socket
 import sys
@@ -29,7 +33,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 LAMBDA_DIR = Path(__file__).resolve().parent
@@ -47,7 +51,9 @@ from dashboard.config import LOCAL_DIR  # noqa: E402  (the one place the .local 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's hard limit
 INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's default integration timeout
 READ_TIMEOUT_S = 10.0  # a client gets this long to send a request's headers and body (and to idle)
-MAX_CONNECTIONS = 256  # connections served at once; beyond it a quick 503 and close, no thread
+MAX_CONNECTIONS = 64  # requests handled at once (threads); a connection still sending costs a buffer, not a thread
+MAX_PENDING = 8192  # connections still sending their request; beyond it a quick 503 and close
+MAX_HEAD = 64 * 1024  # request line + headers
 
 
 def _json(obj) -> bytes:
@@ -132,9 +138,138 @@ class _EofReader:
         return getattr(self.raw, name)
 
 
-class Gateway(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
+class _Prefixed(io.RawIOBase):
+    """A socket whose first bytes were already read by the gatekeeper."""
+
+    def __init__(self, prefix: bytes, sock: socket.socket):
+        self.prefix, self.sock = memoryview(prefix), sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int | None:
+        if len(self.prefix):
+            n = min(len(b), len(self.prefix))
+            b[:n] = self.prefix[:n]
+            self.prefix = self.prefix[n:]
+            return n
+        try:
+            return self.sock.recv_into(b)
+        except BlockingIOError:
+            return None
+
+
+_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b'Content-Length: 34\r\n\r\n{"message": "Service Unavailable"}'
+)
+
+
+def _request_ready(buf: bytes) -> bool | None:
+    """True when `buf` holds a whole request head and, where Content-Length says how long it is, the whole body; None
+    when the head is too long to be a request. Framing errors are left to the handler, which answers them."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None if len(buf) > MAX_HEAD else False
+    lengths = [
+        line.split(b":", 1)[1].strip() for line in buf[:end].split(b"\r\n")[1:] if line.lower().startswith(b"content-length:")
+    ]
+    chunked = any(line.lower().startswith(b"transfer-encoding:") for line in buf[:end].split(b"\r\n")[1:])
+    if chunked or len(lengths) != 1 or not lengths[0].isdigit() or int(lengths[0]) > MAX_PAYLOAD:
+        return True
+    return len(buf) >= end + 4 + int(lengths[0])
+
+
+class Gatekeeper(threading.Thread):
+    """One thread reads every connection until its request is complete (or its read deadline passes), so a slow
+    client costs a buffer, not a thread; complete requests go to a bounded pool of handler threads. A keep-alive
+    connection comes back here between requests."""
+
+    def __init__(self, server: Gateway, read_timeout: float, max_pending: int = MAX_PENDING):
+        super().__init__(daemon=True, name="gatekeeper")
+        self.server, self.read_timeout, self.max_pending = server, read_timeout, max_pending
+        self.selector = selectors.DefaultSelector()
+        self.incoming: queue.SimpleQueue = queue.SimpleQueue()
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.selector.register(self.wake_r, selectors.EVENT_READ, None)
+        self.pending: dict[int, list] = {}  # fd -> [socket, address, buffer, deadline]
+
+    def add(self, sock: socket.socket, addr, prefix: bytes = b"") -> None:
+        self.incoming.put((sock, addr, prefix))
+        try:
+            self.wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _drop(self, fd: int, answer: bytes | None = None) -> None:
+        sock = self.pending.pop(fd)[0]
+        self.selector.unregister(sock)
+        if answer:
+            try:
+                sock.send(answer)
+            except OSError:
+                pass
+        self.server.shutdown_request(sock)
+
+    def _dispatch(self, fd: int) -> None:
+        sock, addr, buf, _ = self.pending.pop(fd)
+        self.selector.unregister(sock)
+        sock.setblocking(True)
+        self.server.handlers.submit(self.server.handle_connection, sock, addr, bytes(buf))
+
+    def run(self) -> None:
+        while True:
+            for key, _ in self.selector.select(timeout=0.25):
+                if key.fileobj is self.wake_r:
+                    try:
+                        self.wake_r.recv(4096)
+                    except OSError:
+                        pass
+                    continue
+                fd = key.fd
+                entry = self.pending.get(fd)
+                if entry is None:
+                    continue
+                try:
+                    data = entry[0].recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:  # the client left before its request was whole: nothing is invoked
+                    self._drop(fd)
+                    continue
+                entry[2] += data
+                ready = _request_ready(bytes(entry[2]))
+                if ready is None:
+                    self._drop(
+                        fd, b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                    )
+                elif ready:
+                    self._dispatch(fd)
+            while not self.incoming.empty():
+                sock, addr, prefix = self.incoming.get()
+                if len(self.pending) >= self.max_pending:
+                    try:
+                        sock.send(_503)
+                    except OSError:
+                        pass
+                    self.server.shutdown_request(sock)
+                    continue
+                sock.setblocking(False)
+                fd = sock.fileno()
+                self.pending[fd] = [sock, addr, bytearray(prefix), time.monotonic() + self.read_timeout]
+                self.selector.register(sock, selectors.EVENT_READ, None)
+                if prefix and _request_ready(prefix):
+                    self._dispatch(fd)
+            now = time.monotonic()
+            for fd in [fd for fd, e in self.pending.items() if e[3] <= now]:
+                self._drop(fd)  # a slow or idle client: closed at its read deadline
+
+
+class Gateway(HTTPServer):
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -147,52 +282,72 @@ class Gateway(ThreadingHTTPServer):
         log: InvocationLog,
         read_timeout: float = READ_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        max_pending: int = MAX_PENDING,
     ):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.pool, self.api_key, self.stage, self.bucket = pool, api_key, stage, bucket
         self.integration_timeout, self.log = integration_timeout, log
         self.routes = {(r["path"], r["method"]): r for r in settings.api_routes(pool.template)}
         self.api_id = "local" + secrets.token_hex(3)
-        self.deadlines = Deadlines(read_timeout)
-        self.slots = threading.BoundedSemaphore(max_connections)
+        self.deadlines = Deadlines(read_timeout)  # a chunked body still arriving in a handler thread
+        self.handlers = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="gateway")
         super().__init__(addr, GatewayHandler)
+        self.gatekeeper = Gatekeeper(self, read_timeout, max_pending)
+        self.gatekeeper.start()
 
     def process_request(self, request, client_address):
-        """At most `max_connections` handler threads: beyond that the connection gets 503 at once and is closed."""
-        if not self.slots.acquire(blocking=False):
-            try:
-                request.sendall(
-                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                    b'Connection: close\r\nContent-Length: 36\r\n\r\n{"message": "Service Unavailable"}\n\n'
-                )
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
+        self.gatekeeper.add(request, client_address)  # no thread until the request is whole
 
-    def process_request_thread(self, request, client_address):
+    def handle_connection(self, sock: socket.socket, addr, prefix: bytes) -> None:
+        """One request in a handler thread; a keep-alive connection then goes back to the gatekeeper."""
         try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
+            handler = GatewayHandler(sock, addr, self, prefix)
+        except Exception:  # noqa: BLE001 - a broken connection must not take the pool thread with it
+            self.shutdown_request(sock)
+            return
+        if handler.close_connection or handler.leftover is None:
+            self.shutdown_request(sock)
+        else:
+            self.gatekeeper.add(sock, addr, handler.leftover)
 
 
 class GatewayHandler(BaseHTTPRequestHandler):
+    """Exactly one request per instance: the gatekeeper has already read it (or its head, for a chunked body)."""
+
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: Gateway
 
-    def log_message(self, *args):
-        pass
+    def __init__(self, sock, addr, server, prefix: bytes = b""):
+        self.prefix, self.leftover = prefix, None
+        super().__init__(sock, addr, server)
 
-    def handle_one_request(self):
-        # the deadline covers waiting for a request line, the headers and the body; cleared once the body is in
-        self.server.deadlines.start(self.connection)
-        self.rfile = _EofReader(self.rfile if not isinstance(self.rfile, _EofReader) else self.rfile.raw)
+    def setup(self):
+        super().setup()
+        self.raw = _Prefixed(self.prefix, self.connection)
+        self.rfile = _EofReader(io.BufferedReader(self.raw, 65536))
+
+    def finish(self):
+        if not self.close_connection:  # whatever the client already sent of its next request goes back with it
+            self.connection.setblocking(False)
+            try:
+                self.leftover = self.rfile.raw.peek(65536)
+            except (OSError, ValueError):
+                self.leftover = None
+            self.connection.setblocking(True)
+        super().finish()
+
+    def handle(self):
+        self.close_connection = True
+        self.server.deadlines.start(self.connection)  # a chunked body may still be arriving
         try:
-            super().handle_one_request()
+            self.handle_one_request()
         finally:
             self.server.deadlines.stop(self.connection)
+
+    def log_message(self, *args):
+        pass
 
     def _send(self, status: int, body: bytes, headers: dict | None = None, request_id: str = "") -> None:
         self.send_response(status)
@@ -449,7 +604,14 @@ def main(argv: list[str] | None = None) -> None:
         "--max-connections",
         type=int,
         default=MAX_CONNECTIONS,
-        help=f"connections served at once; more get 503 at once (default {MAX_CONNECTIONS})",
+        help=f"requests handled at once, one thread each (default {MAX_CONNECTIONS}); a connection still sending its "
+        "request waits without a thread",
+    )
+    p.add_argument(
+        "--max-pending",
+        type=int,
+        default=MAX_PENDING,
+        help=f"connections still sending a request; more get 503 at once (default {MAX_PENDING})",
     )
     args = p.parse_args(argv)
 
@@ -479,6 +641,7 @@ def main(argv: list[str] | None = None) -> None:
             log,
             read_timeout=args.read_timeout,
             max_connections=args.max_connections,
+            max_pending=args.max_pending,
         )
     except OSError as exc:
         pool.stop()
