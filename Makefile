@@ -11,7 +11,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: reliability format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: rollback reliability format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -100,11 +100,14 @@ dashboard: setup ## only the dashboard, on 127.0.0.1 (DASHBOARD_HOST=0.0.0.0 to 
 bench: setup-dev setup-function ## cold start (3.13 vs the old 3.11 build vs torch), warm latency, load, size; updates BENCHMARKS.md
 	$(PY) benchmarks/run.py
 
-deploy: setup ## deploy to AWS (or --endpoint-url) with boto3
+deploy: setup setup-function ## deploy to AWS (or --endpoint-url) with boto3: ARGS="--region R [--api http|url] [--canary 10]"
 	$(PY) lambda/deploy.py deploy $(ARGS)
 
 status: setup ## what is deployed
 	$(PY) lambda/deploy.py status $(ARGS)
+
+rollback: setup ## move the alias live back (ARGS="--region R [--to VERSION]")
+	$(PY) lambda/deploy.py rollback $(ARGS)
 
 teardown: setup ## delete what deploy created (keeps the model bucket unless ARGS=--purge)
 	$(PY) lambda/deploy.py teardown $(ARGS)

@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-PAGES = {"forecast": "", "cost_monitor": "cost_monitor", "deploy": "deploy", "model": "model"}
+PAGES = {"forecast": "forecast", "cost_monitor": "costs", "deploy": "deploy", "model": "model"}
 
 
 def launch(playwright):
