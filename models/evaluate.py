@@ -89,9 +89,9 @@ class Slice:
     scale: dict[str, np.ndarray]  # risk models' volatilities
 
 
-def baseline_scales(ticker: str, d: dataset.TickerData, train_end) -> dict[str, np.ndarray]:
+def baseline_scales(ticker: str, d: dataset.TickerData, train_end, ohlcv=None) -> dict[str, np.ndarray]:
     """Rolling, EWMA and GARCH volatility forecasts for the samples of `d`, each made with data up to its day only."""
-    returns = feature_frame(load_prices(ticker, source="snapshot"))["log_return"]
+    returns = feature_frame(load_prices(ticker, source="snapshot") if ohlcv is None else ohlcv)["log_return"]
     ewma = metrics.ewma_volatility(returns.to_numpy())
     g = metrics.fit_garch(returns[returns.index <= train_end].to_numpy())
     garch = metrics.garch_volatility(returns.to_numpy(), g["omega"], g["alpha"], g["beta"], g["init_var"])
@@ -100,9 +100,9 @@ def baseline_scales(ticker: str, d: dataset.TickerData, train_end) -> dict[str, 
     return {"rolling20": d.vol, "ewma": ewma[pos], "garch": garch[pos], "garch_params": g}
 
 
-def make_slice(model: RuntimeModel, ticker: str, d: dataset.TickerData, train_end) -> Slice:
+def make_slice(model: RuntimeModel, ticker: str, d: dataset.TickerData, train_end, ohlcv=None) -> Slice:
     p = model.predict(d.X)
-    base = baseline_scales(ticker, d, train_end)
+    base = baseline_scales(ticker, d, train_end, ohlcv)
     centre = {name: p[name] for name in ("ensemble", "lstm", "linear")} | {"naive": np.zeros(len(d))}
     scale = {"served": p["volatility"], "ensemble_vol20": d.vol, **{k: base[k] for k in ("rolling20", "ewma", "garch")}}
     return Slice(d, centre, scale)
@@ -337,11 +337,68 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def score_series(runtime_dir: Path, name: str, ohlcv) -> dict:
+    """The served model on a series the project does not hold (another market or period): every sample is a test
+    sample, the intervals keep their validation calibration, and GARCH is fitted on the series' first 70% only."""
+    import pandas as pd
+
+    model = RuntimeModel(runtime_dir)
+    report = run_calibrations_only(model)
+    frame = ohlcv.copy()
+    frame.index = pd.to_datetime(frame.index)
+    d = dataset.build(name, ohlcv=frame)
+    if len(d) < 100:
+        raise SystemExit(f"evaluate: {name} has {len(d)} usable days after the {dataset.WINDOW}-day window; need at least 100")
+    tr, _, _ = dataset.split_slices(len(d))
+    block = score({name: make_slice(model, name, d, d.dates[tr][-1], frame)}, report["cals"])
+    block["goals"] = goals(block)
+    return {
+        "model": model.manifest["name"],
+        "version": model.manifest["version"],
+        "level": model.manifest["calibration"]["level"],
+        "spans": {name: {"test_from": f"{d.dates[0]:%Y-%m-%d}", "test_to": f"{d.dates[-1]:%Y-%m-%d}", "n_test": len(d)}},
+        "test": block,
+    }
+
+
+def run_calibrations_only(model: RuntimeModel) -> dict:
+    """Each interval's calibration on the training tickers' validation split, as `run` computes it."""
+    val = {}
+    for t in model.manifest["tickers"]:
+        d = dataset.build(t)
+        tr, va, _ = dataset.split_slices(len(d))
+        val[t] = make_slice(model, t, d.take(va), d.dates[tr][-1])
+    return {"cals": calibrations(model, list(val.values()))}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runtime-dir", type=Path, default=MODELS_DIR / RUNTIME_DIR)
     p.add_argument("--out", type=Path, default=MODELS_DIR / METRICS)
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="score a series the project does not hold: a CSV with Date, Open, High, Low, Close, Volume "
+        "(writes nothing; prints the tables, or JSON with --json)",
+    )
+    p.add_argument("--name", default=None, help="--csv: the series' name in the tables (default: the file's stem)")
+    p.add_argument("--json", action="store_true", help="--csv: print the report as JSON")
     args = p.parse_args(argv)
+    if args.csv is not None:
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(args.csv, index_col=0, parse_dates=True)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"evaluate: cannot read {args.csv}: {exc}") from None
+        try:
+            report = score_series(args.runtime_dir, args.name or args.csv.stem, frame)
+        except ValueError as exc:  # missing columns, too short a series
+            raise SystemExit(f"evaluate: {args.csv}: {exc}") from None
+        print(json.dumps(_clean(report), indent=1) if args.json else format_table(report))
+        return
     manifest = json.loads((args.runtime_dir / MANIFEST).read_text())
     report = run(args.runtime_dir, manifest["tickers"], manifest.get("held_out", []), metrics_path=args.out)
     print(format_table(report))

@@ -34,15 +34,41 @@ KEY = "reliability-key-0123456789"
 
 # --- the function ---------------------------------------------------------------------------------------------
 
+
 def _hostile_text(rng: random.Random, n: int) -> str:
     pools = ["AAPL", "\ud800", "\udfff", "\x00", "\n", "€", "𝔘", "%", "{", '"', "\\", "/prod/predict", " ", "NaN"]
     return "".join(rng.choice(pools) if rng.random() < 0.5 else chr(rng.randrange(32, 0x2FFF)) for _ in range(n))
 
 
 def _number(rng: random.Random):
-    return rng.choice([0.0, -0.0, 1e-308, 5e-324, 1e308, -1e308, 3.5e38, 1e39, 999.9, 1000.0, 1000.0001, -1000.0001,
-                       rng.uniform(-5, 5), rng.uniform(-2000, 2000), float("nan"), float("inf"), float("-inf"),
-                       10**400, -(10**20), True, None, "1.5", [], {}])
+    return rng.choice(
+        [
+            0.0,
+            -0.0,
+            1e-308,
+            5e-324,
+            1e308,
+            -1e308,
+            3.5e38,
+            1e39,
+            999.9,
+            1000.0,
+            1000.0001,
+            -1000.0001,
+            rng.uniform(-5, 5),
+            rng.uniform(-2000, 2000),
+            float("nan"),
+            float("inf"),
+            float("-inf"),
+            10**400,
+            -(10**20),
+            True,
+            None,
+            "1.5",
+            [],
+            {},
+        ]
+    )
 
 
 def hostile_events(n: int, seed: int = 20261126) -> list:
@@ -127,12 +153,19 @@ def run_function(n: int) -> dict:
         statuses[status] = statuses.get(status, 0) + 1
         sink.seek(0)
         sink.truncate()
-    return {"events": n, "seconds": round(time.perf_counter() - t0, 1), "statuses": dict(sorted(statuses.items())),
-            "answers_5xx": sum(c for s, c in statuses.items() if s >= 500), "exceptions_escaped": escapes,
-            "non_finite_or_unserializable": non_finite, "python": sys.version.split()[0]}
+    return {
+        "events": n,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "statuses": dict(sorted(statuses.items())),
+        "answers_5xx": sum(c for s, c in statuses.items() if s >= 500),
+        "exceptions_escaped": escapes,
+        "non_finite_or_unserializable": non_finite,
+        "python": sys.version.split()[0],
+    }
 
 
 # --- the local API --------------------------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -172,10 +205,26 @@ def run_local_api(load_s: float) -> dict:
 
     log_dir = Path(tempfile.mkdtemp(prefix="reliability-"))
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(port), "--log-dir", str(log_dir),
-                             "--rate-limit", "100000", "--burst-limit", "100000", "--read-timeout", "5"],
-                            env={**os.environ, "LOCAL_API_KEY": KEY}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(LAMBDA_DIR / "local_api.py"),
+            "--port",
+            str(port),
+            "--log-dir",
+            str(log_dir),
+            "--rate-limit",
+            "100000",
+            "--burst-limit",
+            "100000",
+            "--read-timeout",
+            "5",
+        ],
+        env={**os.environ, "LOCAL_API_KEY": KEY},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     body = json.loads((LAMBDA_DIR / "events" / "rest_v1_predict.json").read_text())["body"].encode()
     out: dict = {}
     try:
@@ -206,8 +255,13 @@ def run_local_api(load_s: float) -> dict:
         for t in threads:
             t.join()
         errors = sum(1 for s, _ in results if s != 200)
-        out["load"] = {"connections": 8, "seconds": load_s, "requests": len(results), "errors": errors,
-                       "req_per_s": round(len(results) / load_s)}
+        out["load"] = {
+            "connections": 8,
+            "seconds": load_s,
+            "requests": len(results),
+            "errors": errors,
+            "req_per_s": round(len(results) / load_s),
+        }
         # slow clients: 3,000 half-sent requests (the attack that once stalled the gateway); a normal client meanwhile
         slow = []
         for _ in range(3000):
@@ -225,10 +279,14 @@ def run_local_api(load_s: float) -> dict:
             except (TimeoutError, ConnectionResetError):
                 closed += 1
             s.close()
-        out["slow_clients"] = {"held": 3000, "gateway_threads_meanwhile": threads, "normal_requests_meanwhile": len(during),
-                               "their_errors": sum(1 for st, _ in during if st != 200),
-                               "their_p50_ms": round(statistics.median(t for _, t in during) * 1000, 2),
-                               "closed_by_the_read_timeout": closed}
+        out["slow_clients"] = {
+            "held": 3000,
+            "gateway_threads_meanwhile": threads,
+            "normal_requests_meanwhile": len(during),
+            "their_errors": sum(1 for st, _ in during if st != 200),
+            "their_p50_ms": round(statistics.median(t for _, t in during) * 1000, 2),
+            "closed_by_the_read_timeout": closed,
+        }
         # a worker killed: how long until answers come back
         recoveries = []
         for _ in range(5):
@@ -240,8 +298,11 @@ def run_local_api(load_s: float) -> dict:
                 pass
             recoveries.append((time.perf_counter() - t) * 1000)
             time.sleep(0.5)
-        out["worker_killed"] = {"kills": 5, "time_to_next_200_ms_median": round(statistics.median(recoveries), 1),
-                                "max_ms": round(max(recoveries), 1)}
+        out["worker_killed"] = {
+            "kills": 5,
+            "time_to_next_200_ms_median": round(statistics.median(recoveries), 1),
+            "max_ms": round(max(recoveries), 1),
+        }
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(20)

@@ -327,3 +327,35 @@ def test_forecast_page_shows_the_interval_comparison(local_api):
     assert list(comparison["interval"]) == ["served (risk model)", "rolling 20-day volatility", "GARCH(1,1)"]
     assert comparison["Winkler (this backtest)"].iloc[:2].notna().all() and comparison["Winkler (test period)"].notna().all()
     assert any("predicted volatility" in c.value for c in at.caption)
+
+
+def test_stop_previous_signals_only_its_own_process(tmp_path, monkeypatch):
+    """A recorded pid that now belongs to another process (pid reuse, or a forged file) is never signalled."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from dashboard import processes
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        state = tmp_path / "dashboard_api.json"
+        monkeypatch.setattr(processes, "STATE", state)
+        ident = processes.process_identity(other.pid)
+        for record in (
+            {"pid": other.pid, "start": ident["start"]},  # the right start time, but not local_api.py
+            {"pid": other.pid, "start": "0"},  # a recycled pid
+            {"pid": 1},
+            {"pid": "1"},
+            {},
+        ):
+            state.write_text(json.dumps(record))
+            assert not processes.is_ours(record)
+            processes.stop_previous()
+            assert other.poll() is None, f"signalled a process that is not ours: {record}"
+            assert not state.exists()
+    finally:
+        os.killpg(other.pid, signal.SIGKILL)
+        other.wait(5)

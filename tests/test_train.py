@@ -202,3 +202,22 @@ def test_models_package_does_not_import_torch(root):
 def test_train_help(root):
     r = subprocess.run([sys.executable, "-m", "models.train", "--help"], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0 and "--epochs" in r.stdout and "python -m models.train" in r.stdout
+
+
+def test_the_served_model_scores_a_series_the_project_does_not_hold(root, tmp_path, capsys):
+    """`python -m models.evaluate --csv FILE`: any OHLCV series, scored beside the baselines with the served calibration."""
+    from models import evaluate
+    from models.data import load_prices
+
+    df = load_prices("MSFT", source="snapshot")
+    df[df.index >= "2011-01-01"].to_csv(tmp_path / "msft_late.csv")
+    evaluate.main(["--csv", str(tmp_path / "msft_late.csv"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    risk = report["test"]["risk"]
+    assert set(risk) == {"served", "ensemble_vol20", "rolling20", "ewma", "garch"}
+    assert 0.5 < risk["served"]["coverage"] < 1 and report["test"]["goals"]["winkler_vs_rolling"] > 0
+    df.iloc[:80].to_csv(tmp_path / "short.csv")
+    with pytest.raises(SystemExit, match="short has 0 usable days"):
+        evaluate.main(["--csv", str(tmp_path / "short.csv")])
+    with pytest.raises(SystemExit, match="cannot read"):
+        evaluate.main(["--csv", str(tmp_path / "missing.csv")])

@@ -7,75 +7,9 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, assert_cors, call, load_event, rest, with_
-
-# (name, event builder(features) -> event, status, code)
-BAD = [
-    ("malformed json", lambda f: rest(raw='{"ticker": "AAPL", '), 400, "invalid_json"),
-    (
-        "NaN literal",
-        lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "NaN", 1)),
-        400,
-        "invalid_json",
-    ),
-    (
-        "Infinity literal",
-        lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "Infinity", 1)),
-        400,
-        "invalid_json",
-    ),
-    (
-        "number overflowing a double",
-        lambda f: rest(raw=json.dumps({"ticker": "AAPL", "features": f}).replace(str(f[5]), "1e999", 1)),
-        400,
-        "invalid_json",
-    ),
-    ("empty body", lambda f: rest(raw=""), 400, "missing_body"),
-    ("no body", lambda f: rest(None), 400, "missing_body"),
-    ("body is a list", lambda f: rest(f), 400, "invalid_body"),
-    ("body is a string", lambda f: rest("AAPL"), 400, "invalid_body"),
-    ("missing ticker", lambda f: rest({"features": f}), 400, "missing_field"),
-    ("missing features", lambda f: rest({"ticker": "AAPL"}), 400, "missing_field"),
-    ("misspelt key", lambda f: rest({"ticker": "AAPL", "feature": f}), 400, "unknown_field"),
-    ("599 numbers", lambda f: rest({"ticker": "AAPL", "features": f[:-1]}), 400, "wrong_length"),
-    ("601 numbers", lambda f: rest({"ticker": "AAPL", "features": f + [0.0]}), 400, "wrong_length"),
-    ("nested 60x10", lambda f: rest({"ticker": "AAPL", "features": np.reshape(f, (60, 10)).tolist()}), 400, "wrong_length"),
-    ("features a string", lambda f: rest({"ticker": "AAPL", "features": "1,2,3"}), 400, "invalid_features"),
-    ("features an object", lambda f: rest({"ticker": "AAPL", "features": {"a": 1}}), 400, "invalid_features"),
-    ("a string inside", lambda f: rest({"ticker": "AAPL", "features": with_(f, i7="1.5")}), 400, "non_numeric"),
-    ("a null inside", lambda f: rest({"ticker": "AAPL", "features": with_(f, i7=None)}), 400, "non_numeric"),
-    ("a boolean inside", lambda f: rest({"ticker": "AAPL", "features": with_(f, i7=True)}), 400, "non_numeric"),
-    ("empty ticker", lambda f: rest({"ticker": "", "features": f}), 400, "invalid_ticker"),
-    ("numeric ticker", lambda f: rest({"ticker": 42, "features": f}), 400, "invalid_ticker"),
-    ("injection ticker", lambda f: rest({"ticker": "A; DROP TABLE", "features": f}), 400, "invalid_ticker"),
-    ("overlong ticker", lambda f: rest({"ticker": "A" * 40, "features": f}), 400, "invalid_ticker"),
-    ("negative price", lambda f: rest({"ticker": "AAPL", "features": with_(f, i590=-100.0)}), 400, "invalid_price"),
-    ("bad base64", lambda f: {**rest(raw="not base64!!"), "isBase64Encoded": True}, 400, "invalid_base64"),
-    ("body over 1 MB", lambda f: rest(raw=" " * (1024 * 1024 + 10)), 413, "payload_too_large"),
-    (
-        "version mismatch",
-        lambda f: rest({"ticker": "AAPL", "features": f, "model_version": "0.0-old"}),
-        409,
-        "model_version_mismatch",
-    ),
-    ("version not a string", lambda f: rest({"ticker": "AAPL", "features": f, "model_version": 3}), 400, "invalid_model_version"),
-    ("empty batch", lambda f: rest({"instances": []}), 400, "empty_batch"),
-    ("batch of 65", lambda f: rest({"instances": [{"ticker": "AAPL", "features": f}] * 65}), 400, "batch_too_large"),
-    ("instances not a list", lambda f: rest({"instances": {"ticker": "AAPL"}}), 400, "invalid_instances"),
-    ("instance not an object", lambda f: rest({"instances": [f]}), 400, "invalid_instances"),
-    (
-        "bad instance",
-        lambda f: rest({"instances": [{"ticker": "AAPL", "features": f}, {"ticker": "IBM", "features": f[:3]}]}),
-        400,
-        "wrong_length",
-    ),
-    ("unknown path", lambda f: rest({"ticker": "AAPL", "features": f}, path="/predictions"), 404, "not_found"),
-    ("GET /predict", lambda f: rest(None, method="GET"), 405, "method_not_allowed"),
-    ("DELETE /model", lambda f: rest(None, method="DELETE", path="/model"), 405, "method_not_allowed"),
-]
+from tests.support import BAD, LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, assert_cors, call, load_event, rest, with_
 
 
 @pytest.mark.parametrize("name, build, status, code", BAD, ids=[b[0] for b in BAD])

@@ -9,8 +9,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from tests.function.test_handler import BAD
-from tests.support import LAMBDA_DIR, call, load_event, rest
+from tests.support import BAD, LAMBDA_DIR, call, load_event, rest
 
 
 @pytest.fixture(scope="module")
