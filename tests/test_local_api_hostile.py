@@ -115,7 +115,7 @@ def test_slow_clients_time_out_and_others_are_served(api, body):
     try:
         t = time.monotonic()
         r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10)
-        assert r.status_code == 200 and time.monotonic() - t < 1.5
+        assert r.status_code == 200 and time.monotonic() - t < 3.0
         assert threads_of(api.proc.pid) < 16 + 40, "a slow client must cost a buffer, not a thread"
         time.sleep(3.5)
         closed = 0
