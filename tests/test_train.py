@@ -16,32 +16,17 @@ from models.features import FEATURES, WINDOW
 torch = pytest.importorskip("torch")
 
 
+# a tiny real run: 1 epoch, the newest 200 samples per ticker, small nets; seconds
+SMOKE = ["--epochs", "1", "--limit", "200", "--hidden", "8", "--layers", "1", "--risk-epochs", "1", "--risk-hidden", "4"]
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """A tiny real run: 1 epoch, the newest 200 samples per ticker; seconds."""
     from models import train
 
     out = tmp_path_factory.mktemp("train")
-    report = train.main(
-        [
-            "--epochs",
-            "1",
-            "--limit",
-            "200",
-            "--hidden",
-            "8",
-            "--layers",
-            "1",
-            "--out-dir",
-            str(out),
-            "--held-out",
-            "^IXIC",
-            "--risk-epochs",
-            "1",
-            "--risk-hidden",
-            "4",
-        ]
-    )
+    report = train.main([*SMOKE, "--out-dir", str(out), "--held-out", "^IXIC"])
     return out, report
 
 
@@ -83,25 +68,7 @@ def test_training_is_reproducible(smoke, tmp_path):
     from models import train
 
     out, _ = smoke
-    train.main(
-        [
-            "--epochs",
-            "1",
-            "--limit",
-            "200",
-            "--hidden",
-            "8",
-            "--layers",
-            "1",
-            "--out-dir",
-            str(tmp_path),
-            "--held-out",
-            "--risk-epochs",
-            "1",
-            "--risk-hidden",
-            "4",
-        ]
-    )
+    train.main([*SMOKE, "--out-dir", str(tmp_path), "--held-out"])
     for name in ("lstm_multi_ticker.pth", "risk_multi_ticker.pth"):
         a = torch.load(out / name, weights_only=False)["state_dict"]
         b = torch.load(tmp_path / name, weights_only=False)["state_dict"]
