@@ -594,7 +594,7 @@ def layer_record(aws: Aws, p: dict) -> list[str]:
 
 def _write_layer_record(aws: Aws, p: dict, arns: list[str]) -> None:
     name = p["names"]["layer_record"]
-    exists = bool(layer_record(aws, p)) or _parameter_exists(aws, name)
+    exists = _parameter_exists(aws, name)
     aws("ssm").put_parameter(
         Name=name,
         Value=json.dumps(arns),
@@ -1248,7 +1248,7 @@ def status(aws: Aws, show_key: bool = False, hours: int = 24, params: dict | Non
         out["collision"] = str(e)
     lam = aws("lambda")
     if found.function:
-        c = lam.get_function(FunctionName=names["function"])["Configuration"]
+        c = found.function  # survey read it
         alias = lam.get_alias(FunctionName=names["function"], Name=names["alias"])
         live, weights = alias["FunctionVersion"], (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {})
         out["function"] = {

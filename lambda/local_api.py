@@ -43,7 +43,7 @@ sys.path.insert(0, str(LAMBDA_DIR))
 import package  # noqa: E402
 import runtime_python  # noqa: E402
 import settings  # noqa: E402
-from local_lambda import Invocation, InvocationLog, Pool  # noqa: E402
+from local_lambda import Invocation, InvocationLog, Pool, _json  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from dashboard.config import LOCAL_DIR  # noqa: E402  (the one place the .local folder is named)
@@ -54,10 +54,6 @@ READ_TIMEOUT_S = 10.0  # a client gets this long to send a request's headers and
 MAX_CONNECTIONS = 64  # requests handled at once (threads); a connection still sending costs a buffer, not a thread
 MAX_PENDING = 8192  # connections still sending their request; beyond it a quick 503 and close
 MAX_HEAD = 64 * 1024  # request line + headers
-
-
-def _json(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 class TokenBucket:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -191,8 +192,9 @@ def compile_tree(root: Path, target: Target) -> None:
         raise PackageError(f"byte-compiling {root} failed: {r.stdout[-500:]}{r.stderr[-500:]}")
 
 
+@functools.lru_cache(maxsize=8)
 def interpreter(target: Target) -> Path:
-    """The CPython that compiles (and later runs) a build for `target`."""
+    """The CPython that compiles (and later runs) a build for `target`; looked for once (each probe runs it)."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" == target.python:
         return Path(sys.executable)
     found = runtime_python.find(target.python)

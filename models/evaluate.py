@@ -89,23 +89,53 @@ class Slice:
     scale: dict[str, np.ndarray]  # risk models' volatilities
 
 
-def baseline_scales(ticker: str, d: dataset.TickerData, train_end, ohlcv=None) -> dict[str, np.ndarray]:
-    """Rolling, EWMA and GARCH volatility forecasts for the samples of `d`, each made with data up to its day only."""
-    returns = feature_frame(load_prices(ticker, source="snapshot") if ohlcv is None else ohlcv)["log_return"]
+def baseline_scales(d: dataset.TickerData, returns, train_end) -> dict[str, np.ndarray]:
+    """Rolling, EWMA and GARCH volatility forecasts for the samples of `d`, each made with data up to its day only;
+    GARCH's parameters come from the returns up to `train_end`."""
     ewma = metrics.ewma_volatility(returns.to_numpy())
     g = metrics.fit_garch(returns[returns.index <= train_end].to_numpy())
     garch = metrics.garch_volatility(returns.to_numpy(), g["omega"], g["alpha"], g["beta"], g["init_var"])
     pos = returns.index.get_indexer(d.dates)
-    assert (pos >= 0).all(), f"{ticker}: sample dates missing from the return series"
-    return {"rolling20": d.vol, "ewma": ewma[pos], "garch": garch[pos], "garch_params": g}
+    assert (pos >= 0).all(), f"{d.ticker}: sample dates missing from the return series"
+    return {"rolling20": d.vol, "ewma": ewma[pos], "garch": garch[pos]}
 
 
-def make_slice(model: RuntimeModel, ticker: str, d: dataset.TickerData, train_end, ohlcv=None) -> Slice:
-    p = model.predict(d.X)
-    base = baseline_scales(ticker, d, train_end, ohlcv)
-    centre = {name: p[name] for name in ("ensemble", "lstm", "linear")} | {"naive": np.zeros(len(d))}
-    scale = {"served": p["volatility"], "ensemble_vol20": d.vol, **{k: base[k] for k in ("rolling20", "ewma", "garch")}}
-    return Slice(d, centre, scale)
+def make_slices(model: RuntimeModel, d: dataset.TickerData, parts: dict[str, slice], train_end, ohlcv=None) -> dict[str, Slice]:
+    """One ticker's samples cut into `parts`: its prices read and its GARCH fitted once for all of them."""
+    returns = feature_frame(load_prices(d.ticker, source="snapshot") if ohlcv is None else ohlcv)["log_return"]
+    base = baseline_scales(d, returns, train_end)
+    out = {}
+    for name, part in parts.items():
+        piece = d.take(part)
+        p = model.predict(piece.X)
+        centre = {k: p[k] for k in ("ensemble", "lstm", "linear")} | {"naive": np.zeros(len(piece))}
+        scale = {"served": p["volatility"], "ensemble_vol20": piece.vol} | {k: v[part] for k, v in base.items()}
+        out[name] = Slice(piece, centre, scale)
+    return out
+
+
+def training_splits(model: RuntimeModel, tickers, limit: int | None = None) -> tuple[dict, dict, dict]:
+    """(validation slices, test slices, test spans) of the training tickers."""
+    val, test, spans = {}, {}, {}
+    for t in tickers:
+        d = dataset.build(t)
+        if limit:
+            d = d.take(slice(max(0, len(d) - limit), len(d)))
+        tr, va, te = dataset.split_slices(len(d))
+        cut = make_slices(model, d, {"val": va, "test": te}, d.dates[tr][-1])
+        val[t], test[t] = cut["val"], cut["test"]
+        spans[t] = {
+            "test_from": f"{d.dates[te][0]:%Y-%m-%d}",
+            "test_to": f"{d.dates[te][-1]:%Y-%m-%d}",
+            "n_test": len(d.dates[te]),
+        }
+    return val, test, spans
+
+
+def whole_series(model: RuntimeModel, d: dataset.TickerData, ohlcv=None) -> Slice:
+    """Every sample of a series the model never trained on; GARCH's parameters come from its first 70% only."""
+    tr, _, _ = dataset.split_slices(len(d))
+    return make_slices(model, d, {"all": slice(None)}, d.dates[tr][-1], ohlcv)["all"]
 
 
 RISK_CENTRE = {"served": "ensemble", "ensemble_vol20": "ensemble", "rolling20": "naive", "ewma": "naive", "garch": "naive"}
@@ -181,19 +211,7 @@ def goals(block: dict) -> dict:
 
 def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metrics_path: Path | None = None) -> dict:
     model = RuntimeModel(runtime_dir)
-    val, test, spans = {}, {}, {}
-    for t in tickers:
-        d = dataset.build(t)
-        if limit:
-            d = d.take(slice(max(0, len(d) - limit), len(d)))
-        tr, va, te = dataset.split_slices(len(d))
-        train_end = d.dates[tr][-1]
-        val[t], test[t] = make_slice(model, t, d.take(va), train_end), make_slice(model, t, d.take(te), train_end)
-        spans[t] = {
-            "test_from": f"{d.dates[te][0]:%Y-%m-%d}",
-            "test_to": f"{d.dates[te][-1]:%Y-%m-%d}",
-            "n_test": len(d.dates[te]),
-        }
+    val, test, spans = training_splits(model, tickers, limit)
     cals = calibrations(model, list(val.values()))
     report = {
         "model": model.manifest["name"],
@@ -209,8 +227,7 @@ def run(runtime_dir: Path, tickers, held_out=(), limit: int | None = None, metri
         d = dataset.build(t)
         if limit:
             d = d.take(slice(max(0, len(d) - limit), len(d)))
-        tr, _, _ = dataset.split_slices(len(d))  # GARCH's parameters come from this ticker's first 70% only
-        held[t] = make_slice(model, t, d, d.dates[tr][-1])
+        held[t] = whole_series(model, d)
         spans[t] = {
             "test_from": f"{d.dates[0]:%Y-%m-%d}",
             "test_to": f"{d.dates[-1]:%Y-%m-%d}",
@@ -343,14 +360,14 @@ def score_series(runtime_dir: Path, name: str, ohlcv) -> dict:
     import pandas as pd
 
     model = RuntimeModel(runtime_dir)
-    report = run_calibrations_only(model)
+    val, _, _ = training_splits(model, model.manifest["tickers"])
+    cals = calibrations(model, list(val.values()))
     frame = ohlcv.copy()
     frame.index = pd.to_datetime(frame.index)
     d = dataset.build(name, ohlcv=frame)
     if len(d) < 100:
         raise SystemExit(f"evaluate: {name} has {len(d)} usable days after the {dataset.WINDOW}-day window; need at least 100")
-    tr, _, _ = dataset.split_slices(len(d))
-    block = score({name: make_slice(model, name, d, d.dates[tr][-1], frame)}, report["cals"])
+    block = score({name: whole_series(model, d, frame)}, cals)
     block["goals"] = goals(block)
     return {
         "model": model.manifest["name"],
@@ -359,16 +376,6 @@ def score_series(runtime_dir: Path, name: str, ohlcv) -> dict:
         "spans": {name: {"test_from": f"{d.dates[0]:%Y-%m-%d}", "test_to": f"{d.dates[-1]:%Y-%m-%d}", "n_test": len(d)}},
         "test": block,
     }
-
-
-def run_calibrations_only(model: RuntimeModel) -> dict:
-    """Each interval's calibration on the training tickers' validation split, as `run` computes it."""
-    val = {}
-    for t in model.manifest["tickers"]:
-        d = dataset.build(t)
-        tr, va, _ = dataset.split_slices(len(d))
-        val[t] = make_slice(model, t, d.take(va), d.dates[tr][-1])
-    return {"cals": calibrations(model, list(val.values()))}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -96,14 +96,16 @@ def scale_free_numpy(x, cfg: ModelConfig):
         return ScaleFree(cfg)(torch.as_tensor(x, dtype=torch.float32)).numpy()
 
 
-def save_checkpoint(path, model: LSTMForecaster, **extra) -> None:
+def save_checkpoint(path, model: nn.Module, **extra) -> None:
+    """A checkpoint that describes itself: its config (`model.cfg`), its weights and whatever else is passed."""
     torch.save({"model_args": asdict(model.cfg), "state_dict": model.state_dict(), **extra}, path)
 
 
-def load_checkpoint(path) -> tuple[LSTMForecaster, dict]:
-    """Rebuild the model from the checkpoint's own model_args; never from constants elsewhere."""
+def load_checkpoint(path, model_cls: type[nn.Module] | None = None, cfg_cls: type | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild the model from the checkpoint's own model_args; never from constants elsewhere. The point LSTM by
+    default; load_risk passes the risk model's classes."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = LSTMForecaster(ModelConfig(**ckpt["model_args"]))
+    model = (model_cls or LSTMForecaster)((cfg_cls or ModelConfig)(**ckpt["model_args"]))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     return model, ckpt
@@ -221,13 +223,5 @@ class Served(nn.Module):
         return point, members, std
 
 
-def save_risk(path, model: RiskForecaster, **extra) -> None:
-    torch.save({"model_args": asdict(model.cfg), "state_dict": model.state_dict(), **extra}, path)
-
-
 def load_risk(path) -> tuple[RiskForecaster, dict]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = RiskForecaster(RiskConfig(**ckpt["model_args"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, ckpt
+    return load_checkpoint(path, RiskForecaster, RiskConfig)

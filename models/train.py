@@ -35,7 +35,6 @@ from models.net import (
     RiskConfig,
     RiskForecaster,
     save_checkpoint,
-    save_risk,
     scale_free_numpy,
 )
 
@@ -374,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict:
         log("[4/6] risk model: none (--interval vol20): the interval is q x volatility20, as before")
         risk = RiskForecaster(risk_cfg).eval()  # its initial state is exactly volatility20 (see RiskForecaster)
         calibration = metrics.calibrate(yva, mu_va, vva)
-    save_risk(out / RISK_CHECKPOINT, risk, interval=args.interval, scores=risk_scores)
+    save_checkpoint(out / RISK_CHECKPOINT, risk, interval=args.interval, scores=risk_scores)
 
     save_checkpoint(
         out / CHECKPOINT,

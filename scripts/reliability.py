@@ -185,7 +185,8 @@ def _post(port: int, body: bytes, timeout: float = 30) -> tuple[int, float]:
     return r.status, time.perf_counter() - t
 
 
-def _worker_pids(log_dir: Path) -> list[int]:
+def worker_pids(log_dir: Path) -> list[int]:
+    """The awslambdaric processes of the local API whose log folder is `log_dir`."""
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -290,7 +291,7 @@ def run_local_api(load_s: float) -> dict:
         # a worker killed: how long until answers come back
         recoveries = []
         for _ in range(5):
-            pids = _worker_pids(log_dir)
+            pids = worker_pids(log_dir)
             for pid in pids:
                 os.kill(pid, 9)
             t = time.perf_counter()

@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_DIR = ROOT / "lambda"
 RUNTIME_DIR = ROOT / "models" / "runtime"
 EVENTS_DIR = LAMBDA_DIR / "events"
-SAMPLE_KEY = "local-dev-key"  # the key lambda/events/*.json carry
 for _p in (str(ROOT), str(LAMBDA_DIR)):
     if _p not in sys.path:
         sys.path.append(_p)
+
+from smoke import SAMPLE_KEY  # noqa: E402  (the key lambda/events/*.json carry: defined once, in lambda/smoke.py)
 
 
 def free_port() -> int:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from tests.support import SAMPLE_KEY, LocalAPI, load_event, wait_for
+from tests.support import ROOT, SAMPLE_KEY, LocalAPI, load_event, wait_for
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from reliability import worker_pids  # noqa: E402  (one /proc scan for the local API's workers)
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +175,7 @@ def test_a_worker_killed_between_requests_costs_no_request(api, body):
     try:
         for _ in range(6):
             time.sleep(0.4)
-            for pid in worker_pids(api):
+            for pid in worker_pids(api.dir):
                 try:
                     os.kill(pid, 9)
                     killed += 1
@@ -186,23 +190,6 @@ def test_a_worker_killed_between_requests_costs_no_request(api, body):
     assert max(latencies) < 8, "a request waited out the function Timeout (10 s): it was handed to a dead worker"
     assert errors.count(502) <= 6 * 2
     assert requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10).status_code == 200
-
-
-def worker_pids(api) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                cmd = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
-                if (
-                    b"awslambdaric" in cmd
-                    and os.getpgid(int(d)) != api.proc.pid
-                    and any(str(api.dir).encode() in c for c in open(f"/proc/{d}/environ", "rb").read().split(b"\0"))
-                ):
-                    out.append(int(d))
-            except (OSError, ProcessLookupError):
-                pass
-    return out
 
 
 def test_key_files_are_owner_only_from_the_start(api):

@@ -64,26 +64,34 @@ def risk_table(block: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
+    st.subheader(title)
+    st.dataframe(risk_table(block), hide_index=True, width="stretch")
+    if goals:
+        met = {k: "met" if goals[k] else "NOT met" for k in ("coverage_77_83", "top_tercile_75")}
+        st.caption(
+            f"Goals {where}: coverage 77–83% {met['coverage_77_83']}; stormy third ≥ 75% {met['top_tercile_75']}; Winkler "
+            f"{goals['winkler_vs_rolling']:.3f}x the rolling volatility's (goal ≤ 0.95) and {goals['winkler_vs_garch']:.3f}x "
+            "GARCH's (goal ≤ 1). Scores are on prices relative to the last close; lower is better. Every interval is "
+            "calibrated on the same validation data."
+        )
+
+
+all_goals = tm.get("goals") or {}
 if tm.get("risk"):
-    st.subheader("80% intervals beside the textbook risk estimates (test period, pooled)")
-    st.dataframe(risk_table(tm["risk"]), hide_index=True, width="stretch")
-    goals = (tm.get("goals") or {}).get("test") or {}
-    if goals:
-        st.caption(
-            f"Goals on the test period: coverage 77–83% {'met' if goals['coverage_77_83'] else 'NOT met'}; stormy third ≥ 75% "
-            f"{'met' if goals['top_tercile_75'] else 'NOT met'}; Winkler {goals['winkler_vs_rolling']:.3f}x the rolling "
-            f"volatility's (goal ≤ 0.95) and {goals['winkler_vs_garch']:.3f}x GARCH's (goal ≤ 1). Scores are on prices "
-            "relative to the last close; lower is better. Every interval is calibrated on the same validation data."
-        )
+    intervals(
+        "80% intervals beside the textbook risk estimates (test period, pooled)",
+        tm["risk"],
+        all_goals.get("test"),
+        "on the test period",
+    )
 if tm.get("held_out_risk"):
-    st.subheader("Intervals on the held-out ticker (never seen in training)")
-    st.dataframe(risk_table(tm["held_out_risk"]), hide_index=True, width="stretch")
-    goals = (tm.get("goals") or {}).get("held_out") or {}
-    if goals:
-        st.caption(
-            f"Held out: coverage goal {'met' if goals['coverage_77_83'] else 'NOT met'}; Winkler "
-            f"{goals['winkler_vs_rolling']:.3f}x rolling, {goals['winkler_vs_garch']:.3f}x GARCH."
-        )
+    intervals(
+        "Intervals on the held-out ticker (never seen in training)",
+        tm["held_out_risk"],
+        all_goals.get("held_out"),
+        "on the held-out ticker",
+    )
 if tm.get("per_ticker"):
     st.subheader("Per ticker: ensemble against naive")
     rows = [{"ticker": t, "model": m, **v} for t, r in tm["per_ticker"].items() for m, v in r.items()]
@@ -97,7 +105,7 @@ st.subheader("Training runs")
 runs = data.training_runs()
 if runs is None or runs.empty:
     st.info(
-        "No experiment tracking store yet. Create one with `make experiments` (runs A, B and C) or `make train`; "
+        "No experiment tracking store yet. Create one with `make experiments` (runs A, A0, B and C) or `make train`; "
         "browse it with `make mlflow`."
     )
 else:

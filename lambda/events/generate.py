@@ -15,12 +15,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE.parent))
 
 from models.data import load_prices  # noqa: E402
 from models.features import window  # noqa: E402
 
 KEY_HEADER = "x-api-key"
-SAMPLE_KEY = "local-dev-key"  # what the tests configure; never a real key
+from smoke import SAMPLE_KEY  # noqa: E402  (what the tests configure; never a real key)
 
 
 def main() -> None:

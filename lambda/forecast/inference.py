@@ -67,8 +67,6 @@ class Model:
         self.mean = np.asarray(m["scaler"]["mean"], dtype=np.float64)
         self.scale = np.asarray(m["scaler"]["scale"], dtype=np.float64)
         self.close_index, self.volatility_index = int(m["close_index"]), int(m["volatility_index"])
-        last_day = (self.window - 1) * self.n_features
-        self.last_close_at, self.vol_at = last_day + self.close_index, last_day + self.volatility_index
         cal = m["calibration"]
         self.interval_quantile = float(cal["q"])  # split-conformal quantile of |residual| / volatility
         self.sigma, self.level, self.vol_floor = float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
