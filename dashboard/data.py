@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import processes
-from dashboard.client import ForecastClient
+from models.client import ForecastClient
 from dashboard.config import MARKET_TTL_S, MODEL_TTL_S, PREDICTION_TTL_S, RUNS_TTL_S
 from models import data as market
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, processes, sidebar
-from dashboard.client import EndpointError
+from models.client import EndpointError
 from dashboard.config import ROOT
 
 st.title("Deploy")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, forecasting, sidebar
-from dashboard.client import EndpointError
+from models.client import EndpointError
 from dashboard.config import BACKTEST_MAX_DAYS
 from models.data import DataError
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, sidebar
-from dashboard.client import EndpointError
+from models.client import EndpointError
 
 st.title("Model")
 url, key, _ = sidebar.settings()

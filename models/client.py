@@ -10,7 +10,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from dashboard.config import REQUEST_TIMEOUT_S
+# the HTTP client the dashboard and the ledger share: it lives below both (DESIGN: imports only point down)
+REQUEST_TIMEOUT_S = 10.0
 
 # idempotent GETs are retried on a reset connection or a gateway hiccup; a refused connection fails at once
 GET_RETRIES = Retry(
