@@ -284,15 +284,14 @@ class Bench:
         sys.path.insert(0, str(ROOT))
         from screenshots import CHROMIUM, CHROMIUM_ARGS
 
-        from dashboard.processes import free_port
+        from models.processes import free_port, launch, stop_group
 
         api_port, dash_port = free_port(), free_port()
-        proc = subprocess.Popen(
+        proc = launch(
             [PY, str(ROOT / "scripts" / "run.py"), "--port", str(api_port), "--dashboard-port", str(dash_port)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )
         times = []
         try:
@@ -320,8 +319,7 @@ class Bench:
                     page.close()
                 browser.close()
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(20)
+            stop_group(proc, grace_s=20, sig=signal.SIGINT)
         self.results["dashboard"] = {"first_forecast_s": times}
         self.log(f"dashboard: first forecast visible {statistics.median(times):.2f} s after the page opens ({spread(times)} s)")
 
@@ -365,12 +363,12 @@ class Bench:
 
     def load(self):
         sys.path.insert(0, str(ROOT))
-        from dashboard.processes import free_port
+        from models.processes import free_port, launch, stop_group
 
         port = free_port()
         logdir = self.tmp / "local_api"
         logdir.mkdir()
-        proc = subprocess.Popen(
+        proc = launch(
             [
                 PY,
                 str(LAMBDA_DIR / "local_api.py"),
@@ -389,7 +387,6 @@ class Bench:
             env={**os.environ, "LOCAL_API_KEY": KEY},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )
         try:
             import requests
@@ -415,8 +412,7 @@ class Bench:
                 )
             self.results["load"] = {"tool": "wrk" if wrk else "python", "duration_s": duration, "levels": levels}
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
+            stop_group(proc)
 
     def _wrk(self, wrk, url, body, conns, duration) -> dict:
         script = self.tmp / "post.lua"

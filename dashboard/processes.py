@@ -1,4 +1,6 @@
-"""Run the repository's own tools from the dashboard: stream a command's lines, (re)start a local API."""
+"""Run the repository's own tools from the dashboard: stream a command's lines, (re)start a local API.
+
+The generic process helpers (free_port, launch, stopping groups) live in models/processes.py."""
 
 from __future__ import annotations
 
@@ -15,14 +17,15 @@ from pathlib import Path
 import requests
 
 from dashboard.config import LOCAL_DIR, ROOT
+from models.processes import free_port, launch, stop_group
 
 PY = sys.executable
 STATE = LOCAL_DIR / "dashboard_api.json"  # the local API this dashboard started, so it can replace it
 
 
 def stream(cmd: list[str], env: dict | None = None, timeout_s: float = 900) -> Iterator[str]:
-    """Yield the command's output line by line; the last item is "exit <code>"."""
-    proc = subprocess.Popen(
+    """Yield the command's output line by line; the last item is "exit <code>". The tool ends with the dashboard."""
+    proc = launch(
         cmd,
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
@@ -36,24 +39,10 @@ def stream(cmd: list[str], env: dict | None = None, timeout_s: float = 900) -> I
     for line in proc.stdout:
         yield line.rstrip("\n")
         if time.time() > t_end:
-            proc.kill()
+            stop_group(proc, grace_s=2)
             yield f"timed out after {timeout_s:.0f} s"
             break
     yield f"exit {proc.wait()}"
-
-
-def free_port(preferred: int = 0) -> int:
-    """`preferred` when it is free, else any free loopback port (0 asks for any)."""
-    import socket
-
-    for port in dict.fromkeys([preferred, 0]):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return s.getsockname()[1]
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
 
 
 def process_identity(pid: int) -> dict | None:
@@ -105,7 +94,9 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
     fd = os.open(log_dir / "dashboard_api.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)  # an older log may have been created world-readable
     out = os.fdopen(fd, "ab")
-    proc = subprocess.Popen(
+    # launched, not Popen'ed: it ends with this dashboard, even though a Streamlit script run (a short-lived thread)
+    # asked for it
+    proc = launch(
         [
             PY,
             str(ROOT / "lambda" / "local_api.py"),
@@ -121,7 +112,6 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
         env={**os.environ, "LOCAL_API_KEY": key},
         stdout=out,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/prod"
     ident = process_identity(proc.pid) or {}

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import settings
 
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the checkout, for the one process launcher
+from models.processes import launch  # noqa: E402
+
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:local:000000000000:function:{name}:live"
 
@@ -100,14 +103,14 @@ class Worker:
             self.init_ms, self.invocations = None, 0
             self.spawned_at = time.perf_counter()
             env = self.pool.worker_env(self.address)
-            self.proc = subprocess.Popen(
+            # from the launcher's long-lived thread: a worker ends with this process, not with this watcher thread
+            self.proc = launch(
                 [str(self.pool.python), "-S", "-m", "awslambdaric", self.pool.handler],
                 cwd=self.pool.task_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=self.pool.function_log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
             proc, gen = self.proc, self.generation
         threading.Thread(target=self._watch, args=(proc, gen), daemon=True, name=f"watch-{self.index}").start()

@@ -1,21 +1,23 @@
 """`make mlflow`: the MLflow UI on 127.0.0.1:5000 over the local store, offline. Ctrl-C stops it and its workers.
 
 MLflow's server starts helper processes (uvicorn/gunicorn workers), so it runs in its own process group and
-the whole group is stopped.
+the whole group is stopped: SIGTERM, then SIGKILL after a few seconds (at once on a second Ctrl-C). The signal
+handlers are explicit, so a launcher started in the background (SIGINT inherited ignored) stops too, and the
+server ends with this launcher even when it is SIGKILLed (models.processes.launch).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models import tracking  # noqa: E402
+from models.processes import Supervisor  # noqa: E402
+
+GRACE_S = 5.0  # SIGTERM's grace before SIGKILL: short, so Ctrl-C answers promptly even on a loaded machine
 
 
 def main() -> int:
@@ -40,34 +42,16 @@ def main() -> int:
         "1",
     ]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    sup = Supervisor().install()
+    proc = sup.launch(cmd, env=env)
     print(f"MLflow UI: http://127.0.0.1:{args.port}  (store {tracking.tracking_uri()}); Ctrl-C stops it", flush=True)
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
+        while proc.poll() is None:
+            if sup.sleep(0.5):
+                return 0
+        return proc.returncode
     finally:
-        stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM the server's whole process group, wait for every member, SIGKILL what lingers."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    t_end = time.time() + grace_s
-    while time.time() < t_end:
-        proc.poll()
-        try:
-            os.killpg(proc.pid, 0)  # anyone left in the group?
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        sup.stop_all(grace_s=GRACE_S)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_DIR = ROOT / "lambda"
+sys.path.insert(0, str(ROOT))
 KEY = "reliability-key-0123456789"
 
 
@@ -167,12 +168,6 @@ def run_function(n: int) -> dict:
 # --- the local API --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(port: int, body: bytes, timeout: float = 30) -> tuple[int, float]:
     import http.client
 
@@ -205,8 +200,10 @@ def run_local_api(load_s: float) -> dict:
     import tempfile
 
     log_dir = Path(tempfile.mkdtemp(prefix="reliability-"))
-    port = _free_port()
-    proc = subprocess.Popen(
+    from models.processes import free_port, launch, stop_group
+
+    port = free_port()
+    proc = launch(
         [
             sys.executable,
             str(LAMBDA_DIR / "local_api.py"),
@@ -224,7 +221,6 @@ def run_local_api(load_s: float) -> dict:
         env={**os.environ, "LOCAL_API_KEY": KEY},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     body = json.loads((LAMBDA_DIR / "events" / "rest_v1_predict.json").read_text())["body"].encode()
     out: dict = {}
@@ -305,8 +301,7 @@ def run_local_api(load_s: float) -> dict:
             "max_ms": round(max(recoveries), 1),
         }
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(20)
+        stop_group(proc)
     return out
 
 

@@ -3,16 +3,17 @@
     python scripts/run.py [--port 3000] [--dashboard-port 8501]
 
 Builds the Lambda packages if they are missing or stale, starts lambda/local_api.py and
-`streamlit run dashboard/app.py`, prints both URLs, and stops both on Ctrl-C. A busy port is
-replaced by a free one rather than failing.
+`streamlit run dashboard/app.py`, prints both URLs, and stops both on Ctrl-C (a second Ctrl-C kills them at
+once). A busy port is replaced by a free one rather than failing; a port left in TIME_WAIT by the last run is
+not busy. The API key is reused from the last run (.local/local_api.json, owner-only) unless LOCAL_API_KEY is set.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -21,28 +22,38 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
+from models.processes import Supervisor, free_port  # noqa: E402
 
 
-def wait_http(url: str, proc: subprocess.Popen, seconds: float, what: str) -> None:
-    t_end = time.time() + seconds
-    while time.time() < t_end:
+def saved_key(local_dir: Path) -> str | None:
+    """The key the last local API served, so the README's `$KEY` keeps working across runs; only from a file
+    nobody else can read (a key that sat world-readable is not reused)."""
+    path = local_dir / "local_api.json"
+    try:
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        key = json.loads(path.read_text()).get("api_key")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return key if isinstance(key, str) and len(key) >= 16 else None
+
+
+def wait_http(url: str, proc: subprocess.Popen, seconds: float, what: str, sup: Supervisor) -> bool:
+    """True once `url` answers; False when a stop was asked for first."""
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end and not sup.stopping:
         if proc.poll() is not None:
             raise SystemExit(f"run: the {what} exited ({proc.returncode}); its output is above")
         try:
             requests.get(url, timeout=1)
-            return
+            return True
         except requests.RequestException:
-            time.sleep(0.3)
+            sup.sleep(0.3)
+    if sup.stopping:
+        return False
     raise SystemExit(f"run: the {what} did not answer at {url} within {seconds:.0f} s")
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc and proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,37 +63,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
 
-    def interrupted(*_):
-        raise KeyboardInterrupt
-
-    # explicit handlers: a launcher started in the background inherits an ignored SIGINT, and a plain
-    # SIGTERM would otherwise end this process without stopping the servers it started
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupted)
-    sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
-    key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(24)
+    # the first Ctrl-C (or SIGTERM/SIGHUP) stops the servers with a grace period, a second kills them at once;
+    # the handlers never raise, so no traceback and no half-done cleanup
+    sup = Supervisor().install()
     from dashboard import processes
-    from dashboard.processes import free_port
+    from dashboard.config import LOCAL_DIR
 
+    key = os.environ.get("LOCAL_API_KEY") or saved_key(LOCAL_DIR) or secrets.token_urlsafe(24)
     api_port, dash_port = free_port(args.port), free_port(args.dashboard_port)
     for wanted, got, what in ((args.port, api_port, "local API"), (args.dashboard_port, dash_port, "dashboard")):
         if wanted != got:
             print(f"run: port {wanted} is busy; the {what} uses {got}", flush=True)
     env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
-    api = dash = None
+    code = 0
     try:
-        api = subprocess.Popen(
+        api = sup.launch(
             [sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(api_port), "--workers", str(args.workers)],
             env=env,
             cwd=ROOT,
-            start_new_session=True,
         )
         api_url = f"http://127.0.0.1:{api_port}/prod"
         # the local API builds the packages first when they are missing or stale (the first run fetches the layer's
         # wheels from PyPI), so its first answer may take minutes
-        wait_http(api_url + "/health", api, 900, "local API")
+        if not wait_http(api_url + "/health", api, 900, "local API", sup):
+            return 0
         dash_env = {**env, "FORECAST_API_URL": api_url, "FORECAST_API_KEY": key}
-        dash = subprocess.Popen(
+        dash = sup.launch(
             [
                 sys.executable,
                 "-m",
@@ -100,27 +106,33 @@ def main(argv: list[str] | None = None) -> int:
             ],
             env=dash_env,
             cwd=ROOT,
-            start_new_session=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        wait_http(f"http://127.0.0.1:{dash_port}/_stcore/health", dash, 180, "dashboard")
+        if not wait_http(f"http://127.0.0.1:{dash_port}/_stcore/health", dash, 180, "dashboard", sup):
+            return 0
         print("", flush=True)
         print(f"  dashboard   http://127.0.0.1:{dash_port}", flush=True)
         print(f"  local API   {api_url}   (X-API-Key: {key})", flush=True)
+        print(f"  the key is kept in {LOCAL_DIR / 'local_api.json'} (owner-only) and reused by the next run", flush=True)
         print("  Ctrl-C stops both.", flush=True)
         while api.poll() is None and dash.poll() is None:
-            time.sleep(0.5)
+            if sup.sleep(0.5):
+                return 0
         which = "local API" if api.poll() is not None else "dashboard"
         print(f"run: the {which} stopped; stopping the other", flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print("\nrun: stopping", flush=True)
-        return 0
+        code = 1
+    except SystemExit as exc:
+        print(exc, file=sys.stderr, flush=True)
+        code = 1
     finally:
-        stop(dash)
-        stop(api)
+        if sup.stopping:
+            print("\nrun: stopping (Ctrl-C again stops at once)", flush=True)
+        stopped = sup.stop_all()
         processes.stop_previous()  # a local API the dashboard's Deploy page started, if it is still ours
+        if not stopped:
+            print("run: some processes would not stop even after SIGKILL", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

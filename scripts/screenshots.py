@@ -9,9 +9,7 @@ Drives Debian's chromium (/usr/bin/chromium) with Playwright; never downloads a 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +18,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from models.processes import launch as launch_process  # noqa: E402
+from models.processes import stop_group  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,13 +58,12 @@ def wait_rendered(page, timeout_ms: int = 30_000, quiet_ms: int = 1500) -> None:
 
 
 def start_servers() -> tuple[str, subprocess.Popen]:
-    proc = subprocess.Popen(
+    proc = launch_process(
         [sys.executable, str(ROOT / "scripts" / "run.py"), "--port", "3300", "--dashboard-port", "8700"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
     )
     assert proc.stdout is not None
     t_end = time.time() + 180
@@ -73,7 +74,7 @@ def start_servers() -> tuple[str, subprocess.Popen]:
             return m.group(1), proc
         if time.time() > t_end:
             break
-    os.killpg(proc.pid, signal.SIGTERM)
+    stop_group(proc)
     raise SystemExit("screenshots: make run did not come up")
 
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     finally:
         if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            stop_group(proc)
     return 0
 
 

@@ -23,7 +23,17 @@ _os.environ.setdefault("LOCAL_API_DIR", str(_SCRATCH / "local"))
 _os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_SCRATCH / "hypothesis"))
 SERVER_FIXTURES = {"local_api", "moto_server", "aws_env", "servers", "hostile"}
 
-from tests.support import LAMBDA_DIR, RUNTIME_DIR, SAMPLE_KEY, LocalAPI, free_port, self_signed_cert, stop_group, wait_for  # noqa: E402,F401
+from tests.support import (  # noqa: E402,F401
+    LAMBDA_DIR,
+    RUNTIME_DIR,
+    SAMPLE_KEY,
+    LocalAPI,
+    free_port,
+    launch,
+    self_signed_cert,
+    stop_group,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -141,12 +151,11 @@ def moto_server(tmp_path_factory):
     log = open(logfile, "w")  # noqa: SIM115
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
+    proc = launch(  # it ends with this pytest, even a SIGKILLed one
         [str(exe), "-H", "127.0.0.1", "-p", str(port), "-c", str(cert), "-k", str(key)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     url = f"https://127.0.0.1:{port}"
     os.environ["AWS_CA_BUNDLE"] = str(cert)  # boto3 in this process and in the CLIs the tests start

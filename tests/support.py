@@ -1,7 +1,9 @@
-"""Helpers the tests share: paths, the sample key, event builders, a free port, and the real servers they start.
+"""Helpers the tests share: paths, the sample key, event builders, a free port, and the real servers they start
+(through models.processes, so none outlives a killed pytest).
 
 Imported as a library (`from tests.support import ...`); conftest.py holds only fixtures. Nothing here imports
-pandas, torch or models/, so the function's own suite (tests/function, run on the runtime's CPython) can use it.
+pandas, torch or models/ beyond models.processes (standard library only), so the function's own suite
+(tests/function, run on the runtime's CPython) can use it.
 """
 
 from __future__ import annotations
@@ -9,10 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,57 +25,17 @@ for _p in (str(ROOT), str(LAMBDA_DIR)):
 
 from smoke import SAMPLE_KEY  # noqa: E402  (the key lambda/events/*.json carry: defined once, in lambda/smoke.py)
 
+from models import processes  # noqa: E402  (standard library only: the function's own suite can import it)
+from models.processes import launch, stop_group, wait_for  # noqa: E402,F401
+
 
 def free_port() -> int:
-    """Any free loopback port (dashboard.processes holds the one implementation; imported late, so the function's
-    own suite, which has no requests, can use this module)."""
-    from dashboard.processes import free_port as find
-
-    return find(0)
+    """Any free loopback port."""
+    return processes.free_port(0)
 
 
 def load_event(name: str) -> dict:
     return json.loads((EVENTS_DIR / name).read_text())
-
-
-def wait_for(what: str, condition, timeout_s: float = 180.0, interval_s: float = 0.2, proc=None, log: Path | None = None):
-    """Poll `condition()` until it returns something truthy; fail naming what was awaited (loaded 2-core CI
-    machines are slow, so the bound is generous and the message says what never happened)."""
-    deadline = time.monotonic() + timeout_s
-    last_exc = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text()[-2000:] if log and log.exists() else ""
-            raise RuntimeError(f"{what}: the process exited with {proc.returncode} first\n{tail}")
-        try:
-            result = condition()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - any failure just means "not yet"
-            last_exc = exc
-        time.sleep(interval_s)
-    tail = log.read_text()[-2000:] if log and log.exists() else ""
-    raise TimeoutError(f"waited {timeout_s:.0f} s for {what}; last error: {last_exc!r}\n{tail}")
-
-
-def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace_s: float = 15.0) -> None:
-    """Stop a process started with start_new_session=True and everything in its group, whatever state it is in."""
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        pass
-    try:  # stragglers in the group (workers) even when the leader already exited
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -198,12 +158,11 @@ class LocalAPI:
         self.port, self.key, self.dir = free_port(), key, tmp
         env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        self.proc = launch(
             [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port), "--log-dir", str(tmp), *args],
             env=env,
             stdout=self.out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
             cwd=ROOT,
         )
         self.url = f"http://127.0.0.1:{self.port}/prod"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, free_port, stop_group, wait_for
+from tests.support import ROOT, free_port, launch, stop_group, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -23,12 +23,11 @@ def servers(tmp_path_factory, built_packages):
     """scripts/run.py (what `make run` runs) on free ports; yields (dashboard URL, API URL)."""
     log = tmp_path_factory.mktemp("run") / "run.log"
     out = open(log, "w")  # noqa: SIM115
-    proc = subprocess.Popen(
+    proc = launch(
         [sys.executable, str(ROOT / "scripts" / "run.py"), "--port", str(free_port()), "--dashboard-port", str(free_port())],
         cwd=ROOT,
         stdout=out,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
         env={**os.environ, "LOCAL_API_KEY": "browser-test-key-123"},
     )
 
