@@ -75,7 +75,13 @@ def listening(port: int) -> bool:
 
 def test_a_child_ends_when_its_parent_is_sigkilled(tmp_path):
     parent = launch(
-        [sys.executable, "-c", "import sys; from models.processes import launch; launch(['sleep', '300']); sys.stdin.read()"],
+        # a parent that ignores SIGTERM (nohup, some CI runners): its children must not inherit that and miss the signal
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys; from models.processes import launch; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "launch(['sleep', '300']); sys.stdin.read()",
+        ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE,
