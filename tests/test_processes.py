@@ -86,6 +86,7 @@ def test_a_child_ends_when_its_parent_is_sigkilled(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE,
     )
+    child = None
     try:
         [child] = wait_for("the parent to start its child", lambda: children_of(parent.pid), timeout_s=60, proc=parent)
         os.kill(parent.pid, signal.SIGKILL)
@@ -93,6 +94,8 @@ def test_a_child_ends_when_its_parent_is_sigkilled(tmp_path):
         wait_for("the orphan to end", lambda: dead(child), GONE_S, 0.1)
     finally:
         stop_group(parent, grace_s=1)
+        if child and not dead(child):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_a_child_outlives_the_short_lived_thread_that_asked_for_it():
