@@ -320,12 +320,46 @@ def test_the_dashboards_local_api_ends_with_a_sigkilled_dashboard(tmp_path, buil
             os.kill(pid, signal.SIGKILL)
 
 
+HANGING = """
+import json, time
+from pathlib import Path
+def lambda_handler(event, context):
+    if event.get("body"):
+        Path(event["body"]).write_text("busy")  # tells the test this worker is inside its handler
+        time.sleep(300)
+    return {"statusCode": 200, "body": json.dumps({"status": "ok"})}
+"""
+
+
 @pytest.mark.integration
 def test_awslambdaric_workers_end_when_the_local_api_is_sigkilled(tmp_path, built_packages):
-    api = LocalAPI(tmp_path, args=("--workers", "2"))
+    """An idle worker notices its Runtime API is gone; one stuck in a long handler would not, until the
+    parent-death signal ends it."""
+    import zipfile
+
+    import requests
+
+    fn = tmp_path / "fn.zip"
+    with zipfile.ZipFile(fn, "w") as zf:
+        zf.writestr("lambda_handler.py", HANGING)
+    api = LocalAPI(tmp_path, args=("--function-zip", str(fn), "--workers", "2", "--timeout", "600"))
+    workers: list[int] = []
     try:
         workers = wait_for("the two workers", lambda: len(w := children_of(api.proc.pid)) == 2 and w, 60)
+        busy = tmp_path / "busy"
+
+        def post() -> None:  # its answer never comes: the local API is killed under it
+            try:
+                requests.post(api.url + "/predict", data=str(busy), headers={"X-API-Key": SAMPLE_KEY}, timeout=60)
+            except requests.RequestException:
+                pass
+
+        threading.Thread(target=post, daemon=True).start()
+        wait_for("a worker to be inside its handler", busy.exists, 60)
         os.kill(api.proc.pid, signal.SIGKILL)  # the leader only: its workers lead their own groups
-        wait_for("the workers to end", lambda: all(dead(w) for w in workers), GONE_S, 0.1)
+        wait_for("the idle and the busy worker to end", lambda: all(dead(w) for w in workers), GONE_S, 0.1)
     finally:
         api.stop()
+        for w in workers:
+            if not dead(w):
+                os.kill(w, signal.SIGKILL)
