@@ -22,7 +22,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 from models.processes import Supervisor, free_port  # noqa: E402
 
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     # the first Ctrl-C (or SIGTERM/SIGHUP) stops the servers with a grace period, a second kills them at once;
     # the handlers never raise, so no traceback and no half-done cleanup
     sup = Supervisor().install()
+    sys.path.insert(0, str(ROOT / "lambda"))
     from dashboard import processes
     from dashboard.config import LOCAL_DIR
 
