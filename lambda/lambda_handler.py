@@ -204,7 +204,9 @@ def _handle(event, context) -> dict:
     shaped = _shape(req, answer, direct)
     emit(
         request_id=rid,
-        route=req.path if req else "?",
+        # the Route dimension is the matched route or "other": a raw path would mint a billed metric per URL probed
+        route=req.path if req is not None and req.path in ROUTES else "other",
+        path=req.path if req else "?",
         method=req.method if req else "?",
         status=answer.status,
         latency_ms=(time.perf_counter() - t0) * 1000,

@@ -21,6 +21,7 @@ def emit(
     request_id: str,
     route: str,
     method: str,
+    path: str = "",
     status: int,
     latency_ms: float,
     model_version: str,
@@ -47,6 +48,7 @@ def emit(
         "message": "request",
         "request_id": request_id,
         "route": route,
+        "path": path[:200],  # the raw path, capped: log text only, never a dimension
         "method": method,
         "source": source,
         "ticker": ticker,

@@ -9,7 +9,7 @@ import numpy as np
 from .errors import ApiError, bad_request, quote
 from .jsonio import JSONDecodeError, loads
 
-MAX_BATCH = 64
+MAX_BATCH = 64  # instances per request: the one definition (openapi.yaml's maxItems is tested against it)
 SINGLE_KEYS = frozenset({"ticker", "features", "model_version"})
 INSTANCE_KEYS = frozenset({"ticker", "features"})
 BATCH_KEYS = frozenset({"instances", "model_version"})
@@ -82,7 +82,7 @@ def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tup
         if not isinstance(inst, list):
             raise bad_request("invalid_instances", "instances must be a list of {ticker, features} objects")
         if not inst:
-            raise bad_request("empty_batch", "instances is empty; send 1 to 64")
+            raise bad_request("empty_batch", f"instances is empty; send 1 to {MAX_BATCH}")
         if len(inst) > MAX_BATCH:
             raise bad_request("batch_too_large", f"instances holds {len(inst)} items; at most {MAX_BATCH} per request")
         tickers, rows = [], []
