@@ -15,8 +15,10 @@ import queue
 import resource
 import selectors
 import socket
+import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -114,6 +116,9 @@ class Gatekeeper(threading.Thread):
         self.buffer_budget, self.held = buffer_budget, 0
         self.selector = selectors.DefaultSelector()
         self.conns: dict[int, Conn] = {}
+        # connections waiting for a request, oldest first: the deadline scan walks it in order, and at the bound the
+        # oldest makes room for a newcomer (else 1,000 idle half-requests would lock every new client out)
+        self.reading: OrderedDict[int, Conn] = OrderedDict()
         self.jobs: queue.Queue = queue.Queue()  # (conn, request) waiting for a handler thread
         self.done: queue.SimpleQueue = queue.SimpleQueue()  # (conn, bytes, close) answers back from handlers
         self.inflight = 0
@@ -196,8 +201,10 @@ class Gatekeeper(threading.Thread):
                 return
             if now >= next_scan:  # deadlines: a scan every 100 ms is plenty for timeouts of seconds
                 next_scan = now + 0.1
-                for conn in [c for c in self.conns.values() if c.state != "busy" and c.deadline <= now]:
-                    self._close(conn)
+                while self.reading and (oldest := next(iter(self.reading.values()))).deadline <= now:
+                    self._close(oldest)
+                for conn in [c for c in self.conns.values() if c.state == "writing" and c.deadline <= now]:
+                    self._close(conn, abort=True)
 
     def _accept(self) -> None:
         for _ in range(256):
@@ -210,16 +217,25 @@ class Gatekeeper(threading.Thread):
                     self._pause_accepting(0.05)  # out of descriptors: back off instead of spinning on a readable listener
                 return
             if len(self.conns) >= self.max_pending:
-                try:
-                    sock.send(OVERLOADED)
-                except OSError:
-                    pass
-                sock.close()
-                continue
+                if not self.reading:  # every connection is being served or answered: the newcomer waits its turn
+                    try:
+                        sock.send(OVERLOADED)
+                    except OSError:
+                        pass
+                    sock.close()
+                    continue
+                oldest = next(iter(self.reading.values()))
+                if oldest.reader.started:  # a half-sent request is told why; an idle keep-alive is simply closed
+                    try:
+                        oldest.sock.send(OVERLOADED)
+                    except OSError:
+                        pass
+                self._close(oldest)
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Conn(sock, addr, self.read_timeout)
             self.conns[sock.fileno()] = conn
+            self.reading[id(conn)] = conn
             self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _pause_accepting(self, seconds: float) -> None:
@@ -269,6 +285,7 @@ class Gatekeeper(threading.Thread):
         if self.draining:
             return self._refuse(conn, OVERLOADED)
         conn.state = "busy"  # no reads while it is handled: answers go out in request order, TCP holds the rest
+        self.reading.pop(id(conn), None)
         self.selector.unregister(conn.sock)
         self.jobs.put((conn, req))
 
@@ -278,6 +295,7 @@ class Gatekeeper(threading.Thread):
         conn.out += data
         conn.close_after = close
         conn.state = "writing"
+        self.reading.pop(id(conn), None)
         conn.deadline = time.monotonic() + self.write_timeout
         self.selector.register(conn.sock, selectors.EVENT_WRITE, conn)
         self._account(conn)
@@ -307,25 +325,32 @@ class Gatekeeper(threading.Thread):
             return self._close(conn)
         conn.state = "reading"
         conn.deadline = time.monotonic() + self.read_timeout
+        self.reading[id(conn)] = conn
         self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
         self._advance(conn)  # a pipelined request may already be whole in the buffer
 
-    def _close(self, conn: Conn) -> None:
+    def _close(self, conn: Conn, abort: bool = False) -> None:
+        """Close a connection; `abort` resets it (an answer the client will not take is dropped, not queued for ever
+        behind a FIN in the kernel)."""
         fd = conn.sock.fileno()
         if fd < 0:
             return
+        if abort:
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         if conn.state != "busy":
             try:
                 self.selector.unregister(conn.sock)
             except (KeyError, ValueError):
                 pass
         self.conns.pop(fd, None)
+        self.reading.pop(id(conn), None)
         self.held -= conn.held
         conn.held = 0
-        try:
-            conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if not abort:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         conn.sock.close()
 
     def _drain_step(self, now: float) -> bool:
@@ -342,7 +367,9 @@ class Gatekeeper(threading.Thread):
             conn.state = "writing"
             self._answer(conn, OVERLOADED, True)
         for conn in list(self.conns.values()):
-            if conn.state == "reading":  # idle keep-alive or a request still arriving
+            if conn.state == "reading":  # a request already sent is read one last time (and answered 503)
+                self._read(conn)
+            if conn.state == "reading":  # idle keep-alive, or a request still arriving
                 self._close(conn)
         busy = [c for c in self.conns.values() if c.state == "busy"]
         if not self.conns:
