@@ -43,6 +43,7 @@ def chunked(body: bytes, size: int = 7) -> bytes:
         (post("Content-Length:\r\n 5\r\n", b"hello"), 400),  # folded (obs-fold)
         (post("X-Other: a\r\n folded\r\nContent-Length: 5\r\n", b"hello"), 400),
         ("POST /prod/predict HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode(), 400),  # "²".isdigit() is True
+        (b"POST /prod/predict HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # the same in latin-1, as headers decode
         (post("Content-Length: 5, 5\r\n", b"hello"), 400),
         (post("Content-Length: +5\r\n", b"hello"), 400),
         (post("Content-Length: abc\r\n"), 400),
@@ -75,6 +76,13 @@ def test_unsafe_framing_is_refused(raw, status):
     with pytest.raises(Reject) as err:
         read_all(raw)
     assert err.value.status == status, err.value
+
+
+@pytest.mark.parametrize("raw", [post("Content-Length:\r\n 5\r\n", b"hello"), post("X-A: a\r\n\tb: c\r\n")])
+def test_a_folded_header_is_named_as_such(raw):
+    """obs-fold (a line starting with a space or tab) gets an error that says so, not a generic one."""
+    with pytest.raises(Reject, match="obsolete line folding"):
+        read_all(raw)
 
 
 def test_content_length_plus_chunked_would_be_read_without_the_rule():

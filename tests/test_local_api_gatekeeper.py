@@ -399,6 +399,11 @@ def test_sigterm_drains_in_flight_answers_queued_503_and_exits(tmp_path, built_p
         wait_for("the slow request to start", lambda: "start slow" in (tmp_path / "function.log").read_text())
         queued = [send_post(api, f"queued-{i}") for i in range(3)]
         idle = connect(api)
+        # a barrier: the gatekeeper answers a framing error itself, after reading everything that arrived before it,
+        # so once this 400 is back the three requests are queued for the (busy) handler thread
+        with connect(api) as barrier:
+            barrier.sendall(b"GET /prod/health HTTP/1.1\nHost: x\n\n")
+            assert [a[0] for a in read_answers(barrier, 1, timeout=5)] == [400]
         t = time.monotonic()
         os.kill(api.proc.pid, signal.SIGTERM)
         for s in queued:
