@@ -41,7 +41,7 @@ def _ticker(value, where: str, ticker_re: re.Pattern) -> str:
     return value.upper()
 
 
-def _features(value, where: str, shape: tuple[int, int]) -> array | list:
+def _features(value, where: str, shape: tuple[int, int], exact: bool = True) -> array | list:
     days, per_day = shape
     n = days * per_day
     if value is None:
@@ -57,7 +57,7 @@ def _features(value, where: str, shape: tuple[int, int]) -> array | list:
         row = array("d", value)
     except (TypeError, OverflowError):
         row = None
-    if row is None or value.count(True) or value.count(False):  # the exact check (1.0 and 0.0 count here too)
+    if row is None or exact:  # the type of each item: only needed when the body may hold booleans
         for i, v in enumerate(value):
             if type(v) not in (float, int):
                 raise bad_request("non_numeric", f"{where}features[{i}] must be a number, got {type(v).__name__}")
@@ -73,9 +73,20 @@ def _check_keys(obj: dict, allowed: frozenset, where: str) -> None:
         )
 
 
-def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tuple[list[str], np.ndarray, bool, object]:
+def may_hold_booleans(body) -> bool:
+    """False when a JSON body cannot contain true or false anywhere: then array('d') alone proves every feature is a
+    number (it refuses strings, nulls and lists, and booleans are the only thing it would wrongly take)."""
+    if isinstance(body, bytes):
+        return b"true" in body or b"false" in body
+    return not isinstance(body, str) or "true" in body or "false" in body
+
+
+def parse_predict(
+    payload, shape: tuple[int, int], ticker_re: re.Pattern, exact: bool = True
+) -> tuple[list[str], np.ndarray, bool, object]:
     """`shape` is (window days, features per day) and `ticker_re` the manifest's ticker syntax -> (tickers,
-    features (B, days*per_day) float64, is_batch, requested model_version)."""
+    features (B, days*per_day) float64, is_batch, requested model_version). `exact=False` (see may_hold_booleans)
+    skips the per-item type check."""
     if not isinstance(payload, dict):
         raise bad_request("invalid_body", f"body must be a JSON object, got {type(payload).__name__}")
     version = payload.get("model_version")
@@ -97,12 +108,12 @@ def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tup
                 raise bad_request("invalid_instances", f"instances[{i}] must be an object with ticker and features")
             _check_keys(item, INSTANCE_KEYS, where)
             tickers.append(_ticker(item.get("ticker"), where, ticker_re))
-            rows.append(_features(item.get("features"), where, shape))
+            rows.append(_features(item.get("features"), where, shape, exact))
         is_batch = True
     else:
         _check_keys(payload, SINGLE_KEYS, "")
         tickers = [_ticker(payload.get("ticker"), "", ticker_re)]
-        rows = [_features(payload.get("features"), "", shape)]
+        rows = [_features(payload.get("features"), "", shape, exact)]
         is_batch = False
     try:  # array('d') holds the numbers as doubles already: np.array() from a list would cost 5x that (BENCHMARKS.md)
         flat = rows[0] if isinstance(rows[0], array) else array("d", rows[0])
