@@ -42,3 +42,21 @@ def test_shortcut_declines_what_it_cannot_shape(handler):
     assert model._shape_one(100.0, 0.001, float("nan")) is None
     assert model._shape_one(-1.0, 0.001, 0.01) is None
     assert model._shape_one(100.0, 0.001, 0.01)["prediction"] > 0
+
+
+@pytest.mark.parametrize("literal", ["true", "false"])
+def test_a_boolean_feature_is_still_refused_on_the_fast_check(handler, keyed, literal):
+    """The per-item type check is skipped only when the body cannot hold a boolean; array('d') would take one."""
+    from tests.support import call, rest
+
+    features = load_event("direct_invoke.json")["features"]
+    text = '{"ticker": "AAPL", "features": [' + ", ".join(map(repr, features[:599])) + f", {literal}]}}"
+    status, _, body = call(handler, rest(raw=text))
+    assert status == 400 and body["code"] == "non_numeric" and "features[599]" in body["error"]
+
+
+def test_may_hold_booleans():
+    from forecast.validation import may_hold_booleans
+
+    assert may_hold_booleans('{"x": true}') and may_hold_booleans(b'{"x": false}') and may_hold_booleans(None)
+    assert not may_hold_booleans('{"x": [1.5, -2, 3e-5]}') and not may_hold_booleans(b"[1.0]")
