@@ -132,9 +132,15 @@ class Gatekeeper(threading.Thread):
         self.draining = False
         self.drain_deadline = 0.0
         self.stopped = threading.Event()
-        self.handlers = [threading.Thread(target=self._work, daemon=True, name=f"handler-{i}") for i in range(max_connections)]
-        for t in self.handlers:
-            t.start()
+        self.max_connections, self.threads = max_connections, 0  # handler threads start as work needs them
+
+    def _hire(self) -> None:
+        """One more handler thread when every started one is busy, up to max_connections."""
+        with self.lock:
+            if self.threads - self.inflight > self.jobs.qsize() or self.threads >= self.max_connections:
+                return
+            self.threads += 1
+        threading.Thread(target=self._work, daemon=True, name=f"handler-{self.threads}").start()
 
     # --- called from other threads ---------------------------------------------------------------------------
 
@@ -288,6 +294,7 @@ class Gatekeeper(threading.Thread):
         self.reading.pop(id(conn), None)
         self.selector.unregister(conn.sock)
         self.jobs.put((conn, req))
+        self._hire()
 
     def _answer(self, conn: Conn, data: bytes, close: bool) -> None:
         if conn.sock.fileno() < 0:

@@ -218,6 +218,9 @@ class Worker:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the runtime died mid-answer: no answer; its process watcher reports the crash
+                    self.close_connection = True
+                    return
                 parts = self.path[len(RUNTIME_PREFIX) :].strip("/").split("/")
                 if parts[:2] == ["init", "error"]:
                     worker.pool.note_init_failure(f"worker {worker.index} init error: {body[:300].decode(errors='replace')}")
