@@ -112,7 +112,7 @@ rollback: setup ## move the alias live back (ARGS="--region R [--to VERSION]")
 teardown: setup ## delete what deploy created (keeps the model bucket unless ARGS=--purge)
 	$(PY) lambda/deploy.py teardown $(ARGS)
 
-reliability: setup-dev setup-function ## the README's reliability figures: hostile events, load, slow clients, killed workers, collisions
+reliability: setup-dev setup-function ## the README's reliability figures: hostile events, load, slow, chunked, non-reading and pipelining clients, killed workers, collisions
 	$(FN_PY) scripts/reliability.py function --n 20000
 	$(PY) scripts/reliability.py local-api --load-seconds 20
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_deploy.py -k "foreign or extra_policies or key_is_checked or layer_versions"

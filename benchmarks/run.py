@@ -201,7 +201,7 @@ class Bench:
         )
         if r.returncode != 0:
             raise SystemExit(f"warm ({mode}) failed: {r.stderr[-800:]}")
-        if mode == "ours" and r.stdout.count("\n") < n:
+        if mode == "ours" and r.stdout.count("\n") < 2 * n:
             raise SystemExit(f"warm ({mode}): expected a log line per request on stdout, got {r.stdout.count(chr(10))}")
         return json.loads(r.stderr.strip().splitlines()[-1])
 
@@ -221,10 +221,21 @@ class Bench:
                         "maxrss_mb": d["maxrss_mb"],
                     }
                 )
+                if mode == "ours":  # the handler against its own ONNX graph, alternating, same window, same process
+                    hp50, gp50 = pct(d["paired_handler_ns"], 50), pct(d["graph_ns"], 50)
+                    res[mode][-1].update(
+                        graph_p50_us=gp50 / 1e3,
+                        paired_p50_us=hp50 / 1e3,
+                        ratio_to_graph=hp50 / gp50,
+                        p99_over_p50=pct(d["paired_handler_ns"], 99) / hp50,
+                        stages_us=d["stages_us"],
+                    )
             o, b = res["ours"][-1], res["baseline"][-1]
             self.log(
                 f"  round {i + 1}: ours p50 {o['p50_us']:.0f} us p99 {o['p99_us']:.0f} us batch32 {o['batch32_p50_ms']:.2f} ms | "
-                f"baseline p50 {b['p50_us']:.0f} us p99 {b['p99_us']:.0f} us batch32 {b['batch32_p50_ms']:.2f} ms"
+                f"baseline p50 {b['p50_us']:.0f} us p99 {b['p99_us']:.0f} us batch32 {b['batch32_p50_ms']:.2f} ms | "
+                f"ours / its ONNX graph alone: p50 {o['ratio_to_graph']:.2f}x (goal <= 1.5), p99/p50 {o['p99_over_p50']:.2f} "
+                "(goal <= 2)"
             )
         self.results["warm"] = res
 
@@ -497,6 +508,31 @@ class Bench:
         )
 
 
+def warm_profile_lines(rounds: list[dict], med, spr) -> list[str]:
+    """The warm path against its floor: the handler over its own ONNX graph, and where the rest goes."""
+    stages = {k: statistics.median(r["stages_us"][k] for r in rounds) for k in rounds[0]["stages_us"]}
+    graph = stages["ONNX graph alone"]
+    lines = [
+        "### The warm path against its floor",
+        "",
+        "The handler and its own ONNX graph alone (`session.run` on the same window), alternating in one process:",
+        f"handler p50 **{med('ours', 'paired_p50_us'):.0f} µs** against the graph's **{med('ours', 'graph_p50_us'):.0f} µs**: "
+        f"**{med('ours', 'ratio_to_graph'):.2f}x** ({spr('ours', 'ratio_to_graph')}; goal ≤ 1.5x), p99 / p50 "
+        f"**{med('ours', 'p99_over_p50'):.2f}** ({spr('ours', 'p99_over_p50')}; goal ≤ 2). The absolute times vary",
+        "several-fold between machines here; the ratio much less. The handler writes its log line to a pipe another",
+        "process drains, as on Lambda; on a loaded machine that reader's wake-ups and the churn of 600 parsed floats",
+        "land inside the handler's time, so the ratio exceeds the stages' sum below.",
+        "",
+        "Where a warm single request goes (each stage timed alone, median µs; the handler adds dispatch, auth and the",
+        "proxy answer around them):",
+        "",
+        "| stage | µs | of the graph |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {us:.1f} | {us / graph:.2f}x |" for name, us in stages.items()]
+    return [*lines, ""]
+
+
 def render(res: dict) -> str:
     m = res["machine"]
     lines = [
@@ -573,6 +609,8 @@ def render(res: dict) -> str:
             "p99 ≤ 400 µs (so warm requests bill Lambda's 1 ms minimum), batch of 32 ≤ 3 ms.",
             "",
         ]
+        if "ratio_to_graph" in w["ours"][0]:
+            lines += warm_profile_lines(w["ours"], med, spr)
     if "runtime" in res:
         runs = res["runtime"]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -718,8 +756,11 @@ def main(argv: list[str] | None = None) -> None:
                 getattr(b, name)()
     finally:
         shutil.rmtree(b.tmp, ignore_errors=True)
-    args.json.write_text(json.dumps(b.results, indent=1) + "\n")
-    args.out.write_text(render(json.loads(json.dumps(b.results))))
+    results = b.results
+    if args.only and args.json.exists():  # a subset updates its own sections and keeps the others' last figures
+        results = {**json.loads(args.json.read_text()), **b.results}
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    args.out.write_text(render(json.loads(json.dumps(results))))
     print(f"wrote {args.out} and {args.json}")
 
 

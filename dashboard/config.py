@@ -6,10 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from models.local import LOCAL_DIR  # noqa: F401  (the local run's folder: defined once, below dashboard and lambda/)
+
 ROOT = Path(__file__).resolve().parents[1]
-# the one definition of the local run's folder (local API logs, its key file, the dashboard's local API);
-# lambda/local_api.py and scripts/run.py read it from here; LOCAL_API_DIR moves it (tests point it at a tmp dir)
-LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR") or ROOT / ".local")
 DEFAULT_URL = "http://127.0.0.1:3000/prod"
 MARKET_TTL_S = 3600  # market data: a daily bar does not change within the hour
 MODEL_TTL_S = 60  # GET /model: short, so a redeploy shows up within a minute

@@ -70,12 +70,16 @@ def verdict(runtime: str, today: date | None = None, creating: bool = True, data
             f"{runtime} was deprecated on {deprecated}: no security patches; "
             f"{action} is blocked from {block}. {fix[0].upper()}{fix[1:]}",
         )
-    if deprecated and (deprecated - today).days <= warn_days:
+    if deprecated and (deprecated - today).days <= warn_days:  # a warning, never "retired" before its date
+        blocks = f"creating functions on it is blocked from {_day(entry['block_create']) or deprecated}"
+        if entry["block_update"]:
+            blocks += f", updating them from {entry['block_update']}"
         return Verdict(
             runtime,
             "deprecating",
             deprecated,
-            f"{runtime} is deprecated on {deprecated} ({(deprecated - today).days} days from now); plan the move: {fix}",
+            f"{runtime} ({entry['os']}) still deploys, but AWS deprecates it on {deprecated} "
+            f"({(deprecated - today).days} days from now); {blocks}. Plan the move: {fix}",
         )
     return Verdict(runtime, "supported", deprecated, f"{runtime} ({entry['os']}) is supported until {deprecated}")
 

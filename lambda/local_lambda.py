@@ -135,7 +135,9 @@ class Worker:
             inv.finish(error=f"Runtime exited with error: exit status {code}")
         if stale or self.pool.stopping:
             return
-        if self.init_ms is None:
+        # killed from outside (SIGKILL: an operator, the OOM killer) is not the function failing its init: respawn at
+        # once, and never answer requests waiting for a worker with an init error 502 for work that never started
+        if self.init_ms is None and code != -signal.SIGKILL:
             self.pool.note_init_failure(f"worker {self.index} exited during init (status {code}); see .local/function.log")
             time.sleep(min(5.0, 0.5 * (1 + self.pool.init_failures)))
         if not self.pool.stopping and gen == self.generation:
@@ -192,7 +194,7 @@ class Worker:
                     self.close_connection = True
                     return
                 with worker.lock:
-                    if gen != worker.generation:  # this process was replaced while parked: hand the work back
+                    if gen != worker.generation or worker.proc.poll() is not None:  # replaced or dead: hand the work back
                         inv.orphaned = True
                         inv.done.set()
                         self.close_connection = True
@@ -219,6 +221,9 @@ class Worker:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the runtime died mid-answer: no answer; its process watcher reports the crash
+                    self.close_connection = True
+                    return
                 parts = self.path[len(RUNTIME_PREFIX) :].strip("/").split("/")
                 if parts[:2] == ["init", "error"]:
                     worker.pool.note_init_failure(f"worker {worker.index} init error: {body[:300].decode(errors='replace')}")
@@ -381,7 +386,7 @@ class InvocationLog:
         self.lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(self, inv: Invocation, method: str, resource: str, status: int, outcome: str) -> None:
+    def write(self, inv: Invocation, method: str, resource: str, status: int, outcome: str, predictions: int = 0) -> None:
         duration = max(0.0, (inv.ended - inv.started) * 1000) if inv.started else 0.0
         rec = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -397,6 +402,7 @@ class InvocationLog:
             "memory_mb": self.memory_mb,
             "max_memory_used_mb": inv.max_rss_mb,
             "worker": inv.worker,
+            "predictions": predictions,  # 1 a single /predict, N a batch of N, 0 otherwise: what the cost monitor counts
         }
         with self.lock, open(self.path, "a") as f:
             f.write(json.dumps(rec) + "\n")

@@ -1,7 +1,8 @@
 """The README's reliability figures, each from a command anyone can run (`make reliability` runs all three).
 
     .venv-fn/bin/python scripts/reliability.py function [--n 20000]   # hostile events through the entry point, on 3.13
-    .venv/bin/python scripts/reliability.py local-api                  # load, slow clients, a killed worker
+    .venv/bin/python scripts/reliability.py local-api                  # load, slow clients, a killed worker,
+                                                                       # slow chunked, non-reading, pipelining, 1,000 mixed
 
 `function` builds random and crafted events (broken JSON, lone surrogates, extreme and non-finite numbers, wrong
 shapes, oversized and multi-byte bodies, every event source) with a fixed seed and counts statuses: the claim is
@@ -180,6 +181,186 @@ def _post(port: int, body: bytes, timeout: float = 30) -> tuple[int, float]:
     return r.status, time.perf_counter() - t
 
 
+def _start(port: int, log_dir: Path, *args: str) -> subprocess.Popen:
+    from models.processes import launch
+
+    return launch(
+        [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(port), "--log-dir", str(log_dir), *args],
+        env={**os.environ, "LOCAL_API_KEY": KEY},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_ready(port: int, body: bytes) -> None:
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        try:
+            if _post(port, body, 5)[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("reliability: the local API did not answer within 10 minutes")
+
+
+def _post_head(extra: str) -> bytes:
+    return f"POST /prod/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n{extra}\r\n".encode()
+
+
+def hostile_shapes(port: int, body: bytes, n: int, shapes: tuple[str, ...] | None = None) -> list[tuple[str, socket.socket]]:
+    """`n` held clients cycling through every slow shape: half a head, part of a body, part of a chunked body, a body
+    held after its 100 Continue, answers never read (pipelined, a 4 KB receive window), and idle keep-alive."""
+    heads = {
+        "slow-head": b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Le",
+        "slow-body": _post_head(f"Content-Length: {len(body)}\r\n") + body[:100],
+        "slow-chunked": _post_head("Transfer-Encoding: chunked\r\n") + b"100\r\n" + b"a" * 50,
+        "expect-held": _post_head(f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"),
+        "non-reading": b"GET /prod/nope HTTP/1.1\r\nHost: x\r\n\r\n" * 20,
+        "idle": b"",
+    }
+    names = shapes or tuple(heads)
+    out = []
+    for i in range(n):
+        shape = names[i % len(names)]
+        s = socket.socket()
+        if shape == "non-reading":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        if heads[shape]:
+            s.sendall(heads[shape])
+        out.append((shape, s))
+    return out
+
+
+def drip(held: list[tuple[str, socket.socket]], stop: threading.Event, every_s: float = 1.0) -> threading.Thread:
+    """A byte at a time into every slow request (the attack that once held a handler thread per connection)."""
+
+    def run():
+        while not stop.wait(every_s):
+            for shape, s in held:
+                if shape.startswith("slow"):
+                    try:
+                        s.send(b"a")
+                    except OSError:
+                        pass
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _health_ms(port: int, n: int) -> dict:
+    import http.client
+
+    times = []
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(n):
+        t = time.perf_counter()
+        c.request("GET", "/prod/health")
+        r = c.getresponse()
+        r.read()
+        times.append((time.perf_counter() - t) * 1000)
+        if r.status != 200:
+            raise SystemExit(f"reliability: /health answered {r.status}")
+    c.close()
+    q = statistics.quantiles(times, n=100)
+    return {"requests": n, "p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2), "max_ms": round(max(times), 2)}
+
+
+def _established(s: socket.socket) -> bool:
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1
+
+
+def _answers(s: socket.socket, n: int) -> list[int]:
+    buf, out = b"", []
+    while len(out) < n:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode("latin-1")
+            length = int(next(ln.split(":")[1] for ln in head.split("\r\n") if ln.lower().startswith("content-length")))
+            if len(buf) >= end + 4 + length:
+                out.append(int(head.split()[1]))
+                buf = buf[end + 4 + length :]
+                continue
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return out
+
+
+def run_hostile_shapes(body: bytes) -> dict:
+    """The second hostile pass's attacks, against 4 handler threads (as they were reproduced)."""
+    import tempfile
+
+    log_dir = Path(tempfile.mkdtemp(prefix="reliability-shapes-"))
+    from models.processes import free_port
+
+    port = free_port()
+    proc = _start(port, log_dir, "--max-connections", "4", "--read-timeout", "20", "--write-timeout", "2",
+                  "--rate-limit", "100000", "--burst-limit", "100000")  # fmt: skip
+    out: dict = {}
+    try:
+        _wait_ready(port, body)
+        # 70 chunked bodies dripping a byte a second: once 8.5 s for every /health
+        stop = threading.Event()
+        held = hostile_shapes(port, body, 70, ("slow-chunked",))
+        dripper = drip(held, stop)
+        out["slow_chunked"] = {"held": len(held), "health_meanwhile": _health_ms(port, 100)}
+        stop.set()
+        dripper.join()
+        for _, s in held:
+            s.close()
+        # 8 clients pipelining 300 model-card requests each and never reading: once no /health at all
+        stuck = []
+        for _ in range(8):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET /prod/model HTTP/1.1\r\nHost: x\r\n\r\n" * 300)
+            stuck.append(s)
+        health = _health_ms(port, 100)
+        t = time.monotonic()
+        while any(_established(s) for s in stuck) and time.monotonic() - t < 30:
+            time.sleep(0.1)
+        out["non_reading"] = {
+            "clients": len(stuck),
+            "handler_threads": 4,
+            "health_meanwhile": health,
+            "reset_by_the_write_deadline": sum(not _established(s) for s in stuck),
+        }
+        for s in stuck:
+            s.close()
+        # pipelining: 3 requests in one write, one padded past 64 KiB, in 15 layouts (once 6 of 15 lost answers)
+        layouts, complete, slowest = 0, 0, 0.0
+        for pad in (0, 70_000, 300_000):
+            big = body[:-1] + b" " * pad + b"}"
+            for order in ((big, body, body), (body, big, body), (body, body, big), (big, big, body), (big, big, big)):
+                raw = b"".join(_post_head(f"Content-Length: {len(b)}\r\n") + b for b in order)
+                t = time.perf_counter()
+                with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+                    s.sendall(raw)
+                    got = _answers(s, 3)
+                slowest = max(slowest, time.perf_counter() - t)
+                layouts += 1
+                complete += got == [200, 200, 200]
+        out["pipelining"] = {"layouts": layouts, "all_three_answered_in_order": complete, "slowest_ms": round(slowest * 1000, 1)}
+        # 1,000 slow clients of every shape held at once
+        stop = threading.Event()
+        held = hostile_shapes(port, body, 1000)
+        dripper = drip(held, stop, 0.5)
+        out["mixed_1000"] = {"held": len(held), "health_meanwhile": _health_ms(port, 300)}
+        stop.set()
+        dripper.join()
+        for _, s in held:
+            s.close()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(20)
+    return out
+
+
 def worker_pids(log_dir: Path) -> list[int]:
     """The awslambdaric processes of the local API whose log folder is `log_dir`."""
     pids = []
@@ -301,7 +482,14 @@ def run_local_api(load_s: float) -> dict:
             "max_ms": round(max(recoveries), 1),
         }
     finally:
-        stop_group(proc)
+        t = time.perf_counter()
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            stop_group(proc)
+        out["sigterm_to_exit_s"] = round(time.perf_counter() - t, 2)
+    out.update(run_hostile_shapes(body))
     return out
 
 

@@ -426,19 +426,19 @@ def test_cli_json_status_and_plan(aws_env):
 
 
 def test_a_retired_runtime_is_refused_before_anything_is_created(aws, aws_env, monkeypatch, capsys):
-    """moto accepts any runtime string; deploy.py must not: python3.11 (Amazon Linux 2) is blocked, nothing is made."""
+    """moto accepts any runtime string; deploy.py must not: python3.10 (Amazon Linux 2) is blocked, nothing is made."""
     a = aws
     before = inventory(aws_env)
     real = settings.function_settings
 
     def with_old_runtime(template=None, params=None):
-        return real(template, {**(params or {}), "PythonRuntime": "python3.11"})
+        return real(template, {**(params or {}), "PythonRuntime": "python3.10"})
 
     monkeypatch.setattr(settings, "function_settings", with_old_runtime)
     with pytest.raises(deploy.DeployError) as err:
         deploy.deploy(a)
     message = str(err.value)
-    assert "python3.11" in message and "2026-06-30" in message and "PythonRuntime" in message and "Nothing was created" in message
+    assert "python3.10" in message and "2026-11-30" in message and "PythonRuntime" in message and "Nothing was created" in message
     assert inventory(aws_env) == before
     assert inventory(aws_env)["parameters"] == [], "not even the key may be created before the refusal"
 
@@ -447,11 +447,14 @@ def test_a_retired_runtime_is_refused_before_anything_is_created(aws, aws_env, m
     "runtime, today, creating, state",
     [
         ("python3.13", "2026-11-26", True, "supported"),
-        ("python3.13", "2029-03-01", True, "deprecating"),  # within 180 days: a warning, not a refusal
+        ("python3.13", "2029-03-01", True, "deprecating"),  # within a year: a warning, not a refusal
         ("python3.12", "2028-11-01", False, "deprecating"),  # deprecated, updates not blocked until 2029-01-10
         ("python3.12", "2028-12-01", True, "blocked"),  # creates blocked from 2028-11-30
-        ("python3.11", "2026-11-26", False, "blocked"),  # updates blocked from 2026-08-31
-        ("python3.11", "2026-07-15", True, "blocked"),  # no confirmed create block: blocked from deprecation
+        ("python3.11", "2026-11-30", True, "deprecating"),  # deprecation extended to 2027-06-30: a warning, not retired
+        ("python3.11", "2027-07-31", True, "blocked"),  # creates blocked from 2027-07-31
+        ("python3.11", "2027-08-30", False, "deprecating"),  # updates still allowed until 2027-08-31
+        ("python3.10", "2026-11-30", True, "blocked"),  # creates blocked from 2026-11-30
+        ("python3.9", "2026-01-01", True, "blocked"),  # no confirmed create block: blocked from deprecation
         ("python3.99", "2026-11-26", True, "unknown"),
     ],
 )
@@ -463,3 +466,16 @@ def test_runtime_lifecycle_rules(runtime, today, creating, state):
     v = lifecycle.verdict(runtime, today=date.fromisoformat(today), creating=creating)
     assert v.state == state, v.message
     assert v.blocked == (state in ("blocked", "unknown"))
+
+
+def test_python311_is_a_warning_with_its_dates_not_retired():
+    """AWS extended python3.11 to 2027-06-30 (English "Building Lambda functions with Python" page, checked
+    2026-11-30): the guard warns with every date and never calls it retired before then."""
+    from datetime import date
+
+    import lifecycle
+
+    v = lifecycle.verdict("python3.11", today=date(2026, 11, 30), creating=True)
+    assert v.state == "deprecating" and not v.blocked
+    assert "2027-06-30" in v.message and "2027-07-31" in v.message and "2027-08-31" in v.message
+    assert "retired" not in v.message and "still deploys" in v.message

@@ -121,6 +121,27 @@ def test_invocation_log(local_api, body):
     assert 0 < last["max_memory_used_mb"] < 128
 
 
+def test_invocation_log_counts_predictions(local_api, body, features):
+    """The cost monitor's contract: every record says how many predictions it served (1, N for a batch of N, 0 for
+    /health, /model and errors)."""
+    h = {"X-API-Key": SAMPLE_KEY}
+    before = len(local_api.invocations())
+    batch = json.dumps({"instances": [{"ticker": "AAPL", "features": features}] * 3})
+    assert requests.post(local_api.url + "/predict", data=body, headers=h, timeout=10).status_code == 200
+    assert requests.post(local_api.url + "/predict", data=batch, headers=h, timeout=10).status_code == 200
+    assert requests.get(local_api.url + "/health", timeout=10).status_code == 200
+    assert requests.get(local_api.url + "/model", timeout=10).status_code == 200
+    assert requests.post(local_api.url + "/predict", data="{nope", headers=h, timeout=10).status_code == 400
+    log = local_api.invocations()[before:]
+    assert [(rec["path"], rec["status"], rec["predictions"]) for rec in log] == [
+        ("/predict", 200, 1),
+        ("/predict", 200, 3),
+        ("/health", 200, 0),
+        ("/model", 200, 0),
+        ("/predict", 400, 0),
+    ]
+
+
 def test_workers_run_under_awslambdaric_with_nothing_else(local_api):
     log = (local_api.dir / "function.log").read_text()
     assert '"message":"request"' in log  # the handler's JSON lines, as CloudWatch would get them

@@ -135,46 +135,44 @@ def test_slow_clients_time_out_and_others_are_served(api, body):
             s.close()
 
 
-def test_beyond_the_pending_bound_a_quick_503(api):
+def test_beyond_the_pending_bound_the_oldest_makes_room(api):
+    """1010 idle connections against a bound of 1000: the oldest ones are closed to make room, and a new client is
+    still served (a full house of idle sockets must not lock everyone out)."""
     held = [socket.create_connection(("127.0.0.1", api.port), timeout=5) for _ in range(1010)]
     try:
-        time.sleep(0.5)
-        answered = []
-        for s in held[-10:]:
-            s.settimeout(1)
-            try:
-                answered.append(s.recv(200))
-            except TimeoutError:
-                answered.append(b"")
-        assert any(a.startswith(b"HTTP/1.1 503") for a in answered)
+        r = requests.get(api.url + "/health", timeout=5)
+        assert r.status_code == 200
+        held[0].settimeout(5)
+        assert held[0].recv(10) == b"", "the oldest idle connection made room"
     finally:
         for s in held:
             s.close()
-    wait_for(
-        "the gateway to serve again after the crowd left", lambda: requests.get(api.url + "/health", timeout=2).ok, timeout_s=30
-    )
 
 
 def test_a_worker_killed_between_requests_costs_no_request(api, body):
-    """Kill every worker repeatedly while requests flow: requests never wait a function Timeout, never get a 502
-    for work that never started, and no healthy replacement is killed by a stale timeout."""
-    errors, latencies, stop = [], [], threading.Event()
+    """Kill every worker repeatedly while requests flow. What is guaranteed, whatever the machine's speed: a killed
+    process costs at most the one invocation it was running (one 502 per kill, never more), every 502 is such a
+    crash, no request is ever run twice, and no request waits out the function Timeout for a dead worker."""
+    answers, latencies, stop = [], [], threading.Event()
 
     def client():
         while not stop.is_set():
             t = time.monotonic()
             r = requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=30)
             latencies.append(time.monotonic() - t)
-            if r.status_code != 200:
-                errors.append(r.status_code)
+            answers.append((r.status_code, r.headers.get("x-amzn-RequestId")))
 
+    before = len(api.invocations())
     threads = [threading.Thread(target=client) for _ in range(3)]
     for t in threads:
         t.start()
     killed = 0
     try:
         for _ in range(6):
-            time.sleep(0.4)
+            # the next round once a replacement is up and serving: a kill during init costs nothing, so it proves nothing
+            wait_for("a replacement worker", lambda: len(answers) > 0 and len(worker_pids(api.dir)) == 2, timeout_s=60)
+            n = len(answers)
+            wait_for("requests to flow again", lambda n=n: len(answers) >= n + 3, timeout_s=60)
             for pid in worker_pids(api.dir):
                 try:
                     os.kill(pid, 9)
@@ -186,9 +184,20 @@ def test_a_worker_killed_between_requests_costs_no_request(api, body):
         for t in threads:
             t.join(60)
     assert killed >= 6, "the test must really kill workers"
-    # an idle worker killed between requests costs nothing; one killed mid-request answers 502 (it ran)
+    statuses = [s for s, _ in answers]
+    assert set(statuses) <= {200, 502}, statuses
+    assert statuses.count(502) <= killed, f"{statuses.count(502)} answers of 502 for {killed} killed processes"
+    log = api.invocations()[before:]
+    crashes = {rec["request_id"] for rec in log if rec["outcome"] == "crash"}
+    outcomes = [(rec["status"], rec["outcome"]) for rec in log if rec["status"] != 200]
+    assert statuses.count(502) == len(crashes), f"every 502 is a killed in-flight invocation: {outcomes}"
+    assert all(rec["status"] == 502 for rec in log if rec["outcome"] == "crash")
+    # never run twice: each API Gateway request id reaches the function at most once
+    ran = [
+        json.loads(ln)["request_id"] for ln in (api.dir / "function.log").read_text().splitlines() if '"message":"request"' in ln
+    ]
+    assert len(ran) == len(set(ran)), "a request ran twice"
     assert max(latencies) < 8, "a request waited out the function Timeout (10 s): it was handed to a dead worker"
-    assert errors.count(502) <= 6 * 2
     assert requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10).status_code == 200
 
 

@@ -8,8 +8,9 @@ import binascii
 from dataclasses import dataclass, field
 
 from .errors import ApiError, bad_request, clean
+from .validation import MAX_BATCH
 
-MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MB: a 64-instance batch is about 0.5 MB
+MAX_BODY_BYTES = 1024 * 1024  # the contract's 1 MB: a full batch (MAX_BATCH instances) is about 0.5 MB
 
 
 @dataclass(slots=True)
@@ -37,10 +38,12 @@ def _text(value, default: str, limit: int = 2048) -> str:
 
 
 def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES:,} bytes; send at most 64 instances")
+    return ApiError(413, "payload_too_large", f"body is larger than {MAX_BODY_BYTES:,} bytes; send at most {MAX_BATCH} instances")
 
 
 def _strip_stage(path: str, stage) -> str:
+    """Remove a leading /{stage} once. Only for paths that carry the stage (a v2 rawPath, REST's
+    requestContext.path): REST's own `path` never does, and a stage named like a route must not eat it."""
     if isinstance(stage, str) and stage and stage != "$default":
         prefix = "/" + stage
         if path == prefix or path.startswith(prefix + "/"):
@@ -95,7 +98,11 @@ def parse_event(event, context=None) -> Request:
             _text(ctx.get("requestId") or rid, "", 256),
         )
     if "httpMethod" in event:
-        path = event.get("path") or event.get("resource") or "/"
+        # API Gateway's `path` already lacks the stage: stripping it again would turn stage "predict"'s
+        # /predict into / (a 404). Only requestContext.path, the fallback, carries the stage.
+        path, stage = event.get("path") or event.get("resource"), None
+        if not path:
+            path, stage = ctx.get("path") or "/", ctx.get("stage")
         headers = _lower(event.get("headers"))
         if not headers and isinstance(event.get("multiValueHeaders"), dict):
             headers = {
@@ -106,7 +113,7 @@ def parse_event(event, context=None) -> Request:
         return Request(
             "rest",
             _text(event.get("httpMethod"), "GET", 16).upper(),
-            _strip_stage(_text(path, "/"), ctx.get("stage")),
+            _strip_stage(_text(path, "/"), stage),
             headers,
             _body(event),
             None,

@@ -81,6 +81,27 @@ class Model:
             raise ModelUnavailable(f"manifest.json has no usable ticker_pattern ({exc}); re-export the model") from None
         self.card = m  # the model card GET /model serves
 
+    def _shape_one(self, last: float, r: float, risk: float) -> dict | None:
+        """One window's answer from the graph's outputs in plain floats: the same IEEE operations as the vectorized
+        path below (bit for bit, tested), without its dozen small-array numpy calls, which cost a warm request more
+        than the rest of its shaping (BENCHMARKS.md). None when the numbers are not tame: the general path decides."""
+        vol = risk if risk > self.vol_floor else self.vol_floor
+        half = self.interval_quantile * vol
+        if not (abs(r) + half < 700.0 and last > 0.0 and risk == risk):  # exp() far from overflow; NaN fails each
+            return None
+        e = np.exp(np.array((r, r - half, r + half)))
+        high = last * float(e[2])
+        if not math.isfinite(high):
+            return None
+        z = abs(r) / (self.sigma * vol)
+        return {
+            "prediction": last * float(e[0]),
+            "confidence": 0.5 * (1.0 + math.erf(z / _SQRT2)),
+            "interval": {"low": last * float(e[1]), "high": high, "level": self.level},
+            "last_close": last,
+            "volatility": vol,
+        }
+
     def predict(self, X: np.ndarray) -> list[dict]:
         """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence. A row whose
         numbers cannot give a finite answer is a 400 naming it, never a NaN or an overflow."""
@@ -95,6 +116,8 @@ class Model:
             )
         x = X.reshape(len(X), self.window, n).astype(np.float32)
         point, risk = self.session.run(self.outputs, {self.input_name: x})
+        if len(X) == 1 and (one := self._shape_one(float(closes[0, -1]), float(point.flat[0]), float(risk.flat[0]))):
+            return [one]
         r = point.astype(np.float64).reshape(-1)  # (B,) log returns
         vol = np.maximum(risk.astype(np.float64).reshape(-1), self.vol_floor)  # (B,) predicted daily std of the log return
         last = closes[:, -1]

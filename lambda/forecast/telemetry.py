@@ -16,11 +16,29 @@ NAMESPACE = os.environ.get("METRICS_NAMESPACE", "FinancialForecasting")
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "financial-forecasting")
 
 
+# the directives never change: built once, not per request
+_REQUEST_METRICS = {
+    "Namespace": NAMESPACE,
+    "Dimensions": [["Service", "Route"]],
+    "Metrics": [
+        {"Name": "Latency", "Unit": "Milliseconds"},
+        {"Name": "Predictions", "Unit": "Count"},
+        {"Name": "ColdStart", "Unit": "Count"},
+    ],
+}
+_ERROR_METRICS = {
+    "Namespace": NAMESPACE,
+    "Dimensions": [["Service", "ErrorCode"]],
+    "Metrics": [{"Name": "Errors", "Unit": "Count"}],
+}
+
+
 def emit(
     *,
     request_id: str,
     route: str,
     method: str,
+    path: str = "",
     status: int,
     latency_ms: float,
     model_version: str,
@@ -31,22 +49,13 @@ def emit(
     source: str = "",
     out=None,
 ) -> dict:
-    directives = [
-        {
-            "Namespace": NAMESPACE,
-            "Dimensions": [["Service", "Route"]],
-            "Metrics": [
-                {"Name": "Latency", "Unit": "Milliseconds"},
-                {"Name": "Predictions", "Unit": "Count"},
-                {"Name": "ColdStart", "Unit": "Count"},
-            ],
-        }
-    ]
+    directives = [_REQUEST_METRICS]
     record = {
         "level": "INFO" if status < 400 else ("WARNING" if status < 500 else "ERROR"),
         "message": "request",
         "request_id": request_id,
         "route": route,
+        "path": path[:200],  # the raw path, capped: log text only, never a dimension
         "method": method,
         "source": source,
         "ticker": ticker,
@@ -63,9 +72,7 @@ def emit(
         record["code"] = code
         record["ErrorCode"] = code
         record["Errors"] = 1
-        directives.append(
-            {"Namespace": NAMESPACE, "Dimensions": [["Service", "ErrorCode"]], "Metrics": [{"Name": "Errors", "Unit": "Count"}]}
-        )
+        directives.append(_ERROR_METRICS)
     record["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}
     (out or sys.stdout).write(dumps(record) + "\n")
     return record

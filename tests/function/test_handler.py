@@ -62,7 +62,8 @@ def test_all_sources_agree(handler, keyed):
 
 def test_stage_prefix_and_base64_body(handler, keyed, features):
     ev = rest({"ticker": "AAPL", "features": features}, b64=True)
-    ev["path"] = "/prod/predict"
+    ev["path"] = ev["resource"] = None  # only requestContext.path left: it carries the stage, which is stripped
+    ev["requestContext"]["path"] = "/prod/predict"
     status, _, body = call(handler, ev)
     assert status == 200 and body["ticker"] == "AAPL"
 

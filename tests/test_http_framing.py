@@ -1,0 +1,155 @@
+"""The local API's request framing, byte by byte: one reading of every request, or a refusal (lambda/http_framing.py)."""
+
+from __future__ import annotations
+
+import ast
+
+import http_framing  # noqa: E402  (lambda/ is on the path via tests.support)
+import pytest
+from http_framing import MAX_PAYLOAD, Reject, RequestReader
+
+from tests.support import LAMBDA_DIR
+
+
+def read_all(raw: bytes, step: int | None = None) -> list:
+    """Every request in `raw`, fed whole or `step` bytes at a time (a slow client)."""
+    r, out = RequestReader(), []
+    pieces = [raw] if step is None else [raw[i : i + step] for i in range(0, len(raw), step)]
+    for piece in pieces:
+        r.feed(piece)
+        while (req := r.next()) is not None:
+            out.append(req)
+    return out
+
+
+def post(framing: str, body: bytes = b"", version: str = "1.1") -> bytes:
+    return f"POST /prod/predict HTTP/{version}\r\nHost: x\r\n{framing}\r\n".encode() + body
+
+
+def chunked(body: bytes, size: int = 7) -> bytes:
+    return (
+        b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size))
+        + b"0\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        # Content-Length beside Transfer-Encoding, with a body that is valid chunk framing: only that rule can refuse it
+        (post("Content-Length: 12\r\nTransfer-Encoding: chunked\r\n", chunked(b"hello")), 400),
+        (post("Transfer-Encoding: chunked\r\nContent-Length: 12\r\n", chunked(b"hello")), 400),
+        (post("Content-Length: 5\r\nContent-Length: 5\r\n", b"hello"), 400),  # repeated, even identical
+        (post("Content-Length:\r\n 5\r\n", b"hello"), 400),  # folded (obs-fold)
+        (post("X-Other: a\r\n folded\r\nContent-Length: 5\r\n", b"hello"), 400),
+        ("POST /prod/predict HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode(), 400),  # "²".isdigit() is True
+        (b"POST /prod/predict HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # the same in latin-1, as headers decode
+        (post("Content-Length: 5, 5\r\n", b"hello"), 400),
+        (post("Content-Length: +5\r\n", b"hello"), 400),
+        (post("Content-Length: abc\r\n"), 400),
+        (post("Transfer-Encoding: chunked\r\n", b"0x10\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n"), 400),
+        (post("Transfer-Encoding: chunked\r\n", b"1_0\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n"), 400),
+        (post("Transfer-Encoding: chunked\r\n", b"+5\r\nhello\r\n0\r\n\r\n"), 400),
+        (post("Transfer-Encoding: chunked\r\n", b" 5\r\nhello\r\n0\r\n\r\n"), 400),
+        (post("Transfer-Encoding: chunked\r\n", b"5\r\nhelloXX0\r\n\r\n"), 400),
+        (post("Transfer-Encoding: chunked\r\n", chunked(b"hello"), version="1.0"), 400),  # chunked on HTTP/1.0
+        (post("Transfer-Encoding: gzip, chunked\r\n", chunked(b"hello")), 400),
+        (b"GET /prod/health HTTP/1.1\nHost: x\n\n", 400),  # bare LF: never dispatched, answered
+        (b"GET /prod/health HTTP/1.1\r\nHost: x\n\r\n", 400),
+        (b"GET /prod/health HTTP/1.1\r\nHost : x\r\n\r\n", 400),  # space before the colon
+        (b"GET /prod/health HTTP/1.1\r\nX: a\rb\r\n\r\n", 400),  # a lone CR inside a value
+        (b"GET /prod/health HTTP/2.0\r\n\r\n", 505),
+        (b"GET  /prod/health HTTP/1.1\r\n\r\n", 400),
+        (post(f"Content-Length: {MAX_PAYLOAD + 1}\r\n"), 413),  # refused from the head: the body is never read
+        (post("Transfer-Encoding: chunked\r\n", b"%x\r\n" % (MAX_PAYLOAD + 1)), 413),  # the chunked size cap
+        (
+            post(
+                "Transfer-Encoding: chunked\r\n",
+                b"%x\r\n" % (MAX_PAYLOAD // 2 + 1) + b"a" * (MAX_PAYLOAD // 2 + 1) + b"\r\n%x\r\n" % (MAX_PAYLOAD // 2),
+            ),
+            413,
+        ),
+        (b"GET /" + b"a" * (70 * 1024), 431),
+    ],
+)
+def test_unsafe_framing_is_refused(raw, status):
+    with pytest.raises(Reject) as err:
+        read_all(raw)
+    assert err.value.status == status, err.value
+
+
+@pytest.mark.parametrize("raw", [post("Content-Length:\r\n 5\r\n", b"hello"), post("X-A: a\r\n\tb: c\r\n")])
+def test_a_folded_header_is_named_as_such(raw):
+    """obs-fold (a line starting with a space or tab) gets an error that says so, not a generic one."""
+    with pytest.raises(Reject, match="obsolete line folding"):
+        read_all(raw)
+
+
+def test_content_length_plus_chunked_would_be_read_without_the_rule():
+    """The CL+TE case above is refused by that rule alone: the same body reads fine as chunked."""
+    [req] = read_all(post("Transfer-Encoding: chunked\r\n", chunked(b"hello")))
+    assert req.body == b"hello"
+
+
+@pytest.mark.parametrize("step", [None, 1, 5, 4096])
+def test_a_request_is_whole_only_when_its_body_is(step):
+    body = b'{"ticker": "AAPL"}' * 50
+    for raw in (post(f"Content-Length: {len(body)}\r\n", body), post("Transfer-Encoding: chunked\r\n", chunked(body))):
+        r = RequestReader()
+        r.feed(raw[:-1])
+        assert r.next() is None, "a request whose last byte has not arrived must not be dispatched"
+        r.feed(raw[-1:])
+        assert r.next().body == body
+        [req] = read_all(raw, step)
+        assert req.body == body and req.method == "POST" and req.header("host") == "x"
+
+
+def test_the_head_alone_is_not_a_request():
+    r = RequestReader()
+    r.feed(post("Content-Length: 100\r\n", b"x" * 10))
+    assert r.next() is None and r.waiting_for_body is not None and r.buffered == 10
+
+
+@pytest.mark.parametrize("big", [0, 70_000, 300_000])
+@pytest.mark.parametrize("step", [None, 1000, 65536])
+def test_pipelined_requests_all_come_out_in_order(big, step):
+    """However much of the next requests arrived with the first, each is read, in order (once lost past 64 KiB)."""
+    second = b"{" + b" " * big + b"}"
+    raw = (
+        b"GET /prod/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        + post(f"Content-Length: {len(second)}\r\n", second)
+        + post("Transfer-Encoding: chunked\r\n", chunked(b"third", 2))
+        + b"GET /prod/model HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
+    reqs = read_all(raw, step)
+    assert [(r.method, r.target) for r in reqs] == [
+        ("GET", "/prod/health"),
+        ("POST", "/prod/predict"),
+        ("POST", "/prod/predict"),
+        ("GET", "/prod/model"),
+    ]
+    assert reqs[1].body == second and reqs[2].body == b"third"
+    assert [r.keep_alive for r in reqs] == [True, True, True, False]
+
+
+def test_expect_100_continue_and_keep_alive_rules():
+    r = RequestReader()
+    r.feed(post("Content-Length: 5\r\nExpect: 100-continue\r\n"))
+    assert r.next() is None and r.waiting_for_body.expects_continue
+    r = RequestReader()
+    r.feed(post("Content-Length: 0\r\nExpect: 100-continue\r\n"))
+    assert r.next() is not None  # nothing to wait for: no 100
+    [old] = read_all(b"GET /prod/health HTTP/1.0\r\n\r\n")
+    [old_ka] = read_all(b"GET /prod/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert not old.keep_alive and old_ka.keep_alive
+
+
+def test_local_api_tooling_imports_models_only():
+    """DESIGN's arrows: lambda/ tooling imports the standard library, its own modules and models/, never dashboard/."""
+    for name in ("local_api.py", "gatekeeper.py", "http_framing.py", "local_lambda.py"):
+        tree = ast.parse((LAMBDA_DIR / name).read_text())
+        for node in ast.walk(tree):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            mods += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(m.split(".")[0] == "dashboard" for m in mods), f"{name} imports {mods}"
+    assert http_framing.MAX_PAYLOAD == 10 * 1024 * 1024
