@@ -18,6 +18,7 @@ import zipfile
 import pytest
 import requests
 
+from models.processes import launch
 from tests.support import LAMBDA_DIR, ROOT, SAMPLE_KEY, LocalAPI, free_port, load_event, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
@@ -324,14 +325,13 @@ def test_max_pending_is_bounded_by_the_open_file_limit(tmp_path, built_packages)
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
-    proc = subprocess.Popen(
+    proc = launch(
         [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(port), "--log-dir", str(tmp_path), "--workers", "1"],
         env={**os.environ, "LOCAL_API_KEY": SAMPLE_KEY},
         stdout=out,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
         cwd=ROOT,
-        preexec_fn=limit,
+        preexec=limit,
     )
     url = f"http://127.0.0.1:{port}/prod"
     held = []
