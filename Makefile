@@ -88,6 +88,10 @@ mlflow: setup-train ## the MLflow UI on 127.0.0.1:5000 over mlruns/ (Ctrl-C stop
 evaluate: setup-train ## re-evaluate the served runtime model beside the risk baselines; writes models/metrics.json
 	$(PY) -m models.evaluate
 
+.PHONY: ledger
+ledger: setup-train ## replay the test period through the local API into the track record, score it (ARGS="--json", "--url U --key K")
+	$(PY) -m ledger.replay $(ARGS)
+
 package: setup ## build dist/lambda_function.zip and dist/layer.zip
 	$(PY) lambda/package.py
 

@@ -292,6 +292,21 @@ def format_scorecard(cards: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_alarms(rows: list[dict]) -> str:
+    lines = [
+        "| ticker | model version | rolling 60-day coverage | Kupiec p (breaches / n) | Winkler ratio 60 d (days > 1) | alarms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in rows:
+        raised = [k for k in ("coverage", "kupiec", "winkler") if a[f"{k}_alarm"]]
+        lines.append(
+            f"| {a['ticker']} | {a['model_version']} | {_fmt(a['coverage_60'], True)} | "
+            f"{a['kupiec_p']:.3f} ({a['kupiec_breaches']} / {a['kupiec_n']}) | {_fmt(a['winkler_ratio_60'])} "
+            f"({a['winkler_days_above_1']}) | {', '.join(raised) or 'none'} |"
+        )
+    return "\n".join(lines)
+
+
 def _clean(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -335,13 +350,16 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         cards = read.scorecard(args.db, tickers)
+        alarms = read.alarms(args.db, tickers)
     except EndpointError as exc:
         raise SystemExit(f"ledger: {exc.message}") from None
     except LedgerError as exc:
         raise SystemExit(str(exc)) from None
     print(format_scorecard(cards))
+    print()
+    print(format_alarms(alarms))
     if args.json:
-        print(json.dumps(_clean({"database": str(args.db), "scorecard": cards}), allow_nan=False))
+        print(json.dumps(_clean({"database": str(args.db), "scorecard": cards, "alarms": alarms}), allow_nan=False))
     return 0
 
 

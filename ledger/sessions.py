@@ -14,9 +14,14 @@ FIRST = "1990-01-02"  # the bundled data starts in 1999; the calendar's default 
 
 @lru_cache(maxsize=1)
 def _calendar():
+    import warnings
+
     import exchange_calendars as xc
 
-    return xc.get_calendar(EXCHANGE, start=FIRST)
+    with warnings.catch_warnings():  # its pandas 3 deprecation notices are its own business, not the ledger's user's
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return xc.get_calendar(EXCHANGE, start=FIRST)
 
 
 def _day(day) -> pd.Timestamp:
