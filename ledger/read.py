@@ -67,6 +67,40 @@ def versions(db: Path = DEFAULT_DB) -> pd.DataFrame:
         )
 
 
+RECORDS = {"replay": "replay of the test period (bundled snapshot)", "live": "live, since the version's deploy date"}
+
+
+def view(db: Path, ticker: str, model_version: str, which: str) -> dict:
+    """What the Track record page shows for one ticker and version, scored once: the day-by-day series of the
+    replay rows, or of the live rows from the version's deploy date (its first live forecast) on; the scorecard
+    and the alarms of that series."""
+    df = scored(db, [ticker], model_version)
+    deployed = deploy_date(db, model_version)
+    if len(df):
+        replayed = df["source"] == "snapshot"
+        if which == "replay":
+            df = df[replayed]
+        else:
+            df = df[~replayed & (df["as_of"] >= deployed)] if deployed else df.iloc[0:0]
+    if not len(df):
+        return {"series": df, "card": None, "alarm": None, "deployed": deployed}
+    return {
+        "series": scoring.rolling_series(df),
+        "card": scoring.scorecard(df)[0],
+        "alarm": scoring.alarms(df)[0],
+        "deployed": deployed,
+    }
+
+
+def deploy_date(db: Path, model_version: str) -> str | None:
+    """The day a version's first live (not replayed) forecast was issued."""
+    with _connect(db) as conn:
+        (first,) = conn.execute(
+            "SELECT MIN(issued_at) FROM forecasts WHERE model_version = ? AND source != 'snapshot'", (model_version,)
+        ).fetchone()
+    return first[:10] if first else None
+
+
 def tickers(db: Path = DEFAULT_DB) -> list[str]:
     with _connect(db) as conn:
         return [t for (t,) in conn.execute("SELECT DISTINCT ticker FROM forecasts ORDER BY ticker")]
