@@ -128,7 +128,7 @@ def run(
     report: dict[str, dict] = {}
     markets = {t: fetch(t, cache, history) for t in watchlist}
     # closes: any recorded forecast whose target session has closed and whose close the data now holds
-    awaiting = [(t, d) for t, d in store.awaiting_outcomes() if t in markets and dt.date.fromisoformat(d) <= closed]
+    awaiting = [(t, d) for t, d in store.awaiting_outcomes(watchlist) if t in markets and dt.date.fromisoformat(d) <= closed]
     fetched = now_iso()
     outcomes = []
     for t, d in awaiting:

@@ -182,14 +182,14 @@ class SqliteStore:
     def outcome_keys(self) -> set[tuple[str, str]]:
         return set(self.conn.execute("SELECT ticker, date FROM outcomes"))
 
-    def awaiting_outcomes(self) -> list[tuple[str, str]]:
+    def awaiting_outcomes(self, tickers: Iterable[str] | None = None) -> list[tuple[str, str]]:
         """(ticker, target_date) of forecasts whose close has not been recorded yet, oldest first."""
-        return list(
-            self.conn.execute(
-                "SELECT DISTINCT f.ticker, f.target_date FROM forecasts f LEFT JOIN outcomes o "
-                "ON o.ticker = f.ticker AND o.date = f.target_date WHERE o.ticker IS NULL ORDER BY 2, 1"
-            )
+        rows = self.conn.execute(
+            "SELECT DISTINCT f.ticker, f.target_date FROM forecasts f LEFT JOIN outcomes o "
+            "ON o.ticker = f.ticker AND o.date = f.target_date WHERE o.ticker IS NULL ORDER BY 2, 1"
         )
+        wanted = None if tickers is None else set(tickers)
+        return [(t, d) for t, d in rows if wanted is None or t in wanted]
 
     def counts(self) -> dict[str, int]:
         return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("forecasts", "outcomes")}
