@@ -122,3 +122,94 @@ def test_metric_lines_count_the_tickers_in_alarm():
     assert {k: lines[0][k] for k in ("CoverageAlarms", "KupiecAlarms", "WinklerAlarms")} == {
         "CoverageAlarms": 2, "KupiecAlarms": 1, "WinklerAlarms": 1}  # fmt: skip
     assert "Coverage60" not in lines[2] and lines[2]["Ticker"] == "IBM"
+
+
+# --- ledger/template.yaml -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ledger_cfn() -> dict:
+    """ledger/template.yaml as CloudFormation would run it (samtranslator, offline)."""
+    import copy
+    import sys
+
+    from samtranslator.translator.transform import transform
+
+    from tests.support import LAMBDA_DIR, ROOT
+
+    sys.path.insert(0, str(LAMBDA_DIR))
+    import settings
+
+    t = copy.deepcopy(settings.load_template(ROOT / "ledger" / "template.yaml"))
+    t["Resources"]["LedgerFunction"]["Properties"]["CodeUri"] = "s3://bucket/ledger_function.zip"
+    t["Resources"]["LedgerLayer"]["Properties"]["ContentUri"] = "s3://bucket/ledger_layer.zip"
+    params = {**settings.params_with_defaults(t), "PythonRuntime": "python3.13", "ForecastApiUrl": "https://x.example/prod"}
+
+    class Policies:
+        def load(self):
+            return {}
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(t, params, Policies())
+
+
+def test_the_ledger_template_passes_cfn_lint():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support import ROOT
+
+    r = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(ROOT / "ledger" / "template.yaml")], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def one(cfn: dict, kind: str) -> dict:
+    [r] = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == kind]
+    return r
+
+
+def test_the_table_is_on_demand_with_the_stores_keys(ledger_cfn):
+    table = one(ledger_cfn, "AWS::DynamoDB::Table")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert {"Key": "app", "Value": {"Ref": "ProjectTag"}} in table["Tags"]
+
+
+def test_the_ledger_function_has_its_own_handler_and_layer(ledger_cfn):
+    import importlib
+
+    fn = one(ledger_cfn, "AWS::Lambda::Function")
+    module, func = fn["Handler"].rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), func))
+    [layer] = fn["Layers"]
+    assert (
+        "LedgerLayer" in layer["Ref"]
+        and fn["Environment"]["Variables"]["LEDGER_METRICS_NAMESPACE"] == "FinancialForecasting/Ledger"
+    )
+    assert {"Key": "app", "Value": {"Ref": "ProjectTag"}} in fn["Tags"]
+    role = [r for r in ledger_cfn["Resources"].values() if r["Type"] == "AWS::IAM::Role" and "lambda" in json.dumps(r)][0]
+    actions = json.dumps(role["Properties"]["Policies"])
+    assert "dynamodb:PutItem" in actions and "UpdateItem" not in actions and "DeleteItem" not in actions
+
+
+def test_the_schedule_runs_after_the_close_in_new_york_with_retries_and_a_dlq(ledger_cfn):
+    s = one(ledger_cfn, "AWS::Scheduler::Schedule")
+    assert s["ScheduleExpressionTimezone"] == "America/New_York"
+    params = ledger_cfn["Parameters"]
+    assert params["LedgerScheduleExpression"]["Default"] == "cron(30 16 ? * MON-FRI *)"  # 16:30, after the 16:00 bell
+    assert s["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert s["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["LedgerDeadLetterQueue", "Arn"]}}
+
+
+def test_the_alarms_watch_what_the_handler_emits(ledger_cfn):
+    from ledger import handler
+
+    alarms = [r["Properties"] for r in ledger_cfn["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    drift = {a["MetricName"]: a for a in alarms if a["Namespace"] == handler.NAMESPACE}
+    assert set(drift) == set(handler.ALARM_METRICS.values())
+    assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "LedgerFunctionName"}}] for a in drift.values())
+    assert any(a["Namespace"] == "AWS/SQS" for a in alarms)  # a run that failed its retries
