@@ -126,7 +126,8 @@ def run(
         raise SystemExit(f"ledger: {problem}")
     closed = last_closed_session(now)
     report: dict[str, dict] = {}
-    markets = {t: fetch(t, cache, history) for t in watchlist}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:  # downloads wait on the network, not the CPU
+        markets = dict(zip(watchlist, pool.map(lambda t: fetch(t, cache, history), watchlist), strict=True))
     # closes: any recorded forecast whose target session has closed and whose close the data now holds
     awaiting = [(t, d) for t, d in store.awaiting_outcomes(watchlist) if t in markets and dt.date.fromisoformat(d) <= closed]
     fetched = now_iso()

@@ -91,7 +91,7 @@ def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: 
         low=float(iv["low"]),
         high=float(iv["high"]),
         level=float(iv.get("level", 0.8)),
-        last_close=float(answer.get("last_close") or base["last_close"]),
+        last_close=float(base["last_close"]),  # the data's own close: the API echoes a reconstruction of it
         volatility=float(answer["volatility"]) if answer.get("volatility") is not None else None,
         confidence=float(answer["confidence"]),
         source=source,

@@ -293,6 +293,10 @@ def test_replay_records_scores_and_is_idempotent(local_api, tmp_path, capsys):
     assert card["n"] == spans["spans"]["GOOG"]["n_test"] == 306
     assert card["coverage"] == pytest.approx(spans["per_ticker_risk"]["GOOG"]["served"]["coverage"])
     assert card["mase"] == pytest.approx(spans["per_ticker"]["GOOG"]["ensemble"]["mase"], rel=1e-6)
+    risk = spans["per_ticker_risk"]["GOOG"]
+    assert card["winkler_vs_rolling"] == pytest.approx(risk["served"]["winkler"] / risk["rolling20"]["winkler"], rel=1e-6)
+    assert card["winkler_vs_garch"] == pytest.approx(risk["served"]["winkler"] / risk["garch"]["winkler"], rel=1e-6)
+    assert card["direction_hit"] == pytest.approx(spans["per_ticker"]["GOOG"]["ensemble"]["directional_accuracy"])
     assert set(card) >= {"ticker", "model_version", "n", "coverage", "mase", "winkler_vs_rolling", "winkler_vs_garch"}
     before, n_calls = dump(db), calls()
     assert n_calls >= math.ceil(306 / 64)
