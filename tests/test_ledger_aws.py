@@ -213,3 +213,12 @@ def test_the_alarms_watch_what_the_handler_emits(ledger_cfn):
     assert set(drift) == set(handler.ALARM_METRICS.values())
     assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "LedgerFunctionName"}}] for a in drift.values())
     assert any(a["Namespace"] == "AWS/SQS" for a in alarms)  # a run that failed its retries
+
+
+def test_the_predict_package_holds_nothing_of_the_ledger(built_packages):
+    """The ledger runs in its own function: the predict function's zip and layer (so its cold start) are untouched."""
+    import zipfile
+
+    for path in built_packages:
+        names = zipfile.ZipFile(path).namelist()
+        assert not [n for n in names if n.startswith("ledger/") or "exchange_calendars" in n], path

@@ -70,7 +70,7 @@ states = {
 }
 for label, (raised, detail) in states.items():
     (st.error if raised else st.success)(f"{'ALARM' if raised else 'ok'}: {label}: {detail}")
-st.caption(f"Alarm state on {alarm['as_of']}, over the record shown.")
+st.text(f"Alarm state on {alarm['as_of']}, over the record shown.")
 
 st.subheader("Forecasts against the realised close")
 st.plotly_chart(tr.forecast_figure(s), width="stretch")
