@@ -112,3 +112,27 @@ def test_a_live_version_shows_its_record_from_its_deploy_date(ledger_db):
 def test_unknown_url_values_fall_back_to_what_the_ledger_holds():
     view = track_record.parse_view({"track_ticker": "<b>x</b>", "track_version": "v9"}, ["AAPL"], ["v1"], ["replay", "live"])
     assert view == {"ticker": "AAPL", "version": "v1", "record": "replay"}
+
+
+def test_hostile_ledger_strings_are_shown_as_text_never_markdown(ledger_db):
+    """A ticker or version in the ledger that looks like Markdown or HTML reaches the page only as text."""
+    import dataclasses
+
+    hostile_version = "[click](http://evil.example) <b>v</b>"
+    with SqliteStore(ledger_db) as s:
+        rows = [
+            dataclasses.replace(
+                row(
+                    "AAPL", f"2012-01-{d:02d}", hostile_version, "2026-11-01T21:00:00Z", f"2012-01-{d - 1:02d}", 100.0, "snapshot"
+                ),
+                ticker="**AAPL**",
+            )
+            for d in range(4, 28)
+        ]
+        s.record(rows)
+        s.add_outcomes([Outcome("**AAPL**", r.target_date, 100.5, "snapshot", "t") for r in rows])
+    at = page()
+    markdown = "\n".join(str(m.value) for m in at.markdown) + "\n".join(str(e.value) for e in [*at.error, *at.success, *at.info])
+    assert "evil.example" not in markdown and "**AAPL**" not in markdown
+    assert any(hostile_version in t.value for t in at.text)
+    assert at.selectbox(key="track_ticker").value == "**AAPL**"
