@@ -355,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"ledger: {exc.message}") from None
     except LedgerError as exc:
         raise SystemExit(str(exc)) from None
+    except KeyboardInterrupt:  # each batch is committed as it answers: a rerun carries on where this one stopped
+        print("\nledger: interrupted; what was recorded stays, and a rerun carries on", file=sys.stderr)
+        return 130
     print(format_scorecard(cards))
     print()
     print(format_alarms(alarms))

@@ -314,3 +314,18 @@ def local_api_card(api) -> dict:
 def test_forecast_rows_are_frozen_dataclasses():
     with pytest.raises(dataclasses.FrozenInstanceError):
         fc().prediction = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--url", "http://127.0.0.1:9/prod"], "ledger: nothing answers at http://127.0.0.1:9/prod"),
+        (["--url", "http://127.0.0.1:9/prod", "--db", "{tmp}/junk.sqlite"], "cannot open .* as a ledger"),
+        (["--tickers", "ZZZ"], "--tickers ZZZ not in the bundled snapshot"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(tmp_path, args, says):
+    (tmp_path / "junk.sqlite").write_text("junk" * 500)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    with pytest.raises(SystemExit, match=says):
+        replay.main(["--db", str(tmp_path / "l.sqlite"), *args])
