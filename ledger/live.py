@@ -41,8 +41,12 @@ DEFAULT_WATCHLIST = ("^GSPC", "^IXIC", "AAPL", "MSFT", "IBM", "GOOG")
 
 def yf_history(ticker: str) -> pd.DataFrame:
     """The one call to yfinance (the boundary tests fake): daily bars, adjusted, or LiveDataError saying why not."""
+    import logging
+
     import yfinance as yf
     from yfinance.exceptions import YFRateLimitError, YFTickerMissingError
+
+    logging.getLogger("yfinance").setLevel(logging.CRITICAL)  # it logs each DNS failure; the report names it once
 
     try:
         raw = yf.Ticker(ticker).history(period=HISTORY, interval="1d", auto_adjust=True, raise_errors=True)
@@ -142,6 +146,7 @@ def run(
     for t, m in markets.items():
         report[t] = {"data": m.note, "stale": m.stale, "forecast": None}
         if m.ohlcv is None:
+            report[t]["forecast"] = "not made: no data"
             continue
         ohlcv = m.ohlcv[m.ohlcv.index <= pd.Timestamp(closed)]  # a bar of a session still trading is not data yet
         as_of = ohlcv.index[-1].date() if len(ohlcv) else None

@@ -122,7 +122,7 @@ def test_the_daily_job_forecasts_scores_keeps_stale_data_and_is_idempotent(local
         day1 = live.run(client, store, ["AAPL", "IBM", "ZZZQ"], at("2013-02-26"), cache)
         assert day1["forecasts"] == 2 and day1["outcomes"] == 0
         assert "recorded for 2013-02-27" in day1["tickers"]["AAPL"]["forecast"]
-        assert day1["tickers"]["ZZZQ"]["forecast"] is None and "no such symbol" in day1["tickers"]["ZZZQ"]["data"]
+        assert day1["tickers"]["ZZZQ"]["forecast"] == "not made: no data" and "no such symbol" in day1["tickers"]["ZZZQ"]["data"]
         snapshot = store.conn.execute("SELECT * FROM forecasts ORDER BY ticker").fetchall()
         again = live.run(client, store, ["AAPL", "IBM", "ZZZQ"], at("2013-02-26"), cache)
         assert again["forecasts"] == 0 and again["outcomes"] == 0
