@@ -222,3 +222,45 @@ def test_the_predict_package_holds_nothing_of_the_ledger(built_packages):
     for path in built_packages:
         names = zipfile.ZipFile(path).namelist()
         assert not [n for n in names if n.startswith("ledger/") or "exchange_calendars" in n], path
+
+
+def test_the_templates_table_and_schedule_are_what_aws_accepts(monkeypatch):
+    """The table and the schedule exactly as ledger/template.yaml declares them, created through boto3 on moto (the
+    calls deploy will make): on demand, tagged, New York time, retries and the dead-letter queue kept."""
+    import sys
+
+    import boto3
+    from moto import mock_aws
+
+    from tests.support import LAMBDA_DIR, ROOT
+
+    sys.path.insert(0, str(LAMBDA_DIR))
+    import settings
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    t = settings.load_template(ROOT / "ledger" / "template.yaml")
+    params = settings.params_with_defaults(t)
+    with mock_aws():
+        table = settings.resolve(t["Resources"]["LedgerTable"]["Properties"], params)
+        ddb = boto3.client("dynamodb")
+        # CloudFormation's names differ from the API's in two places: SSEEnabled is Enabled; PITR is a second call
+        api = {k: v for k, v in table.items() if k != "PointInTimeRecoverySpecification"}
+        api["SSESpecification"] = {"Enabled": table["SSESpecification"]["SSEEnabled"]}
+        arn = ddb.create_table(**api)["TableDescription"]["TableArn"]
+        assert ddb.describe_table(TableName=table["TableName"])["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        tags = {x["Key"]: x["Value"] for x in ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]}
+        assert tags["app"] == "financial-forecasting"
+        dlq = boto3.client("sqs").create_queue(QueueName="ledger-dlq")["QueueUrl"]
+        dlq_arn = boto3.client("sqs").get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        schedule = settings.resolve(t["Resources"]["LedgerDailySchedule"]["Properties"], params)
+        schedule["Target"] |= {
+            "Arn": "arn:aws:lambda:us-east-1:123456789012:function:ledger",
+            "RoleArn": "arn:aws:iam::123456789012:role/s",
+        }
+        schedule["Target"]["DeadLetterConfig"] = {"Arn": dlq_arn}
+        scheduler = boto3.client("scheduler")
+        scheduler.create_schedule(**schedule)
+        got = scheduler.get_schedule(Name=schedule["Name"])
+    assert got["ScheduleExpression"] == "cron(30 16 ? * MON-FRI *)" and got["ScheduleExpressionTimezone"] == "America/New_York"
+    assert got["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 3 and got["Target"]["DeadLetterConfig"]["Arn"] == dlq_arn
