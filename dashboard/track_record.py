@@ -20,6 +20,9 @@ def parse_view(params: dict, tickers: list[str], versions: list[str], records: l
     return {"ticker": pick("ticker", tickers), "version": pick("version", versions), "record": pick("record", records)}
 
 
+FIRST_VIEW_DAYS = 250  # the forecast chart opens on the latest year, where the band is visible; zoom out for the rest
+
+
 def forecast_figure(s: pd.DataFrame) -> go.Figure:
     """Forecasts against the realised close, with the interval band each forecast carried."""
     x = pd.to_datetime(s["target_date"])
@@ -31,6 +34,11 @@ def forecast_figure(s: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=s["close"], name="realised close", line={"color": "black", "width": 1}))
     fig.add_trace(go.Scatter(x=x, y=s["prediction"], name="forecast", line={"color": "crimson", "width": 1}))
     fig.update_layout(height=380, margin={"t": 30, "b": 10}, yaxis_title="price", legend={"orientation": "h"})
+    recent = s.iloc[-FIRST_VIEW_DAYS:]
+    lo, hi = float(recent[["low", "close"]].min().min()), float(recent[["high", "close"]].max().max())
+    pad = (hi - lo) * 0.05
+    fig.update_xaxes(range=[pd.to_datetime(recent["target_date"].iloc[0]), x.iloc[-1]])
+    fig.update_yaxes(range=[lo - pad, hi + pad])
     return fig
 
 

@@ -74,6 +74,7 @@ st.text(f"Alarm state on {alarm['as_of']}, over the record shown.")
 
 st.subheader("Forecasts against the realised close")
 st.plotly_chart(tr.forecast_figure(s), width="stretch")
+st.caption(f"The latest {tr.FIRST_VIEW_DAYS} forecasts first; zoom out (double-click) for the whole record.")
 st.subheader("Rolling 60-day coverage")
 st.plotly_chart(tr.coverage_figure(s), width="stretch")
 st.caption("The green band is [70%, 90%] around the 80% goal: outside it the coverage alarm is raised.")
