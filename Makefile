@@ -63,6 +63,7 @@ lint: setup-dev ## ruff (lint and format) and cfn-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint lambda/template.yaml
+	$(VENV)/bin/cfn-lint ledger/template.yaml
 
 format: setup-dev ## ruff format and the safe lint fixes
 	$(VENV)/bin/ruff format .
@@ -87,6 +88,10 @@ mlflow: setup-train ## the MLflow UI on 127.0.0.1:5000 over mlruns/ (Ctrl-C stop
 
 evaluate: setup-train ## re-evaluate the served runtime model beside the risk baselines; writes models/metrics.json
 	$(PY) -m models.evaluate
+
+.PHONY: ledger
+ledger: setup-train ## replay the test period through the local API into the track record, score it (ARGS="--json", "--url U --key K")
+	$(PY) -m ledger.replay $(ARGS)
 
 package: setup ## build dist/lambda_function.zip and dist/layer.zip
 	$(PY) lambda/package.py

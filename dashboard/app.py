@@ -20,5 +20,6 @@ pages = [
     st.Page("views/cost_monitor.py", title="Cost monitor", icon=":material/payments:", url_path="costs"),
     st.Page("views/deploy.py", title="Deploy", icon=":material/rocket_launch:", url_path="deploy"),
     st.Page("views/model.py", title="Model", icon=":material/model_training:", url_path="model"),
+    st.Page("views/track_record.py", title="Track record", icon=":material/fact_check:", url_path="track-record"),
 ]
 st.navigation(pages).run()

@@ -1,0 +1,88 @@
+"""Track record: what the served model versions got right after they forecast, from the ledger (read-only)."""
+
+import streamlit as st
+
+from dashboard import track_record as tr
+from ledger import read
+from ledger.store import DEFAULT_DB
+
+st.title("Track record")
+try:
+    tickers = read.tickers(DEFAULT_DB)
+    versions = read.versions(DEFAULT_DB)
+except read.NoLedger as e:
+    st.info(str(e))
+    st.stop()
+if not tickers:
+    st.info(f"The ledger at {DEFAULT_DB} holds no forecasts yet: run `make ledger`.")
+    st.stop()
+
+# the URL is the view's single source: widgets are seeded from it on every run and write it back when changed
+version_ids = versions["model_version"].tolist()
+view = tr.parse_view(st.query_params.to_dict(), tickers, version_ids, list(read.RECORDS))
+for name, value in view.items():
+    st.session_state[tr.PREFIX + name] = value
+
+
+def to_url(name: str) -> None:
+    st.query_params[tr.PREFIX + name] = st.session_state[tr.PREFIX + name]
+
+
+left, middle, right = st.columns(3)
+ticker = left.selectbox("Ticker", tickers, key="track_ticker", on_change=to_url, args=("ticker",))
+version = middle.selectbox("Model version", version_ids, key="track_version", on_change=to_url, args=("version",))
+which = right.selectbox(
+    "Record", list(read.RECORDS), format_func=read.RECORDS.get, key="track_record", on_change=to_url, args=("record",)
+)
+st.query_params.from_dict({tr.PREFIX + k: v for k, v in {"ticker": ticker, "version": version, "record": which}.items()})
+
+shown = read.view(DEFAULT_DB, ticker, version, which)
+s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
+st.text(f"Ledger: {DEFAULT_DB}")
+st.text(
+    f"Model version {version}: " + (f"deployed {deployed} (its first live forecast)" if deployed else "no live forecasts yet")
+)
+if card is None:
+    st.info("No scored forecasts for this ticker, version and record yet." + (" Run `make ledger`." if which == "replay" else ""))
+    st.stop()
+
+last = s.iloc[-1]
+cols = st.columns(5)
+cols[0].metric("scored forecasts", f"{len(s)}")
+cols[1].metric("coverage (80% interval)", f"{s['covered'].mean():.1%}")
+cols[2].metric(
+    "MASE", f"{last['cum_mase']:.4f}", help="sum |forecast - close| / sum |last close - close|: below 1 beats tomorrow = today"
+)
+cols[3].metric("Winkler vs rolling", f"{last['cum_winkler'] / last['cum_winkler_rolling']:.3f}x")
+cols[4].metric("Winkler vs GARCH", f"{last['cum_winkler'] / last['cum_winkler_garch']:.3f}x")
+
+st.subheader("Alarms")
+states = {
+    "rolling 60-day coverage outside [70%, 90%]": (
+        alarm["coverage_alarm"],
+        "—" if alarm["coverage_60"] is None else f"{alarm['coverage_60']:.1%}",
+    ),
+    "Kupiec test on breaches at 5%": (
+        alarm["kupiec_alarm"],
+        f"p = {alarm['kupiec_p']:.3f} ({alarm['kupiec_breaches']} of {alarm['kupiec_n']})",
+    ),
+    "Winkler ratio vs rolling > 1 for 20 days": (alarm["winkler_alarm"], f"{alarm['winkler_days_above_1']} days running"),
+}
+for label, (raised, detail) in states.items():
+    (st.error if raised else st.success)(f"{'ALARM' if raised else 'ok'}: {label}: {detail}")
+st.text(f"Alarm state on {alarm['as_of']}, over the record shown.")
+
+st.subheader("Forecasts against the realised close")
+st.plotly_chart(tr.forecast_figure(s), width="stretch")
+st.caption(f"The latest {tr.FIRST_VIEW_DAYS} forecasts first; zoom out (double-click) for the whole record.")
+st.subheader("Rolling 60-day coverage")
+st.plotly_chart(tr.coverage_figure(s), width="stretch")
+st.caption("The green band is [70%, 90%] around the 80% goal: outside it the coverage alarm is raised.")
+st.subheader("Cumulative Winkler score against the baselines")
+st.plotly_chart(tr.winkler_figure(s), width="stretch")
+st.caption(
+    "Relative to the last close, lower is better; the baselines are the naive point with rolling 20-day and "
+    "GARCH(1,1) intervals on the same days."
+)
+st.subheader("Scorecard (ledger.scoring.scorecard, as `make ledger` prints it)")
+st.dataframe([card], hide_index=True, width="stretch")

@@ -1,0 +1,370 @@
+"""`make ledger`: replay the bundled snapshot's test period through the local API and score the record.
+
+    python -m ledger.replay [--url URL --key KEY] [--db PATH] [--tickers AAPL,^GSPC] [--json]
+
+For each trading day of each bundled ticker's test period (as GET /model publishes it), the window of the 60
+days ending that day (data up to that day only) is sent to POST /predict, 64 a call; each answer is recorded
+once for its target day (the next NYSE session), the realised closes are added, and the scorecard per ticker
+and model version is printed. With --json the last line is one JSON object. A second run adds nothing: keys
+already recorded for the served model version are not asked for again. Without --url it uses the local API
+that `make run` started (.local/local_api.json) when it answers, else starts one of its own and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ledger import baselines, sessions
+from ledger.store import DEFAULT_DB, LOCAL_DIR, ROOT, Forecast, LedgerError, Outcome, SqliteStore
+from models import dataset
+from models.client import EndpointError, ForecastClient
+from models.data import load_prices, snapshot_tickers
+from models.features import FEATURES, WINDOW, feature_frame, standardize
+
+BATCH = 64  # the API's batch limit
+SOURCE = "snapshot"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def input_hash(features: np.ndarray) -> str:
+    """sha256 of the numbers sent, as little-endian float64: the same window always hashes the same."""
+    return hashlib.sha256(np.ascontiguousarray(features, dtype="<f8").tobytes()).hexdigest()
+
+
+def contract_problem(card: dict) -> str | None:
+    """Why this ledger cannot build the endpoint model's inputs, or None."""
+    if card.get("window") != WINDOW or list(card.get("features", [])) != list(FEATURES):
+        return (
+            f"the endpoint's model expects window {card.get('window')} and features {card.get('features')}; "
+            f"this ledger builds {WINDOW} x {list(FEATURES)}"
+        )
+    q = card.get("test_metrics", {}).get("calibration_q", {})
+    if not {"rolling20", "garch"} <= set(q):
+        return "GET /model publishes no calibration_q for the rolling20 and garch baselines: re-run `make evaluate`"
+    return None
+
+
+def day_requests(ohlcv: pd.DataFrame, card: dict, as_of_days) -> list[dict]:
+    """One request per as-of day: the standardized window ending that day. Each feature of day t uses data up to
+    day t only (tests/test_features.py), so cutting one frame equals rebuilding it from data cut at t
+    (tests/test_ledger.py checks it on sample days)."""
+    frame = feature_frame(ohlcv)
+    values = standardize(frame.to_numpy(dtype=np.float64), card["scaler"])
+    pos = frame.index.get_indexer(pd.DatetimeIndex(as_of_days))
+    out = []
+    for day, i in zip(as_of_days, pos, strict=True):
+        if i < WINDOW - 1:
+            continue  # too early for a complete window
+        out.append({"as_of": pd.Timestamp(day), "features": values[i - WINDOW + 1 : i + 1].reshape(-1)})
+    return out
+
+
+def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: str, issued_at: str) -> Forecast:
+    iv = answer["interval"]
+    return Forecast(
+        ticker=ticker,
+        target_date=str(req["target"]),
+        model_version=str(answer["model_version"]),
+        issued_at=issued_at,
+        as_of=f"{req['as_of']:%Y-%m-%d}",
+        prediction=float(answer["prediction"]),
+        low=float(iv["low"]),
+        high=float(iv["high"]),
+        level=float(iv.get("level", 0.8)),
+        last_close=float(base["last_close"]),  # the data's own close: the API echoes a reconstruction of it
+        volatility=float(answer["volatility"]) if answer.get("volatility") is not None else None,
+        confidence=float(answer["confidence"]),
+        source=source,
+        input_hash=req["hash"],
+        vol20=float(base["vol20"]),
+        rolling_low=float(base["rolling_low"]),
+        rolling_high=float(base["rolling_high"]),
+        garch_low=float(base["garch_low"]),
+        garch_high=float(base["garch_high"]),
+    )
+
+
+def test_period(card: dict, ticker: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    span = card.get("test_metrics", {}).get("spans", {}).get(ticker)
+    return (pd.Timestamp(span["test_from"]), pd.Timestamp(span["test_to"])) if span else None
+
+
+def garch_fit_until(ticker: str, ohlcv: pd.DataFrame) -> pd.Timestamp:
+    """The last training day, as models.evaluate cuts it (a held-out series: its first 70%): GARCH gets the same
+    parameters there and here, so the two reports judge the same baseline."""
+    d = dataset.build(ticker, ohlcv=ohlcv)
+    train, _, _ = dataset.split_slices(len(d))
+    return d.dates[train][-1]
+
+
+def pending(store: SqliteStore, card: dict, tickers: list[str]) -> list[tuple[str, list[dict], pd.DataFrame, pd.DataFrame]]:
+    """Per ticker: the requests not yet recorded for the served model version, its baselines and its prices."""
+    done = store.forecast_keys(card["version"], tickers)
+    q = card["test_metrics"]["calibration_q"]
+    work = []
+    for ticker in tickers:
+        span = test_period(card, ticker)
+        if span is None:
+            print(f"ledger: GET /model publishes no test period for {ticker}; skipped", file=sys.stderr)
+            continue
+        ohlcv = load_prices(ticker, source="snapshot")
+        days = ohlcv.index[(ohlcv.index >= span[0]) & (ohlcv.index <= span[1])]
+        base = baselines.intervals(ohlcv, q, fit_until=garch_fit_until(ticker, ohlcv))
+        base["last_close"] = feature_frame(ohlcv)["close"]
+        reqs = []
+        for r in day_requests(ohlcv, card, days):
+            r["target"] = sessions.next_session(r["as_of"])
+            if (ticker, str(r["target"])) not in done:
+                r["hash"] = input_hash(r["features"])
+                reqs.append(r)
+        work.append((ticker, reqs, base, ohlcv))
+    return work
+
+
+class Progress:
+    """A one-line progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, total: int, what: str, stream=sys.stderr):
+        self.total, self.what, self.stream, self.t0, self.done = total, what, stream, time.monotonic(), 0
+        self.tty = stream.isatty()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        frac = self.done / self.total if self.total else 1.0
+        bar = "#" * int(frac * 30)
+        line = f"{self.what} [{bar:<30}] {self.done}/{self.total} {time.monotonic() - self.t0:5.1f} s"
+        # on a terminal the line redraws itself; in a log, one line per tenth of the work
+        if self.tty:
+            print("\r" + line, end="" if self.done < self.total else "\n", file=self.stream, flush=True)
+        elif self.done == self.total or int(frac * 10) != int((self.done - n) / max(self.total, 1) * 10):
+            print(line, file=self.stream, flush=True)
+
+
+def replay(
+    client: ForecastClient, store: SqliteStore, tickers: list[str], progress: Callable[[int], Progress] = Progress
+) -> dict:
+    """Forecast every unrecorded test-period day, 64 a call, recording each batch as it answers; then add closes."""
+    card = client.model()
+    problem = contract_problem(card)
+    if problem:
+        raise SystemExit(f"ledger: {problem}")
+    work = pending(store, card, tickers)
+    total = sum(len(reqs) for _, reqs, _, _ in work)
+    bar = progress(total, "forecasts")
+    recorded = 0
+    t0 = time.monotonic()
+    for ticker, reqs, base, _ in work:
+        for i in range(0, len(reqs), BATCH):
+            chunk = reqs[i : i + BATCH]
+            answers = client.predict_batch(
+                [{"ticker": ticker, "features": r["features"].tolist()} for r in chunk], model_version=card["version"]
+            )
+            issued = now_iso()
+            rows = [forecast_row(ticker, r, a, base.loc[r["as_of"]], SOURCE, issued) for r, a in zip(chunk, answers, strict=True)]
+            recorded += store.record(rows)
+            bar.add(len(chunk))
+    if total == 0:
+        bar.add(0)
+    seconds = time.monotonic() - t0
+    closes = {t: ohlcv["Close"] for t, _, _, ohlcv in work}
+    fetched = now_iso()
+    outcomes = [
+        Outcome(t, d, float(closes[t].loc[pd.Timestamp(d)]), SOURCE, fetched)
+        for t, d in store.awaiting_outcomes()
+        if t in closes and pd.Timestamp(d) in closes[t].index
+    ]
+    store.add_outcomes(outcomes)
+    return {"model_version": card["version"], "recorded": recorded, "outcomes": len(outcomes), "forecast_seconds": seconds}
+
+
+# --- the endpoint: the running local API, or one of our own ---------------------------------------------------------
+
+
+def _answers(url: str, key: str) -> bool:
+    try:
+        ForecastClient(url, key, timeout=3).health()
+        return True
+    except EndpointError:
+        return False
+
+
+@contextlib.contextmanager
+def local_api(log=sys.stderr) -> Iterator[tuple[str, str]]:
+    """A local API of our own on a free port, in its own process group, stopped (group and all) on the way out."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = secrets.token_urlsafe(24)
+    tmp = Path(tempfile.mkdtemp(prefix="ledger-api-"))
+    out = open(tmp / "local_api.out", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(port), "--log-dir", str(tmp)],
+        env={**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/prod"
+    try:
+        print(f"ledger: starting a local API on {url} (log {tmp / 'local_api.out'})", file=log, flush=True)
+        deadline = time.monotonic() + 900  # the first start may build the packages
+        while not _answers(url, key):
+            if proc.poll() is not None:
+                raise SystemExit(
+                    f"ledger: the local API exited ({proc.returncode}): {(tmp / 'local_api.out').read_text()[-1500:]}"
+                )
+            if time.monotonic() > deadline:
+                raise SystemExit(f"ledger: the local API did not answer within 900 s; see {tmp / 'local_api.out'}")
+            time.sleep(0.3)
+        yield url, key
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        out.close()
+
+
+@contextlib.contextmanager
+def endpoint(url: str | None, key: str | None) -> Iterator[tuple[str, str]]:
+    """--url/--key as given; else the local API `make run` wrote about, if it answers; else one of our own."""
+    if url:
+        yield url.rstrip("/"), key or os.environ.get("FORECAST_API_KEY", "")
+        return
+    try:
+        info = json.loads((LOCAL_DIR / "local_api.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    if info.get("url") and _answers(info["url"], info.get("api_key", "")):
+        yield info["url"], info.get("api_key", "")
+        return
+    with local_api() as found:
+        yield found
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+
+def _fmt(v, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v * 100:.1f}%" if pct else f"{v:.4f}"
+
+
+def format_scorecard(cards: list[dict]) -> str:
+    lines = [
+        "| ticker | model version | n | from | to | coverage | MASE | Winkler | vs rolling | vs GARCH | direction |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cards:
+        lines.append(
+            f"| {c['ticker']} | {c['model_version']} | {c['n']} | {c['from']} | {c['to']} | {_fmt(c['coverage'], True)} | "
+            f"{_fmt(c['mase'])} | {_fmt(c['winkler'])} | {_fmt(c['winkler_vs_rolling'])} | {_fmt(c['winkler_vs_garch'])} | "
+            f"{_fmt(c['direction_hit'], True)} |"
+        )
+    return "\n".join(lines)
+
+
+def format_alarms(rows: list[dict]) -> str:
+    lines = [
+        "| ticker | model version | rolling 60-day coverage | Kupiec p (breaches / n) | Winkler ratio 60 d (days > 1) | alarms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in rows:
+        raised = [k for k in ("coverage", "kupiec", "winkler") if a[f"{k}_alarm"]]
+        lines.append(
+            f"| {a['ticker']} | {a['model_version']} | {_fmt(a['coverage_60'], True)} | "
+            f"{a['kupiec_p']:.3f} ({a['kupiec_breaches']} / {a['kupiec_n']}) | {_fmt(a['winkler_ratio_60'])} "
+            f"({a['winkler_days_above_1']}) | {', '.join(raised) or 'none'} |"
+        )
+    return "\n".join(lines)
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def parse_tickers(text: str | None) -> list[str]:
+    known = snapshot_tickers()
+    if not text:
+        return known
+    wanted = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in known]
+    if unknown:
+        raise SystemExit(f"ledger: --tickers {','.join(unknown)} not in the bundled snapshot; it has {','.join(known)}")
+    return wanted
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ledger", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", help="the API's stage URL (default: the running local API, else one started here)")
+    p.add_argument("--key", help="its API key (default: FORECAST_API_KEY, or the local API's own)")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the ledger file (default {DEFAULT_DB})")
+    p.add_argument("--tickers", help="comma-separated subset of the bundled tickers (default: all)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line: the database path and the scorecard")
+    args = p.parse_args(argv)
+    tickers = parse_tickers(args.tickers)
+    from ledger import read
+
+    try:
+        with SqliteStore(args.db) as store, endpoint(args.url, args.key) as (url, key):
+            t0 = time.monotonic()
+            done = replay(ForecastClient(url, key, timeout=60), store, tickers)
+            print(
+                f"ledger: {done['recorded']} forecasts recorded for {done['model_version']} "
+                f"({done['recorded'] / max(done['forecast_seconds'], 1e-9) * 60:.0f} a minute), "
+                f"{done['outcomes']} closes added, {time.monotonic() - t0:.1f} s; {store.counts()} in {args.db}",
+                file=sys.stderr,
+            )
+        cards = read.scorecard(args.db, tickers)
+        alarms = read.alarms(args.db, tickers)
+    except EndpointError as exc:
+        raise SystemExit(f"ledger: {exc.message}") from None
+    except LedgerError as exc:
+        raise SystemExit(str(exc)) from None
+    except KeyboardInterrupt:  # each batch is committed as it answers: a rerun carries on where this one stopped
+        print("\nledger: interrupted; what was recorded stays, and a rerun carries on", file=sys.stderr)
+        return 130
+    print(format_scorecard(cards))
+    print()
+    print(format_alarms(alarms))
+    if args.json:
+        print(json.dumps(_clean({"database": str(args.db), "scorecard": cards, "alarms": alarms}), allow_nan=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

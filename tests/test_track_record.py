@@ -1,0 +1,138 @@
+"""The Track record page in AppTest over a small ledger: it reads the ledger only, its view lives in the URL, and a
+missing ledger says what to run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ledger.store
+from dashboard import track_record
+from ledger.store import Forecast, Outcome, SqliteStore
+from tests.support import ROOT, SAMPLE_KEY
+
+APP = str(ROOT / "dashboard" / "app.py")
+PAGE = "views/track_record.py"
+
+
+def make_ledger(path, days: int = 90) -> None:
+    """AAPL and IBM replayed under v1 (every fifth close outside the band); AAPL under v2 replayed on its first 10
+    days and live from 2026-11-02."""
+    rng = np.random.default_rng(0)
+    start = dt.date(2012, 1, 3)
+    rows, outs = [], []
+    for ticker, scale in (("AAPL", 100.0), ("IBM", 180.0)):
+        for i in range(days):
+            as_of, target = start + dt.timedelta(days=i), start + dt.timedelta(days=i + 1)
+            last = scale * (1 + 0.001 * i)
+            close = last * (1.05 if i % 5 == 0 else 1 + rng.normal(0, 0.005))
+            rows.append(row(ticker, target, "v1", "2026-11-01T21:00:00Z", as_of, last, "snapshot"))
+            if ticker == "AAPL" and i < 10:
+                rows.append(row(ticker, target, "v2", "2026-11-02T20:00:00Z", as_of, last, "snapshot"))
+            if (ticker, str(target)) not in {(o.ticker, o.date) for o in outs}:
+                outs.append(Outcome(ticker, str(target), close, "snapshot", "2026-11-01T21:00:00Z"))
+    for i in range(30):
+        as_of, target = dt.date(2026, 11, 2) + dt.timedelta(days=i), dt.date(2026, 11, 2) + dt.timedelta(days=i + 1)
+        rows.append(row("AAPL", target, "v2", f"{as_of}T21:00:00Z", as_of, 100.0, "yfinance"))
+        outs.append(Outcome("AAPL", str(target), 100.5, "yfinance", f"{target}T21:00:00Z"))
+    with SqliteStore(path) as s:
+        s.record(rows)
+        s.add_outcomes(outs)
+
+
+def row(ticker, target, version, issued, as_of, last, source) -> Forecast:
+    return Forecast(
+        ticker, str(target), version, issued, str(as_of), last * 1.001, last * 0.98, last * 1.02, 0.8, last, 0.01, 0.55,
+        source, "00" * 32, 0.012, last * 0.979, last * 1.021, last * 0.978, last * 1.022,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ledger_db(tmp_path, monkeypatch):
+    db = tmp_path / "ledger.sqlite"
+    monkeypatch.setattr(ledger.store, "DEFAULT_DB", db)
+    return db
+
+
+def page(params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["endpoint_url"] = "http://127.0.0.1:9/prod"  # the page never calls the endpoint
+    at.session_state["endpoint_key"] = SAMPLE_KEY
+    at.run()
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_without_a_ledger_it_says_what_to_run(ledger_db):
+    at = page()
+    assert any("make ledger" in i.value for i in at.info)
+    assert not ledger_db.exists(), "the page must never create (write) the ledger"
+
+
+def test_the_page_shows_the_record_charts_and_alarms(ledger_db):
+    make_ledger(ledger_db)
+    before = ledger_db.read_bytes()
+    at = page()
+    assert at.title[0].value == "Track record"
+    assert at.selectbox(key="track_ticker").value == "AAPL"
+    assert len(at.get("plotly_chart")) == 3
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["scored forecasts"] == "90"
+    assert labels["coverage (80% interval)"] == "80.0%"  # every fifth close at +5% breaches the ±2% band
+    alarms = [e.value for e in at.error] + [s.value for s in at.success]
+    assert len(alarms) == 3 and any("Kupiec" in a for a in alarms)
+    assert ledger_db.read_bytes() == before
+
+
+def test_the_view_comes_from_the_url_and_goes_back_to_it(ledger_db):
+    make_ledger(ledger_db)
+    at = page({"track_ticker": "IBM"})
+    assert at.selectbox(key="track_ticker").value == "IBM"
+    assert at.query_params["track_ticker"] == ["IBM"] or at.query_params["track_ticker"] == "IBM"
+    at.selectbox(key="track_ticker").set_value("AAPL").run()
+    assert at.selectbox(key="track_ticker").value == "AAPL"
+    assert "AAPL" in str(at.query_params["track_ticker"])
+
+
+def test_a_live_version_shows_its_record_from_its_deploy_date(ledger_db):
+    make_ledger(ledger_db)
+    at = page({"track_version": "v2", "track_record": "live"})
+    texts = [t.value for t in at.text]
+    assert any("deployed 2026-11-02" in t for t in texts)
+    assert {m.label: m.value for m in at.metric}["scored forecasts"] == "30"
+
+
+def test_unknown_url_values_fall_back_to_what_the_ledger_holds():
+    view = track_record.parse_view({"track_ticker": "<b>x</b>", "track_version": "v9"}, ["AAPL"], ["v1"], ["replay", "live"])
+    assert view == {"ticker": "AAPL", "version": "v1", "record": "replay"}
+
+
+def test_hostile_ledger_strings_are_shown_as_text_never_markdown(ledger_db):
+    """A ticker or version in the ledger that looks like Markdown or HTML reaches the page only as text."""
+    import dataclasses
+
+    hostile_version = "[click](http://evil.example) <b>v</b>"
+    with SqliteStore(ledger_db) as s:
+        rows = [
+            dataclasses.replace(
+                row(
+                    "AAPL", f"2012-01-{d:02d}", hostile_version, "2026-11-01T21:00:00Z", f"2012-01-{d - 1:02d}", 100.0, "snapshot"
+                ),
+                ticker="**AAPL**",
+            )
+            for d in range(4, 28)
+        ]
+        s.record(rows)
+        s.add_outcomes([Outcome("**AAPL**", r.target_date, 100.5, "snapshot", "t") for r in rows])
+    at = page()
+    markdown = "\n".join(str(m.value) for m in at.markdown) + "\n".join(str(e.value) for e in [*at.error, *at.success, *at.info])
+    assert "evil.example" not in markdown and "**AAPL**" not in markdown
+    assert any(hostile_version in t.value for t in at.text)
+    assert at.selectbox(key="track_ticker").value == "**AAPL**"
