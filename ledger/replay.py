@@ -20,7 +20,6 @@ import json
 import math
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -211,21 +210,18 @@ def _answers(url: str, key: str) -> bool:
 @contextlib.contextmanager
 def local_api(log=sys.stderr) -> Iterator[tuple[str, str]]:
     """A local API of our own on a free port, in its own process group, stopped (group and all) on the way out."""
-    import socket
+    from models.processes import free_port, launch, stop_group
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     key = secrets.token_urlsafe(24)
     tmp = Path(tempfile.mkdtemp(prefix="ledger-api-"))
     out = open(tmp / "local_api.out", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
+    proc = launch(
         [sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(port), "--log-dir", str(tmp)],
         env={**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"},
         cwd=ROOT,
         stdout=out,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/prod"
     try:
@@ -241,14 +237,7 @@ def local_api(log=sys.stderr) -> Iterator[tuple[str, str]]:
             time.sleep(0.3)
         yield url, key
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop_group(proc, grace_s=15)
         out.close()
 
 

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from models.local import LOCAL_DIR  # the local state folder, defined once below dashboard/ and lambda/
+
 ROOT = Path(__file__).resolve().parents[1]
-# the local state folder as dashboard/config.py defines it (LOCAL_API_DIR moves it); ledger/ may not import dashboard/
-LOCAL_DIR = Path(os.environ.get("LOCAL_API_DIR") or ROOT / ".local")
+
 DEFAULT_DB = Path(os.environ.get("LEDGER_DB") or LOCAL_DIR / "ledger.sqlite")  # LEDGER_DB moves it
 SCHEMA_VERSION = 1
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from models.processes import launch
 from tests.support import ROOT, free_port, stop_group, wait_for
 from tests.test_track_record import make_ledger
 
@@ -28,10 +29,10 @@ def dashboard(tmp_path_factory):
     port = free_port()
     log = tmp / "streamlit.log"
     out = open(log, "w")  # noqa: SIM115
-    proc = subprocess.Popen(
+    proc = launch(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         env={**os.environ, "LEDGER_DB": str(tmp / "ledger.sqlite"), "FORECAST_API_URL": "http://127.0.0.1:9/prod"},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
