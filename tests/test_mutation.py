@@ -65,7 +65,7 @@ def test_a_run_reports_caught_and_survived_and_leaves_the_tree_alone(tmp_path, c
     survivor = {**ENTRY, "id": "comment", "find": "# nominal coverage of the served", "replace": "# nominal coverage, served"}
     path = write(tmp_path, ENTRY, survivor)
     before = hashlib.sha256((ROOT / ENTRY["file"]).read_bytes()).hexdigest()
-    assert mutation.main([str(path), "--threshold", "60"]) == 1  # 1 of 2 caught: 50% is below 60%
+    assert mutation.main([str(path), "--threshold", "60", "--no-baseline"]) == 1  # 1 of 2 caught: 50% is below 60%
     out = capsys.readouterr().out
     assert "caught" in out and "SURVIVED" in out and "area/comment" in out
     assert "kill rate 50.0% (1 of 2)" in out
