@@ -29,6 +29,19 @@ def test_the_constants_are_the_documented_ones(handler):
     assert forecast.events.MAX_BODY_BYTES == LIMIT
 
 
+def test_openapi_and_get_model_state_the_same_inclusive_bound(handler, keyed):
+    import yaml
+
+    from tests.support import LAMBDA_DIR
+
+    spec = yaml.safe_load((LAMBDA_DIR / "openapi.yaml").read_text())
+    items = spec["components"]["schemas"]["Features"]["items"]
+    assert (items["minimum"], items["maximum"]) == (-BOUND, BOUND)
+    assert not items.get("exclusiveMinimum") and not items.get("exclusiveMaximum")  # ±1000 itself is valid
+    status, _, body = call(handler, HTTP_SOURCES["rest"](None, method="GET", path="/model"))
+    assert status == 200 and body["input_limit"] == {"standardized_abs_max": BOUND}
+
+
 # --- ±1000 ---------------------------------------------------------------------------------------
 
 
