@@ -104,9 +104,11 @@ def test_open_cost_monitor_and_deploy_pages(servers, page):
     page.goto(dash)
     wait_rendered(page, timeout_ms=60_000)
     page.get_by_test_id("stSidebarNav").get_by_text("Cost monitor").click()
+    # a loaded machine may start the page switch after the old page has looked quiet: wait for the new page itself
+    page.get_by_test_id("stMain").get_by_text("Projected monthly cost").first.wait_for(timeout=60_000)
     wait_rendered(page, timeout_ms=60_000)
-    assert "Projected monthly cost" in main_text(page)
     page.get_by_test_id("stSidebarNav").get_by_text("Deploy").click()
+    page.get_by_test_id("stMain").get_by_text("Deploy locally").first.wait_for(timeout=60_000)
     wait_rendered(page, timeout_ms=60_000)
     text = main_text(page)
     assert "Deploy locally" in text and "To AWS" in text and "answers" in text
