@@ -11,7 +11,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: rollback reliability format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: mutation rollback reliability format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -121,6 +121,9 @@ reliability: setup-dev setup-function ## the README's reliability figures: hosti
 	$(FN_PY) scripts/reliability.py function --n 20000
 	$(PY) scripts/reliability.py local-api --load-seconds 20
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_deploy.py -k "foreign or extra_policies or key_is_checked or layer_versions"
+
+mutation: setup-dev setup-function ## plant each bug of tests/mutations/*.yaml in a scratch copy, report the kill rate (ARGS="--threshold 90")
+	$(PY) scripts/mutation.py $(ARGS)
 
 screenshots: setup-dev ## screenshots of each dashboard page into docs/
 	$(PY) scripts/screenshots.py

@@ -70,11 +70,13 @@ CORS = {
     "Access-Control-Max-Age": "600",
 }
 JSON_HEADERS = {"Content-Type": "application/json", **CORS}
+# only an explicit yes turns auth off: "0", "false", "" or a typo keep the key check on
+AUTH_OFF_VALUES = frozenset({"1", "true", "yes", "on"})
 
 
 def _authorize(req: Request) -> None:
     """X-API-Key against API_KEY_SHA256, digest to digest in constant time. Direct invoke is IAM's business."""
-    if req.source == "direct" or os.environ.get("AUTH_DISABLED") == "1":
+    if req.source == "direct" or os.environ.get("AUTH_DISABLED", "").strip().lower() in AUTH_OFF_VALUES:
         return
     expected = os.environ.get("API_KEY_SHA256", "").strip().lower()
     if not expected:

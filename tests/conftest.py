@@ -51,20 +51,54 @@ def mlflow_store(tmp_path_factory):
         os.environ["MLFLOW_TRACKING_URI"] = old
 
 
-def pytest_collection_modifyitems(config, items):
-    """A test that starts a real server is an integration test, whatever its file says."""
-    for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.integration)
+_ELSEWHERE = pytest.StashKey[str]()
+
+
+def _function_suite_elsewhere(path: Path) -> str | None:
+    """Why tests/function does not run on this interpreter, or None when it does."""
+    if path.name == "function" and path.parent.name == "tests":
+        import runtime_python
+
+        here, runtime = f"{sys.version_info.major}.{sys.version_info.minor}", runtime_python.template_version()
+        if here != runtime:
+            return (
+                f"tests/function runs on the function's CPython {runtime}, not this {here}: "
+                "`make test-function` or `.venv-fn/bin/python -m pytest tests/function`"
+            )
+    return None
 
 
 def pytest_ignore_collect(collection_path, config):
-    """tests/function runs on the function's own CPython (`make test` runs it in .venv-fn); elsewhere it is skipped."""
-    if collection_path.name == "function" and collection_path.parent.name == "tests":
-        import runtime_python
-
-        return f"{sys.version_info.major}.{sys.version_info.minor}" != runtime_python.template_version()
+    """tests/function is not collected on another interpreter (its conftest refuses it); the stand-in below says so."""
+    reason = _function_suite_elsewhere(collection_path)
+    if reason:
+        config.stash[_ELSEWHERE] = reason
+        return True
     return None
+
+
+class _SkippedSuite(pytest.Item):
+    """Stands for tests/function on the wrong interpreter: one visible "skipped" with the reason, not silence."""
+
+    def runtest(self):  # never runs: the item carries a skip mark
+        raise AssertionError("tests/function is not collected on this interpreter")
+
+    def reportinfo(self):
+        return self.path, 0, "tests/function"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """A test that starts a real server is an integration test, whatever its file says. tests/function, when this
+    interpreter cannot run it, shows up as one skipped item naming the command that runs it."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+    reason, suite = config.stash.get(_ELSEWHERE, None), ROOT / "tests" / "function"
+    asked = any(suite.is_relative_to(Path(a.split("::")[0]).resolve()) for a in config.args)
+    if reason and asked:  # `pytest` or `pytest tests`, not `pytest tests/test_x.py`
+        stand_in = _SkippedSuite.from_parent(session, name="tests/function", nodeid="tests/function", path=suite)
+        stand_in.add_marker(pytest.mark.skip(reason=reason))
+        items.append(stand_in)
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,39 @@ def rest(body=None, method="POST", path="/predict", headers=None, b64=False, raw
     return ev
 
 
+def http_api(body=None, method="POST", path="/predict", headers=None, b64=False, raw=None, stage="$default"):
+    """An HTTP API (payload format 2.0) event as API Gateway builds it: routeKey names the route."""
+    ev = load_event("http_v2_predict.json")
+    host = "abcdef1234.execute-api.us-east-1.amazonaws.com"
+    ev["routeKey"] = ev["requestContext"]["routeKey"] = f"{method} {path}"
+    ev["rawPath"] = path if stage == "$default" else f"/{stage}{path}"
+    ev["requestContext"].update(domainName=host, apiId="abcdef1234", stage=stage)
+    ev["requestContext"]["http"].update(method=method, path=ev["rawPath"])
+    ev["headers"] = {"content-type": "application/json", "x-api-key": SAMPLE_KEY} if headers is None else dict(headers)
+    ev["headers"]["host"] = host
+    text = raw if raw is not None else (None if body is None else json.dumps(body))
+    if b64 and text is not None:
+        text = base64.b64encode(text.encode()).decode()
+    ev["body"], ev["isBase64Encoded"] = text, b64
+    if text is None:
+        del ev["body"]  # payload 2.0 omits the body of a request that has none
+    return ev
+
+
+def function_url(body=None, method="POST", path="/predict", headers=None, b64=False, raw=None):
+    """A Lambda Function URL event: payload 2.0, routeKey and stage "$default", a lambda-url host."""
+    ev = http_api(body, method, path, headers, b64, raw)
+    host = "abc123.lambda-url.us-east-1.on.aws"
+    ev["routeKey"] = ev["requestContext"]["routeKey"] = "$default"
+    ev["requestContext"].update(domainName=host, apiId="abc123", stage="$default")
+    ev["headers"]["host"] = host
+    return ev
+
+
+# every front door that carries headers (direct invoke carries none: IAM authorizes it)
+HTTP_SOURCES = {"rest": rest, "http_api": http_api, "function_url": function_url}
+
+
 def call(handler, event):
     out = handler.lambda_handler(event, None)
     body = json.loads(out["body"]) if out.get("body") else None

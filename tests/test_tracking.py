@@ -27,6 +27,10 @@ def tiny_run(mlflow_store):
             "8",
             "--layers",
             "1",
+            "--risk-epochs",  # the risk model's 12 default epochs are most of a run's cost and nothing here reads them
+            "1",
+            "--risk-hidden",
+            "4",
             "--run-name",
             "B",
             "--out-dir",

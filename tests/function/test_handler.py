@@ -108,39 +108,7 @@ def test_batch_of_64_is_accepted(handler, keyed, features):
     assert status == 200 and len(body["predictions"]) == 64
 
 
-# --- auth ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "headers, status, code",
-    [
-        ({}, 401, "missing_api_key"),
-        ({"X-API-Key": ""}, 401, "missing_api_key"),
-        ({"X-API-Key": "wrong"}, 401, "invalid_api_key"),
-        ({"X-API-Key": SAMPLE_KEY + " "}, 401, "invalid_api_key"),
-        ({"x-api-key": SAMPLE_KEY}, 200, None),
-        ({"X-API-KEY": SAMPLE_KEY}, 200, None),
-        ({"X-Api-Key": SAMPLE_KEY}, 200, None),
-    ],
-)
-def test_auth(handler, keyed, features, headers, status, code):
-    got, hdrs, body = call(handler, rest({"ticker": "AAPL", "features": features}, headers=headers))
-    assert got == status and (code is None or body["code"] == code)
-    assert_cors(hdrs)
-
-
-def test_no_key_configured_answers_401_unless_disabled(handler, monkeypatch, features):
-    monkeypatch.delenv("API_KEY_SHA256", raising=False)
-    monkeypatch.delenv("AUTH_DISABLED", raising=False)
-    status, _, body = call(handler, rest({"ticker": "AAPL", "features": features}))
-    assert status == 401 and body["code"] == "auth_not_configured"
-    monkeypatch.setenv("AUTH_DISABLED", "1")
-    assert call(handler, rest({"ticker": "AAPL", "features": features}, headers={}))[0] == 200
-
-
-def test_model_and_health_need_no_key(handler, keyed):
-    for name in ("rest_v1_model.json", "http_v2_health.json"):
-        assert call(handler, load_event(name))[0] == 200
+# auth on every front door: test_auth.py
 
 
 # --- logs and metrics ---------------------------------------------------------------------------
