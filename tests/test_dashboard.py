@@ -118,10 +118,61 @@ def test_deploy_to_aws_without_credentials_is_a_clear_error(down_url, monkeypatc
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     at = app(down_url, page="views/deploy.py")
+    assert at.button(key="deploy_aws").disabled  # nothing is created before the plan is confirmed
+    plan = " ".join(c.value for c in at.code)
+    assert "financial-forecasting-lstm" in plan and "python3.13" in plan
+    assert any("per million single predictions through rest" in m.value for m in at.markdown)
+    at.checkbox(key="deploy_aws_confirm").check().run()
     at.button(key="deploy_aws").click().run()
     assert not at.exception
     msgs = " ".join(e.value for e in at.error)
-    assert "no AWS credentials" in msgs and "aws configure" in msgs
+    assert "no AWS credentials" in msgs
+    page = texts(at) + " ".join(c.value for c in at.code)
+    assert page.count("aws configure") == 1, "the credentials hint is printed once"
+
+
+def test_deploy_page_shows_the_runtime_support_date_without_aws(down_url, monkeypatch):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    at = app(down_url, page="views/deploy.py")
+    assert any("python3.13 (Amazon Linux 2023) is supported until 2029-06-30" in c.value for c in at.caption)
+    at.radio(key="deploy_front_door").set_value("url").run()
+    assert "url" in " ".join(c.value for c in at.code) and any("through url" in m.value for m in at.markdown)
+
+
+def test_deploy_locally_keeps_its_log_and_message_in_its_own_section(down_url, monkeypatch):
+    """The build's boundary is faked (the real build is tested in test_package); the page keeps what it showed."""
+    from dashboard import processes
+
+    monkeypatch.setattr(processes, "stream", lambda cmd, env=None: iter(["building layer.zip", "wrote dist/", "exit 0"]))
+    monkeypatch.setattr(processes, "start_local_api", lambda key: "http://127.0.0.1:9/prod")
+    at = app(down_url, page="views/deploy.py")
+    at.button(key="deploy_local").click().run()
+    assert not at.exception
+    assert any("Local API running at http://127.0.0.1:9/prod" in s.value for s in at.success)
+    at.text_input(key="deploy_region").set_value("eu-west-1").run()  # any later rerun
+    assert "building layer.zip\nwrote dist/" in [c.value for c in at.code]
+    order = [(type(e).__name__, getattr(e, "value", "")) for e in at.main]
+    where = next(i for i, (_, v) in enumerate(order) if "Local API running" in str(v))
+    aws = next(i for i, (_, v) in enumerate(order) if v == "To AWS")
+    assert where < aws, "the local deploy's message stands in the Locally section, above To AWS"
+
+
+def test_the_dashboards_local_api_is_the_default_endpoint_while_it_runs(tmp_path):
+    import json
+    import os
+
+    from dashboard import processes
+
+    ident = processes.process_identity(os.getpid())
+    record = {"pid": os.getpid(), "start": ident["start"], "url": "http://127.0.0.1:9/prod", "key": "k9"}
+    (tmp_path / "dashboard_api.json").write_text(json.dumps(record))
+    assert config.dashboard_switch(tmp_path)["url"] == "http://127.0.0.1:9/prod"
+    (tmp_path / "dashboard_api.json").write_text(json.dumps({**record, "start": "1"}))  # a recycled pid
+    assert config.dashboard_switch(tmp_path) == {}
+    (tmp_path / "dashboard_api.json").write_text("torn")
+    assert config.dashboard_switch(tmp_path) == {}
 
 
 def test_cost_monitor_works_without_the_api(down_url):
