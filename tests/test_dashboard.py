@@ -185,6 +185,70 @@ def test_cost_monitor_works_without_the_api(down_url):
     assert any("above the monthly budget" in e.value for e in at.error)
 
 
+def write_log(path, records):
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+
+
+def logged(minute, duration_ms, predictions=None, **extra):
+    rec = {"ts": f"2026-11-30T10:{minute:02d}:00Z", "duration_ms": duration_ms, "billed_ms": -(-duration_ms // 1), "status": 200}
+    rec.update({"cold_start": False, "memory_mb": 256, **extra})
+    return rec if predictions is None else {**rec, "predictions": predictions}
+
+
+def test_cost_monitor_prices_the_logged_batches_per_prediction(down_url, tmp_path, monkeypatch):
+    """After the Forecast page's 64-window batch calls, the page still prices a prediction, not a call: the URL front
+    door stays at least 10x cheaper than the guide, and records without a prediction count are named and left out."""
+    from dashboard import processes
+
+    log = tmp_path / "invocations.jsonl"
+    records = [logged(i, 60.0, 64, cold_start=i < 2, init_ms=400 if i < 2 else None) for i in range(30)]
+    records += [logged(40 + i, 1.5, 1) for i in range(5)] + [logged(50, 2.0, 0), logged(51, 300.0)]  # /health; an old one
+    write_log(log, records)
+    monkeypatch.setattr(processes, "invocation_logs", lambda: [log])
+    at = app(down_url, page="views/cost_monitor.py")
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["calls logged"] == "37" and labels["predictions"] == "1,925"
+    assert labels["single call p50"] == "1.50 ms" and labels["batch call p50"] == "60.00 ms"
+    assert any("1 logged call(s) predate the per-call prediction count" in w.value for w in at.warning)
+    mix = next(m.value for m in at.markdown if m.value.startswith("At the logged mix"))
+    times = float(mix.split("x cheaper than the guide through a Function URL")[0].rsplit(": ", 1)[1])
+    assert times >= 10
+    table = next(d.value for d in at.dataframe if "front door" in d.value.columns)
+    url = table.set_index("front door").loc["url"]
+    assert float(url["x cheaper than the guide"].rstrip("x")) >= 10
+    # the calculator's default cold-start share is AWS's production figure, not the local first calls' 2 in 37
+    assert at.slider(key="cost_cold").value == 0.01
+
+
+def test_cost_monitor_budget_follows_the_front_door(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    rest = next(m.value for m in at.markdown if "what caps the spend" in m.value)
+    assert "usage plan" in rest and "300,000" in rest
+    at.radio(key="cost_api").set_value("http").run()
+    http = next(m.value for m in at.markdown if "what caps the spend" in m.value)
+    assert "stage throttling" in http and "no usage plan" in http and "usage plan: " not in http
+    at.radio(key="cost_api").set_value("url").run()
+    assert any("reserved concurrency" in m.value for m in at.markdown)
+    at.radio(key="cost_api").set_value("rest").run()
+    at.select_slider(key="cost_requests").set_value(100_000).run()  # 3M calls a month against a 300,000 quota
+    assert any("exceed that cap" in w.value and "quota" in w.value for w in at.warning)
+
+
+def test_cost_monitor_calculator_scales_duration_with_memory(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    at.number_input(key="cost_duration").set_value(1.0).run()
+    at.select_slider(key="cost_memory").set_value(128).run()
+    assert any("takes 13.82 ms at 128 MB" in c.value and "billed 14 ms" in c.value for c in at.caption)
+    at.select_slider(key="cost_memory").set_value(3008).run()
+    assert any("takes 1.00 ms at 3008 MB" in c.value for c in at.caption)
+    import re
+
+    assert not re.search(r"\$0\.0+(?!\d)", texts(at) + " ".join(m.value for m in at.metric))  # no "$0.0000" anywhere
+
+
 # --- pure helpers -------------------------------------------------------------------------------
 
 
@@ -230,6 +294,21 @@ def test_usage_summary_by_hand(tmp_path):
     assert s["billed_mean_ms"] == pytest.approx(4 / 3) and s["span_hours"] == 2.0
     assert s["projected_requests_per_day"] == pytest.approx(36)
     assert usage.summarize([]) is None
+
+
+def test_usage_summary_per_prediction_by_hand():
+    # two batches of 64 (60 ms, 70 ms), three singles (1, 2, 3 ms), a /health call (0) and an old record (no count)
+    recs = [logged(0, 60.0, 64), logged(10, 70.0, 64)] + [logged(20 + i, 1.0 + i, 1) for i in range(3)]
+    recs += [logged(30, 0.5, 0), logged(59, 40.0)]
+    s = usage.summarize(recs)
+    assert s["invocations"] == 7 and s["unlabelled"] == 1
+    assert s["predictions"] == 131 and s["predict_calls"] == 5 and s["single_calls"] == 3 and s["batch_calls"] == 2
+    assert s["single_p50_ms"] == 2.0 and s["batch_p50_ms"] == 65.0 and s["batch_mean_size"] == 64
+    assert s["duration_per_prediction_ms"] == pytest.approx((60 + 70 + 1 + 2 + 3) / 131)
+    assert s["billed_per_prediction_ms"] == pytest.approx((60 + 70 + 1 + 2 + 3) / 131)
+    assert s["projected_predictions_per_day"] == pytest.approx(131 * 24)  # a span under an hour counts as one hour
+    old = usage.summarize([logged(0, 40.0)])
+    assert old["predictions"] == 0 and old["duration_per_prediction_ms"] is None and old["unlabelled"] == 1
 
 
 def test_cloudwatch_usage_against_moto(aws_env):
