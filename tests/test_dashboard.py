@@ -81,7 +81,63 @@ def test_other_pages_render(local_api, page):
 def test_model_page_shows_metrics_beside_naive(local_api):
     at = app(local_api.url, page="views/model.py")
     overall = at.dataframe[0].value
-    assert {"ensemble", "naive"} <= set(overall.index) and "mase" in overall.columns
+    assert {"ensemble (served)", "naive (tomorrow = today)", "ridge"} <= set(overall["model"])
+    assert "MASE (naive = 1)" in overall.columns
+    assert_readable(at)
+
+
+SNAKE = r"^[a-z0-9]+(_[a-z0-9]+)+$"
+
+
+def assert_readable(at: AppTest) -> None:
+    """Every table: no None or nan cell, no snake_case header, no R² column, 'ridge' (the README's name) not 'linear'."""
+    import re
+
+    for d in at.dataframe:
+        df = d.value
+        cells = df.astype(str).to_numpy().ravel().tolist()
+        assert not {"None", "nan", "NaN", "<NA>"} & set(cells), df
+        assert not any(re.match(SNAKE, str(c)) for c in df.columns), list(df.columns)
+        assert not any("r2" in str(c).lower() or "R²" in str(c) for c in df.columns), list(df.columns)
+        assert "linear" not in cells
+
+
+@pytest.fixture
+def served_card(monkeypatch):
+    """The card the function publishes at GET /model is the manifest's; the endpoint itself is faked here."""
+    import json
+
+    from dashboard import data
+
+    card = json.loads((ROOT / "models" / "runtime" / "manifest.json").read_text())
+    monkeypatch.setattr(data, "model_card", lambda url, key: card)
+    return card
+
+
+def test_model_page_tables_are_readable(down_url, served_card, monkeypatch):
+    from dashboard import processes
+
+    monkeypatch.setattr(processes, "training_runs", lambda: None)  # no mlflow store, as on a fresh clone
+    at = app(down_url, page="views/model.py")
+    assert_readable(at)
+    per_ticker = next(d.value for d in at.dataframe if "ticker" in d.value.columns)
+    assert "2016-01-25 to 2018-12-28 (739 days)" in set(per_ticker["test period"])
+    assert "R²" not in " ".join(str(c) for d in at.dataframe for c in d.value.columns)
+
+
+def test_model_page_falls_back_to_the_committed_runs_summary(down_url, served_card, monkeypatch):
+    """A fresh clone has no mlruns/: the page shows models/runs.json, the runs A, A0, B and C, and names it."""
+    from dashboard import processes
+
+    monkeypatch.setattr(processes, "training_runs", lambda: None)
+    at = app(down_url, page="views/model.py")
+    runs = at.dataframe[-1].value
+    assert list(runs["run"]) == ["A", "A0", "B", "C"]
+    assert list(runs["LSTM (layers x units)"]) == ["2 x 64", "2 x 64", "1 x 16", "2 x 128"]
+    assert any("models/runs.json, exported by `make experiments`" in c.value for c in at.caption)
+    assert not any("No experiment tracking store yet" in i.value for i in at.info)
+    at.selectbox(key="model_metric").set_value("80% coverage").run()
+    assert not at.exception
 
 
 @pytest.mark.integration
