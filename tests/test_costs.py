@@ -180,11 +180,25 @@ def test_the_billing_rule_refuses_what_is_not_a_duration(bad):
 
 def test_usage_and_the_local_log_use_the_one_billing_rule(root):
     """The local API's log and the CloudWatch summary bill with models.billing, not a rule of their own."""
+    import ast
+
     from dashboard import usage
 
     assert usage.billed_ms is billed_ms
     source = (root / "lambda" / "local_lambda.py").read_text()
     assert "from models.billing import billed_ms" in source and "math.ceil" not in source
+    # the log record's "billed_ms" is computed by that function and nothing else (the test reads the code, not a
+    # record, so it holds whatever arguments the log writer takes)
+    values = [
+        v
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Dict)
+        for k, v in zip(node.keys, node.values, strict=True)
+        if isinstance(k, ast.Constant) and k.value == "billed_ms"
+    ]
+    assert len(values) == 1
+    calls = [n for n in ast.walk(values[0]) if isinstance(n, ast.Call)]
+    assert [ast.unparse(c.func) for c in calls] == ["billed_ms"], ast.unparse(values[0])
 
 
 def test_front_doors_are_defined_once_in_the_template(root):
