@@ -126,14 +126,21 @@ def test_model_page_tables_are_readable(down_url, served_card, monkeypatch):
 
 
 def test_model_page_falls_back_to_the_committed_runs_summary(down_url, served_card, monkeypatch):
-    """A fresh clone has no mlruns/: the page shows models/runs.json, the runs A, A0, B and C, and names it."""
-    from dashboard import processes
+    """A fresh clone has no mlruns/: the page shows models/runs.json (the served run A among them) and names it."""
+    from dashboard import model_tables, processes
+    from models.experiments import RUNS
 
+    summary = model_tables.read_runs_summary()
+    assert summary and {"A", "A0"} <= {r["run"] for r in summary["runs"]}, "models/runs.json is committed"
     monkeypatch.setattr(processes, "training_runs", lambda: None)
     at = app(down_url, page="views/model.py")
     runs = at.dataframe[-1].value
-    assert list(runs["run"]) == ["A", "A0", "B", "C"]
-    assert list(runs["LSTM (layers x units)"]) == ["2 x 64", "2 x 64", "1 x 16", "2 x 128"]
+    assert list(runs["run"]) == sorted(r["run"] for r in summary["runs"])
+    for _, row in runs.iterrows():  # each run's LSTM as experiments.py configures it
+        assert row["LSTM (layers x units)"] == f"{RUNS[row['run']]['layers']} x {RUNS[row['run']]['hidden']}"
+    a = summary["runs"][[r["run"] for r in summary["runs"]].index("A")]
+    assert runs.set_index("run").loc["A", "MASE (naive = 1)"] == f"{a['test_mase']:.4f}"
+    assert a["test_mase"] == pytest.approx(served_card["test_metrics"]["overall"]["ensemble"]["mase"], abs=1e-12)  # served
     assert any("models/runs.json, exported by `make experiments`" in c.value for c in at.caption)
     assert not any("No experiment tracking store yet" in i.value for i in at.info)
     at.selectbox(key="model_metric").set_value("80% coverage").run()
