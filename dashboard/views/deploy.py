@@ -117,9 +117,9 @@ try:
     plan = processes.deploy_plan(door)
     runtime = plan["function"]["Runtime"]
     st.caption(f"Runtime: {processes.runtime_support(runtime)}.")
-except RuntimeError as e:
+except (RuntimeError, KeyError, TypeError) as e:
     plan = None
-    st.error(str(e))
+    st.error(str(e) if isinstance(e, RuntimeError) else f"`deploy.py plan --json` did not include the function's {e}.")
 if endpoint:
     st.caption("An emulator cannot run the function, so the new version is not invoked before `live` moves (--no-verify).")
 if plan:
@@ -130,7 +130,7 @@ if plan:
             st.code(processes.deploy_plan_text(door), language=None)
         except RuntimeError as e:
             st.error(str(e))
-        if bench:
+        if bench and fn.get("MemorySize") and fn.get("Architectures"):
             ms = bench["single_ms"] * costs.cpu_scale(fn["MemorySize"])
             arch = fn["Architectures"][0]
             fd = costs.front_door_costs(ms, fn["MemorySize"], arch)
