@@ -234,7 +234,7 @@ def benchmark_durations(path: Path = BENCHMARK_PATH) -> dict | None:
         "per_window_ms": (batch32 - single) / 31,  # what each window past the first adds to a call
         "init_ms": bench.get("cold", {}).get("median_answer_s", {}).get("ours", 0.0) * 1000,
         "date": bench.get("machine", {}).get("date", "?"),
-        "source": "benchmarks/results.json (make bench: the handler's warm p50, a full core)",
+        "source": "benchmarks/results.json, the handler's warm p50 on a full core from `make bench`",
     }
 
 
