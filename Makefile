@@ -72,10 +72,10 @@ format: setup-dev ## ruff format and the safe lint fixes
 snapshot: setup-dev ## rebuild models/data/snapshot.csv.gz from the arch and bokeh-sampledata packages
 	$(PY) -m models.data.build_snapshot
 
-train: setup-train ## train, export to models/runtime and evaluate (about 20 s on 2 cores)
+train: setup-train ## train, export to models/runtime and evaluate (about 26 s on 2 idle cores)
 	$(PY) -m models.train
 
-experiments: setup-train ## runs A, B and C (LSTM 2x64, 1x16, 2x128) logged to MLflow, then the comparison table
+experiments: setup-train ## runs A, A0, B and C (LSTM 2x64, A0 with the old interval, 1x16, 2x128) logged to MLflow; table; models/runs.json
 	$(PY) -m models.experiments
 
 promote: setup-train ## serve a tracked run: make promote RUN=B (copies its artifacts, regenerates lambda/events)

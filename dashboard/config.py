@@ -27,8 +27,24 @@ def local_api_info(local_dir: Path = LOCAL_DIR) -> dict:
         return {}
 
 
+def dashboard_switch(local_dir: Path = LOCAL_DIR) -> dict:
+    """The local API the Deploy page started and made the dashboard's endpoint, while that very process runs
+    (its pid and start time both match, so a recycled pid does not count): {url, key, ...} or {}."""
+    try:
+        record = json.loads((local_dir / "dashboard_api.json").read_text())
+        stat = Path(f"/proc/{int(record['pid'])}/stat").read_text()
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    start = stat[stat.rindex(")") + 2 :].split()[19]  # field 22: the process's start time
+    return record if start == record.get("start") and record.get("url") else {}
+
+
 def default_endpoint(secrets: dict | None = None) -> tuple[str, str]:
-    """Environment first (make run sets it), then .streamlit/secrets.toml, then the local API's own file."""
+    """The Deploy page's switch first (the newest deliberate choice, for every session), then the environment (make
+    run sets it), then .streamlit/secrets.toml, then the local API's own file."""
+    switch = dashboard_switch()
+    if switch:
+        return switch["url"].rstrip("/"), switch.get("key", "")
     secrets = secrets or {}
     info = local_api_info()
     url = os.environ.get("FORECAST_API_URL") or secrets.get("FORECAST_API_URL") or info.get("url") or DEFAULT_URL

@@ -2,9 +2,10 @@
 
     python -m dashboard.costs --requests-per-day 100 --duration-ms 100 --memory-mb 512
     python -m dashboard.costs --requests-per-day 100000 --duration-ms 2 --memory-mb 256 --api http --json
+    python -m dashboard.costs --front-doors --memory-mb 256     # the handler's benchmarked time, scaled to 256 MB
 
-Billing rules: duration is billed in 1 ms units per invocation; a cold start's INIT phase is billed too
-(since 2025-08-01); the Lambda free tier is permanent, API Gateway's lasts the first 12 months.
+Billing rules: duration is billed in 1 ms units per invocation (models/billing.py); a cold start's INIT phase is
+billed too (since 2025-08-01); the Lambda free tier is permanent, API Gateway's lasts the first 12 months.
 """
 
 from __future__ import annotations
@@ -17,8 +18,32 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
+
+from models.billing import billed_ms
+
+ROOT = Path(__file__).resolve().parents[1]
 PRICING_PATH = Path(__file__).resolve().parent / "pricing.json"
-FRONT_DOORS = ("rest", "http", "url", "none")  # a Function URL and a direct invoke add no per-request charge
+TEMPLATE_PATH = ROOT / "lambda" / "template.yaml"  # read by path: the dashboard never imports lambda/
+BENCHMARK_PATH = ROOT / "benchmarks" / "results.json"
+DIRECT = "none"  # a direct invoke: no front door, so no per-request charge beside Lambda's
+
+
+class _TagTolerantLoader(yaml.SafeLoader):
+    """Reads template.yaml's plain values; CloudFormation's short tags (!Ref, !If ...) become None."""
+
+
+_TagTolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def template_front_doors(path: Path = TEMPLATE_PATH) -> tuple[str, ...]:
+    """The front doors a deploy may choose: the template's FrontDoor parameter is their one definition."""
+    template = yaml.load(path.read_text(), Loader=_TagTolerantLoader)  # noqa: S506 - a SafeLoader subclass
+    return tuple(template["Parameters"]["FrontDoor"]["AllowedValues"])
+
+
+FRONT_DOORS = template_front_doors()
+PRICED_ACCESS = (*FRONT_DOORS, DIRECT)  # what the cost model prices: every front door, and a direct invoke
 
 
 @lru_cache(maxsize=1)
@@ -46,8 +71,8 @@ class Usage:
     def __post_init__(self):
         if self.arch not in ("x86_64", "arm64"):
             raise ValueError(f"arch must be x86_64 or arm64, not {self.arch!r}")
-        if self.api not in FRONT_DOORS:
-            raise ValueError(f"api must be one of {', '.join(FRONT_DOORS)}, not {self.api!r}")
+        if self.api not in PRICED_ACCESS:
+            raise ValueError(f"api must be one of {', '.join(PRICED_ACCESS)}, not {self.api!r}")
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"memory_mb must be 128..10240 (Lambda's range), not {self.memory_mb}")
         for name in ("requests_per_day", "duration_ms", "init_ms", "log_bytes_per_request", "storage_gb", "days"):
@@ -55,11 +80,8 @@ class Usage:
                 raise ValueError(f"{name} cannot be negative")
         if not 0 <= self.cold_start_share <= 1:
             raise ValueError("cold_start_share must be between 0 and 1")
-
-
-def billed_ms(duration_ms: float) -> int:
-    """Lambda bills each invocation's duration in whole milliseconds, rounded up (at least 1)."""
-    return max(1, math.ceil(duration_ms - 1e-9))
+        if not 512 <= self.ephemeral_mb <= 10240:
+            raise ValueError(f"ephemeral_mb must be 512..10240 (Lambda's range), not {self.ephemeral_mb}")
 
 
 def monthly_cost(u: Usage, p: dict | None = None) -> dict:
@@ -127,12 +149,12 @@ def monthly_cost(u: Usage, p: dict | None = None) -> dict:
                 "detail": f"{u.ephemeral_mb - rules['ephemeral_free_mb']} MB above 512 MB",
             }
         )
-    if u.api in ("rest", "http"):
+    if request_usd(u.api, p):
         free_api = api["free_tier"][f"{u.api}_requests"] if u.free_tier else 0
         lines.append(
             {
                 "item": f"API Gateway {u.api.upper()} API",
-                "usd": max(0.0, requests - free_api) * api[f"{u.api}_request_usd"]["value"],
+                "usd": max(0.0, requests - free_api) * request_usd(u.api, p),
                 "detail": f"{requests:,.0f} calls" + (f", first {free_api:,} free (12 months)" if free_api else ""),
             }
         )
@@ -185,6 +207,45 @@ def cpu_scale(memory_mb: int) -> float:
     return max(1.0, pricing()["billing_rules"]["vcpu_full_at_mb"] / memory_mb)
 
 
+def request_usd(api: str, p: dict | None = None) -> float:
+    """The front door's own charge per call (a Function URL and a direct invoke add none)."""
+    entry = (p or pricing())["api_gateway"].get(f"{api}_request_usd")
+    return entry["value"] if entry else 0.0
+
+
+def door_price_text(api: str) -> str:
+    """The front door's per-million price as prose, generated here so no page or help text repeats a number."""
+    usd = request_usd(api)
+    return f"${usd * 1e6:.2f} a million calls" if usd else "no per-request charge"
+
+
+def benchmark_durations(path: Path = BENCHMARK_PATH) -> dict | None:
+    """The handler's measured time on a full core (benchmarks/results.json, `make bench`): single, batch of 32, INIT."""
+    try:
+        bench = json.loads(path.read_text())
+        ours = bench["warm"]["ours"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731 - five runs: the middle one
+    single, batch32 = median([r["p50_us"] for r in ours]) / 1000, median([r["batch32_p50_ms"] for r in ours])
+    return {
+        "single_ms": single,
+        "batch32_ms": batch32,
+        "per_window_ms": (batch32 - single) / 31,  # what each window past the first adds to a call
+        "init_ms": bench.get("cold", {}).get("median_answer_s", {}).get("ours", 0.0) * 1000,
+        "date": bench.get("machine", {}).get("date", "?"),
+        "source": "benchmarks/results.json, the handler's warm p50 on a full core from `make bench`",
+    }
+
+
+def handler_ms(batch: int, bench: dict, single_ms: float | None = None) -> float:
+    """A call's handler time on a full core for `batch` predictions: a single call's time (the benchmark's, unless
+    given) plus what each further window adds (the line through the benchmark's single and batch-of-32 points)."""
+    if not 1 <= batch <= 64:
+        raise ValueError(f"a call carries 1..64 predictions, not {batch}")
+    return (bench["single_ms"] if single_ms is None else single_ms) + bench["per_window_ms"] * (batch - 1)
+
+
 def cost_per_prediction(u: Usage, batch: int = 1) -> float:
     """Paid cost of one prediction when `batch` predictions share each request (no free tier)."""
     paid = Usage(**{**asdict(u), "free_tier": False})
@@ -192,24 +253,83 @@ def cost_per_prediction(u: Usage, batch: int = 1) -> float:
     return month["total_usd"] / max(1.0, month["quantities"]["requests"] * batch)
 
 
-def front_door_costs(duration_ms: float, memory_mb: int, arch: str = "x86_64") -> dict:
-    """USD per million predictions for each front door at a measured duration, beside the guide's design (paid list
-    prices, no free tier, warm requests)."""
+def front_door_costs(duration_ms: float, memory_mb: int, arch: str = "x86_64", batch: int = 1) -> dict:
+    """USD per million predictions for each front door, `batch` predictions a call of `duration_ms` each, beside the
+    guide's design (paid list prices, no free tier, warm requests; the guide's design is x86, single calls)."""
     g = pricing()["guide_claim"]["per_million"]
 
-    def per_million(api: str, dur: float, mem: int, a: str) -> float:
-        return monthly_cost(Usage(requests_per_day=1e6 / 30, duration_ms=dur, memory_mb=mem, arch=a, api=api, free_tier=False))[
-            "total_usd"
-        ]
+    def per_million(api: str, dur: float, mem: int, a: str, n: int) -> float:
+        return 1e6 * cost_per_prediction(Usage(requests_per_day=1e6 / 30, duration_ms=dur, memory_mb=mem, arch=a, api=api), n)
 
-    guide = per_million(g["api"], g["duration_ms"], g["memory_mb"], "x86_64")
-    doors = {api: per_million(api, duration_ms, memory_mb, arch) for api in ("rest", "http", "url")}
+    guide = per_million(g["api"], g["duration_ms"], g["memory_mb"], "x86_64", 1)
+    doors = {api: per_million(api, duration_ms, memory_mb, arch, batch) for api in FRONT_DOORS}
     return {
         "guide_usd": guide,
         "doors": doors,
         "times_cheaper": {k: guide / v for k, v in doors.items()},
-        "inputs": {"duration_ms": duration_ms, "billed_ms": billed_ms(duration_ms), "memory_mb": memory_mb, "arch": arch},
+        "inputs": {
+            "duration_ms": duration_ms,
+            "billed_ms": billed_ms(duration_ms),
+            "memory_mb": memory_mb,
+            "arch": arch,
+            "batch": batch,
+        },
     }
+
+
+def spend_cap(u: Usage, plan: dict) -> dict:
+    """What caps a month's spend behind the chosen front door (from `deploy.py plan --json`), what the month costs at
+    that cap, and whether the projected traffic goes past it."""
+    seconds = u.days * 86400
+    projected = u.requests_per_day * u.days
+    if u.api == "rest":
+        quota = plan["usage_plan"]["quota"]["limit"]
+        throttle = plan["usage_plan"]["throttle"]
+        cap, what = (
+            quota,
+            f"the usage plan: {throttle['rateLimit']:g} req/s (burst {throttle['burstLimit']}) and {quota:,} calls a "
+            "month; API Gateway refuses calls past the quota (429)",
+        )
+    elif u.api == "http":
+        rate = plan["http"]["throttle"]["ThrottlingRateLimit"]
+        burst = plan["http"]["throttle"]["ThrottlingBurstLimit"]
+        cap, what = (
+            rate * seconds,
+            f"stage throttling only: {rate:g} req/s (burst {burst}); an HTTP API has no usage plan or quota, so a "
+            f"month can reach {rate * seconds:,.0f} calls",
+        )
+    elif u.api == "url":
+        reserved = plan["url"]["reserved_concurrency"]
+        per_env = 1000 / max(u.duration_ms, 1e-3)
+        cap, what = (
+            reserved * per_env * seconds,
+            f"reserved concurrency only: {reserved} environments at once; a Function URL has no usage plan, throttle "
+            f"or quota, so at {u.duration_ms:.2f} ms a call a month can reach {reserved * per_env * seconds:,.0f} calls",
+        )
+    else:
+        return {"what": "nothing: a direct invoke needs AWS credentials, which are the cap", "cap_requests": None}
+    at_cap = monthly_cost(Usage(**{**asdict(u), "requests_per_day": cap / u.days}))["total_usd"]
+    return {
+        "what": what,
+        "cap_requests": cap,
+        "cap_usd": at_cap,
+        "projected_requests": projected,
+        "exceeds": projected > cap,
+    }
+
+
+def money(usd: float) -> str:
+    """Dollars a reader can compare: thousands separated, cents from $0.10 up, two significant figures below, and "$0"
+    only for nothing at all (never "$0.0000")."""
+    if usd < 0:
+        return "-" + money(-usd)
+    if usd == 0:
+        return "$0"
+    if usd >= 1000:
+        return f"${usd:,.0f}"
+    if usd >= 0.0995:  # rounds to $0.10 or more
+        return f"${usd:,.2f}"
+    return f"${usd:.{1 - math.floor(math.log10(usd))}f}"
 
 
 def guide_claim() -> dict:
@@ -234,11 +354,24 @@ def guide_claim() -> dict:
 
 
 def format_table(result: dict) -> str:
-    rows = [(line["item"], f"${line['usd']:.6f}", line["detail"]) for line in result["lines"]]
+    rows = [(line["item"], money(line["usd"]), line["detail"]) for line in result["lines"]]
     w = max(len(r[0]) for r in rows + [("TOTAL", "", "")])
     out = [f"{'item':<{w}}  {'USD/month':>12}  detail", "-" * (w + 40)]
     out += [f"{a:<{w}}  {b:>12}  {c}" for a, b, c in rows]
-    out += ["-" * (w + 40), f"{'TOTAL':<{w}}  {'$' + format(result['total_usd'], '.6f'):>12}"]
+    out += ["-" * (w + 40), f"{'TOTAL':<{w}}  {money(result['total_usd']):>12}"]
+    return "\n".join(out)
+
+
+def format_front_doors(fd: dict, source: str) -> str:
+    """The front-door table as the README prints it."""
+    i = fd["inputs"]
+    calls = "single calls" if i["batch"] == 1 else f"calls of {i['batch']} predictions"
+    out = [
+        f"per million predictions, {calls} of {i['duration_ms']:.2f} ms ({i['billed_ms']} ms billed), {i['memory_mb']} MB, "
+        f"{i['arch']}; duration from {source}:",
+        f"  the guide's design (512 MB, 100 ms, REST)  {money(fd['guide_usd'])}",
+    ]
+    out += [f"  {k:4s}  {money(v)}  ({fd['times_cheaper'][k]:.1f}x cheaper than the guide)" for k, v in fd["doors"].items()]
     return "\n".join(out)
 
 
@@ -247,15 +380,25 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m dashboard.costs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--requests-per-day", type=float, default=None, help="required unless --front-doors")
-    p.add_argument("--duration-ms", type=float, default=100.0, help="billed duration per invocation (default 100)")
+    p.add_argument(
+        "--duration-ms",
+        type=float,
+        default=None,
+        help="duration per invocation at --memory-mb (default: 100; with --front-doors, the handler's benchmarked time "
+        "on a full core scaled to --memory-mb by Lambda's CPU share)",
+    )
     p.add_argument("--memory-mb", type=int, default=512)
     p.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
-    p.add_argument("--api", choices=list(FRONT_DOORS), default="rest", help="front door: rest, http, url (Function URL) or none")
-    p.add_argument("--front-doors", action="store_true", help="per million predictions for rest, http and url beside the guide")
+    p.add_argument(
+        "--api", choices=list(PRICED_ACCESS), default="rest", help="front door: rest, http, url (Function URL) or none"
+    )
+    p.add_argument("--front-doors", action="store_true", help="per million predictions for each front door beside the guide")
+    p.add_argument("--batch", type=int, default=1, help="with --front-doors: predictions per call (1..64)")
     p.add_argument("--cold-start-share", type=float, default=0.0, help="fraction of requests that are cold starts (0..1)")
     p.add_argument("--init-ms", type=float, default=0.0, help="INIT duration of a cold start, billed since 2025-08-01")
     p.add_argument("--snapstart", action="store_true", help="price SnapStart: restores instead of INIT, plus the snapshot cache")
     p.add_argument("--log-bytes", type=int, default=0, help="CloudWatch log bytes per request")
+    p.add_argument("--ephemeral-mb", type=int, default=512, help="ephemeral storage (/tmp), 512 MB free")
     p.add_argument("--free-tier", dest="free_tier", action="store_true", default=True)
     p.add_argument("--no-free-tier", dest="free_tier", action="store_false")
     p.add_argument("--days", type=int, default=30)
@@ -263,10 +406,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.requests_per_day is None and not args.front_doors:
         p.error("--requests-per-day is required (or pass --front-doors)")
+    source = "--duration-ms"
+    if args.duration_ms is None and args.front_doors:
+        bench = benchmark_durations()
+        if bench is None:
+            p.error("no benchmarks/results.json to read the handler's time from: run `make bench` or pass --duration-ms")
+        try:
+            args.duration_ms = handler_ms(args.batch, bench) * cpu_scale(args.memory_mb)
+        except ValueError as e:
+            p.error(f"--batch: {e}")
+        source = f"{bench['source']} x {cpu_scale(args.memory_mb):.2f} (the CPU share at {args.memory_mb} MB)"
     try:
         u = Usage(
             requests_per_day=args.requests_per_day or 0.0,
-            duration_ms=args.duration_ms,
+            duration_ms=100.0 if args.duration_ms is None else args.duration_ms,
             memory_mb=args.memory_mb,
             arch=args.arch,
             api=args.api,
@@ -276,21 +429,15 @@ def main(argv: list[str] | None = None) -> int:
             free_tier=args.free_tier,
             days=args.days,
             log_bytes_per_request=args.log_bytes,
+            ephemeral_mb=args.ephemeral_mb,
         )
+        if not 1 <= args.batch <= 64:
+            raise ValueError(f"--batch must be 1..64 predictions a call, not {args.batch}")
     except ValueError as e:
         p.error(str(e))
     if args.front_doors:
-        fd = front_door_costs(args.duration_ms, args.memory_mb, args.arch)
-        if args.json:
-            print(json.dumps(fd, indent=1))
-        else:
-            print(
-                f"per million predictions at {args.duration_ms:g} ms ({fd['inputs']['billed_ms']} ms billed), "
-                f"{args.memory_mb} MB, {args.arch}:"
-            )
-            print(f"  the guide's design (512 MB, 100 ms, REST)  ${fd['guide_usd']:.2f}")
-            for k, v in fd["doors"].items():
-                print(f"  {k:4s}  ${v:.3f}  ({fd['times_cheaper'][k]:.1f}x cheaper than the guide)")
+        fd = front_door_costs(u.duration_ms, args.memory_mb, args.arch, args.batch)
+        print(json.dumps({**fd, "source": source}, indent=1) if args.json else format_front_doors(fd, source))
         return 0
     result = monthly_cost(u)
     if args.json:

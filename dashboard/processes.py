@@ -115,7 +115,12 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
     )
     url = f"http://127.0.0.1:{port}/prod"
     ident = process_identity(proc.pid) or {}
-    STATE.write_text(json.dumps({"pid": proc.pid, "url": url, "start": ident.get("start")}))
+    # the switch is the dashboard's, not one browser session's: every new session reads this record (it holds the
+    # key, so it is owner-only from its first byte)
+    fd = os.open(STATE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"pid": proc.pid, "url": url, "start": ident.get("start"), "key": key}, f)
     t_end = time.time() + wait_s
     while time.time() < t_end:
         if proc.poll() is not None:
@@ -136,6 +141,27 @@ def deploy_plan(front_door: str | None = None) -> dict:
     if r.returncode != 0:
         raise RuntimeError(f"`deploy.py plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
     return json.loads(r.stdout)
+
+
+@lru_cache(maxsize=8)
+def deploy_plan_text(front_door: str) -> str:
+    """`deploy.py plan --api DOOR` as it prints it: what a deploy would create, shown before anything is created."""
+    cmd = [PY, str(ROOT / "lambda" / "deploy.py"), "plan", "--api", front_door]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if r.returncode != 0:
+        raise RuntimeError(f"`deploy.py plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    return r.stdout.strip()
+
+
+@lru_cache(maxsize=8)
+def runtime_support(runtime: str) -> str:
+    """The runtime's support dates from lambda/runtimes.json, through lambda/lifecycle.py: no AWS access needed."""
+    r = subprocess.run([PY, str(ROOT / "lambda" / "lifecycle.py"), runtime], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    lines = r.stdout.strip().splitlines()
+    if not lines:
+        return f"the support dates of {runtime} could not be read: {(r.stderr or 'no output').strip()[-200:]}"
+    parts = lines[0].split(None, 2)
+    return f"{parts[2] if len(parts) == 3 else lines[0]} ({lines[-1].strip('()')})"
 
 
 def training_runs() -> list[dict] | None:

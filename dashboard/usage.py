@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from models.billing import billed_ms
 
 MIN_SPAN_H = 1.0  # never project a month from less than an hour of traffic
 
@@ -25,8 +26,17 @@ def read_invocations(path: Path, limit: int = 200_000) -> list[dict]:
     return out[-limit:]
 
 
+def _p50(xs: list[float]) -> float | None:
+    return float(np.percentile(xs, 50)) if xs else None
+
+
 def summarize(records: list[dict], days: int = 30) -> dict | None:
-    """Counts, durations, billed ms, cold starts and a monthly projection from invocation records."""
+    """Counts, durations, billed ms, cold starts and a monthly projection from invocation records.
+
+    A record's "predictions" says how many forecasts the call carried (1 single, N a batch, 0 /health, /model and
+    errors). Records written before that field existed are counted as calls but left out of every per-prediction
+    figure ("unlabelled"), since a 64-window batch and a single forecast cannot be told apart without it.
+    """
     recs = [r for r in records if r.get("billed_ms")]
     if not recs:
         return None
@@ -37,6 +47,11 @@ def summarize(records: list[dict], days: int = 30) -> dict | None:
     colds = [r for r in recs if r.get("cold_start")]
     init = [r["init_ms"] for r in colds if r.get("init_ms")]
     mem = [r["max_memory_used_mb"] for r in recs if r.get("max_memory_used_mb")]
+    labelled = [r for r in recs if isinstance(r.get("predictions"), int) and not isinstance(r.get("predictions"), bool)]
+    predicting = [r for r in labelled if r["predictions"] > 0]
+    singles = [r for r in predicting if r["predictions"] == 1]
+    batches = [r for r in predicting if r["predictions"] > 1]
+    n_pred = sum(r["predictions"] for r in predicting)
     return {
         "invocations": len(recs),
         "errors": sum(1 for r in recs if r.get("status", 200) >= 500),
@@ -54,6 +69,18 @@ def summarize(records: list[dict], days: int = 30) -> dict | None:
         "memory_mb": recs[-1].get("memory_mb"),
         "projected_requests_per_day": len(recs) / span_h * 24,
         "projected_month_requests": len(recs) / span_h * 24 * days,
+        # per prediction: only records that say how many predictions they carried
+        "unlabelled": len(recs) - len(labelled),
+        "predictions": n_pred,
+        "predict_calls": len(predicting),
+        "single_calls": len(singles),
+        "batch_calls": len(batches),
+        "single_p50_ms": _p50([r["duration_ms"] for r in singles]),
+        "batch_p50_ms": _p50([r["duration_ms"] for r in batches]),
+        "batch_mean_size": sum(r["predictions"] for r in batches) / len(batches) if batches else None,
+        "duration_per_prediction_ms": sum(r["duration_ms"] for r in predicting) / n_pred if n_pred else None,
+        "billed_per_prediction_ms": sum(r["billed_ms"] for r in predicting) / n_pred if n_pred else None,
+        "projected_predictions_per_day": n_pred / span_h * 24,
     }
 
 
@@ -76,5 +103,5 @@ def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
         pts = [p[stat] for p in r.get("Datapoints", [])]
         out[metric.lower()] = (float(np.mean(pts)) if pts else None) if stat == "Average" else float(sum(pts))
     out["projected_requests_per_day"] = out["invocations"] / hours * 24
-    out["billed_mean_ms"] = math.ceil(out["duration"]) if out["duration"] else None
+    out["billed_mean_ms"] = billed_ms(out["duration"]) if out["duration"] else None
     return out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import queue
 import secrets
@@ -387,6 +386,8 @@ class InvocationLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, inv: Invocation, method: str, resource: str, status: int, outcome: str, predictions: int = 0) -> None:
+        from models.billing import billed_ms  # the one billing rule; local_api has put the repository on sys.path
+
         duration = max(0.0, (inv.ended - inv.started) * 1000) if inv.started else 0.0
         rec = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -396,7 +397,7 @@ class InvocationLog:
             "status": status,
             "outcome": outcome,
             "duration_ms": round(duration, 3),
-            "billed_ms": max(1, math.ceil(duration)) if inv.started else 0,
+            "billed_ms": billed_ms(duration) if inv.started else 0,
             "cold_start": inv.cold,
             "init_ms": round(inv.init_ms, 1) if inv.init_ms else None,
             "memory_mb": self.memory_mb,

@@ -12,7 +12,6 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
 FUNCTION_RESOURCE = "ForecastFunction"
-FRONT_DOORS = ("rest", "http", "url")
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -37,6 +36,11 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 def load_template(path: Path = TEMPLATE) -> dict:
     return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+# the front doors a deploy may choose: the template's FrontDoor parameter is their one definition
+# (dashboard/costs.py reads the same list from the same file)
+FRONT_DOORS: tuple[str, ...] = tuple(load_template()["Parameters"]["FrontDoor"]["AllowedValues"])
 
 
 def parameter_defaults(template: dict) -> dict:

@@ -1,11 +1,12 @@
-"""Runs A, B and C: does LSTM capacity buy accuracy, or only latency and size?
+"""Runs A, A0, B and C: does LSTM capacity buy accuracy, or only latency and size? And what does the risk model buy?
 
-    python -m models.experiments            # `make experiments`: three full trainings, then the table
+    python -m models.experiments            # `make experiments`: four full trainings, then the table
     python -m models.experiments --table    # only the comparison table, from the tracking store
 
 Every run trains on the same data, seed and split and logs to MLflow (models/tracking.py); the table is
 computed from the store, beside the naive forecast (MASE = 1). Outputs go to mlruns/experiments/<run>/,
-never over the served model: promote one with `python -m models.promote <run>`.
+never over the served model: promote one with `python -m models.promote <run>`. Full runs also write
+models/runs.json (committed), the summary the Model page shows when there is no tracking store.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 argv_run += ["--limit", str(args.limit)]
             train.main(argv_run)
         print(f"\n{len(args.runs)} runs in {time.time() - t0:.0f}s", flush=True)
+        if not args.epochs and not args.limit:  # only full runs stand for the served model on a fresh clone
+            doc = tracking.export_summary()
+            print(f"wrote models/runs.json: runs {', '.join(r['run'] for r in doc['runs'])}", flush=True)
     print(table(args.runs))
     return 0
 

@@ -148,16 +148,54 @@ def runs_frame(experiment: str = EXPERIMENT):
     return df[keep].rename(columns=cols)
 
 
+RUNS_SUMMARY = ROOT / "models" / "runs.json"  # committed: a fresh clone has no mlruns/, but sees what was run
+RUN_PARAMS = ("hidden", "layers", "epochs", "interval")
+
+
+def summary_records(df) -> list[dict]:
+    """The newest finished run of each name, as plain JSON records (parameters and summary metrics only)."""
+    if df is None or df.empty:
+        return []
+    out = []
+    for _, r in df.drop_duplicates("run").sort_values("run").iterrows():
+        rec = {"run": r["run"], "run_id": r["run_id"], "started": str(r["started"])[:19]}
+        rec.update({k: r[k] for k in RUN_PARAMS if k in r and r[k] == r[k]})
+        rec.update({m: float(r[m]) for m in SUMMARY_METRICS if m in r and r[m] == r[m]})
+        out.append(rec)
+    return out
+
+
+def export_summary(path: Path = RUNS_SUMMARY, df=None) -> dict:
+    """Write the runs' summary beside the model (models/runs.json), so the Model page can show them without the store."""
+    import json
+    from datetime import UTC, datetime
+
+    records = summary_records(runs_frame() if df is None else df)
+    doc = {
+        "exported": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "store": tracking_uri(),
+        "note": "the newest finished run of each name in the tracking store, written by `make experiments` "
+        "(python -m models.tracking export); latency was measured on the machine that ran them",
+        "runs": records,
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m models.tracking runs --json`: the runs table as JSON records, for the dashboard's Model page
-    (which reaches training code through this command, never by importing it)."""
+    (which reaches training code through this command, never by importing it). `export` writes models/runs.json."""
     import argparse
     import json
 
     p = argparse.ArgumentParser(prog="python -m models.tracking", description=main.__doc__)
-    p.add_argument("command", choices=["runs"])
+    p.add_argument("command", choices=["runs", "export"])
     p.add_argument("--json", action="store_true", help="JSON records (the default prints a table)")
     args = p.parse_args(argv)
+    if args.command == "export":
+        doc = export_summary()
+        print(f"wrote {RUNS_SUMMARY.relative_to(ROOT)}: runs {', '.join(r['run'] for r in doc['runs']) or 'none'}")
+        return 0 if doc["runs"] else 1
     df = runs_frame()
     if df is None:
         print("[]" if args.json else "no tracking store yet: run `make experiments` or `make train`")

@@ -81,7 +81,70 @@ def test_other_pages_render(local_api, page):
 def test_model_page_shows_metrics_beside_naive(local_api):
     at = app(local_api.url, page="views/model.py")
     overall = at.dataframe[0].value
-    assert {"ensemble", "naive"} <= set(overall.index) and "mase" in overall.columns
+    assert {"ensemble (served)", "naive (tomorrow = today)", "ridge"} <= set(overall["model"])
+    assert "MASE (naive = 1)" in overall.columns
+    assert_readable(at)
+
+
+SNAKE = r"^[a-z0-9]+(_[a-z0-9]+)+$"
+
+
+def assert_readable(at: AppTest) -> None:
+    """Every table: no None or nan cell, no snake_case header, no R² column, 'ridge' (the README's name) not 'linear'."""
+    import re
+
+    for d in at.dataframe:
+        df = d.value
+        cells = df.astype(str).to_numpy().ravel().tolist()
+        assert not {"None", "nan", "NaN", "<NA>"} & set(cells), df
+        assert not any(re.match(SNAKE, str(c)) for c in df.columns), list(df.columns)
+        assert not any("r2" in str(c).lower() or "R²" in str(c) for c in df.columns), list(df.columns)
+        assert "linear" not in cells
+
+
+@pytest.fixture
+def served_card(monkeypatch):
+    """The card the function publishes at GET /model is the manifest's; the endpoint itself is faked here."""
+    import json
+
+    from dashboard import data
+
+    card = json.loads((ROOT / "models" / "runtime" / "manifest.json").read_text())
+    monkeypatch.setattr(data, "model_card", lambda url, key: card)
+    return card
+
+
+def test_model_page_tables_are_readable(down_url, served_card, monkeypatch):
+    from dashboard import processes
+
+    monkeypatch.setattr(processes, "training_runs", lambda: None)  # no mlflow store, as on a fresh clone
+    at = app(down_url, page="views/model.py")
+    assert_readable(at)
+    per_ticker = next(d.value for d in at.dataframe if "ticker" in d.value.columns)
+    assert "2016-01-25 to 2018-12-28 (739 days)" in set(per_ticker["test period"])
+    assert "R²" not in " ".join(str(c) for d in at.dataframe for c in d.value.columns)
+
+
+def test_model_page_falls_back_to_the_committed_runs_summary(down_url, served_card, monkeypatch):
+    """A fresh clone has no mlruns/: the page shows models/runs.json (runs A, A0, B and C; A is served) and names it."""
+    from dashboard import model_tables, processes
+    from models.experiments import RUNS
+
+    summary = model_tables.read_runs_summary()
+    assert summary and {r["run"] for r in summary["runs"]} == set(RUNS), "models/runs.json holds every run: A, A0, B, C"
+    monkeypatch.setattr(processes, "training_runs", lambda: None)
+    at = app(down_url, page="views/model.py")
+    runs = at.dataframe[-1].value
+    assert list(runs["run"]) == sorted(r["run"] for r in summary["runs"])
+    for _, row in runs.iterrows():  # each run's LSTM as experiments.py configures it
+        assert row["LSTM (layers x units)"] == f"{RUNS[row['run']]['layers']} x {RUNS[row['run']]['hidden']}"
+    a = summary["runs"][[r["run"] for r in summary["runs"]].index("A")]
+    assert runs.set_index("run").loc["A", "MASE (naive = 1)"] == f"{a['test_mase']:.4f}"
+    assert a["test_mase"] == pytest.approx(served_card["test_metrics"]["overall"]["ensemble"]["mase"], abs=1e-12)  # served
+    assert any("models/runs.json, exported by `make experiments`" in c.value for c in at.caption)
+    assert not any("No experiment tracking store yet" in i.value for i in at.info)
+    at.selectbox(key="model_metric").set_value("80% coverage").run()
+    assert not at.exception
 
 
 @pytest.mark.integration
@@ -118,10 +181,61 @@ def test_deploy_to_aws_without_credentials_is_a_clear_error(down_url, monkeypatc
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     at = app(down_url, page="views/deploy.py")
+    assert at.button(key="deploy_aws").disabled  # nothing is created before the plan is confirmed
+    plan = " ".join(c.value for c in at.code)
+    assert "financial-forecasting-lstm" in plan and "python3.13" in plan
+    assert any("per million single predictions through rest" in m.value for m in at.markdown)
+    at.checkbox(key="deploy_aws_confirm").check().run()
     at.button(key="deploy_aws").click().run()
     assert not at.exception
     msgs = " ".join(e.value for e in at.error)
-    assert "no AWS credentials" in msgs and "aws configure" in msgs
+    assert "no AWS credentials" in msgs
+    page = texts(at) + " ".join(c.value for c in at.code)
+    assert page.count("aws configure") == 1, "the credentials hint is printed once"
+
+
+def test_deploy_page_shows_the_runtime_support_date_without_aws(down_url, monkeypatch):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    at = app(down_url, page="views/deploy.py")
+    assert any("python3.13 (Amazon Linux 2023) is supported until 2029-06-30" in c.value for c in at.caption)
+    at.radio(key="deploy_front_door").set_value("url").run()
+    assert "url" in " ".join(c.value for c in at.code) and any("through url" in m.value for m in at.markdown)
+
+
+def test_deploy_locally_keeps_its_log_and_message_in_its_own_section(down_url, monkeypatch):
+    """The build's boundary is faked (the real build is tested in test_package); the page keeps what it showed."""
+    from dashboard import processes
+
+    monkeypatch.setattr(processes, "stream", lambda cmd, env=None: iter(["building layer.zip", "wrote dist/", "exit 0"]))
+    monkeypatch.setattr(processes, "start_local_api", lambda key: "http://127.0.0.1:9/prod")
+    at = app(down_url, page="views/deploy.py")
+    at.button(key="deploy_local").click().run()
+    assert not at.exception
+    assert any("Local API running at http://127.0.0.1:9/prod" in s.value for s in at.success)
+    at.text_input(key="deploy_region").set_value("eu-west-1").run()  # any later rerun
+    assert "building layer.zip\nwrote dist/" in [c.value for c in at.code]
+    order = [(type(e).__name__, getattr(e, "value", "")) for e in at.main]
+    where = next(i for i, (_, v) in enumerate(order) if "Local API running" in str(v))
+    aws = next(i for i, (_, v) in enumerate(order) if v == "To AWS")
+    assert where < aws, "the local deploy's message stands in the Locally section, above To AWS"
+
+
+def test_the_dashboards_local_api_is_the_default_endpoint_while_it_runs(tmp_path):
+    import json
+    import os
+
+    from dashboard import processes
+
+    ident = processes.process_identity(os.getpid())
+    record = {"pid": os.getpid(), "start": ident["start"], "url": "http://127.0.0.1:9/prod", "key": "k9"}
+    (tmp_path / "dashboard_api.json").write_text(json.dumps(record))
+    assert config.dashboard_switch(tmp_path)["url"] == "http://127.0.0.1:9/prod"
+    (tmp_path / "dashboard_api.json").write_text(json.dumps({**record, "start": "1"}))  # a recycled pid
+    assert config.dashboard_switch(tmp_path) == {}
+    (tmp_path / "dashboard_api.json").write_text("torn")
+    assert config.dashboard_switch(tmp_path) == {}
 
 
 def test_cost_monitor_works_without_the_api(down_url):
@@ -132,6 +246,70 @@ def test_cost_monitor_works_without_the_api(down_url):
     assert at.metric[0].value != before
     at.number_input(key="cost_budget").set_value(0.01).run()
     assert any("above the monthly budget" in e.value for e in at.error)
+
+
+def write_log(path, records):
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+
+
+def logged(minute, duration_ms, predictions=None, **extra):
+    rec = {"ts": f"2026-11-30T10:{minute:02d}:00Z", "duration_ms": duration_ms, "billed_ms": -(-duration_ms // 1), "status": 200}
+    rec.update({"cold_start": False, "memory_mb": 256, **extra})
+    return rec if predictions is None else {**rec, "predictions": predictions}
+
+
+def test_cost_monitor_prices_the_logged_batches_per_prediction(down_url, tmp_path, monkeypatch):
+    """After the Forecast page's 64-window batch calls, the page still prices a prediction, not a call: the URL front
+    door stays at least 10x cheaper than the guide, and records without a prediction count are named and left out."""
+    from dashboard import processes
+
+    log = tmp_path / "invocations.jsonl"
+    records = [logged(i, 60.0, 64, cold_start=i < 2, init_ms=400 if i < 2 else None) for i in range(30)]
+    records += [logged(40 + i, 1.5, 1) for i in range(5)] + [logged(50, 2.0, 0), logged(51, 300.0)]  # /health; an old one
+    write_log(log, records)
+    monkeypatch.setattr(processes, "invocation_logs", lambda: [log])
+    at = app(down_url, page="views/cost_monitor.py")
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["calls logged"] == "37" and labels["predictions"] == "1,925"
+    assert labels["single call p50"] == "1.50 ms" and labels["batch call p50"] == "60.00 ms"
+    assert any("1 logged call(s) predate the per-call prediction count" in w.value for w in at.warning)
+    mix = next(m.value for m in at.markdown if m.value.startswith("At the logged mix"))
+    times = float(mix.split("x cheaper than the guide through a Function URL")[0].rsplit(": ", 1)[1])
+    assert times >= 10
+    table = next(d.value for d in at.dataframe if "front door" in d.value.columns)
+    url = table.set_index("front door").loc["url"]
+    assert float(url["x cheaper than the guide"].rstrip("x")) >= 10
+    # the calculator's default cold-start share is AWS's production figure, not the local first calls' 2 in 37
+    assert at.slider(key="cost_cold").value == 0.01
+
+
+def test_cost_monitor_budget_follows_the_front_door(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    rest = next(m.value for m in at.markdown if "what caps the spend" in m.value)
+    assert "usage plan" in rest and "300,000" in rest
+    at.radio(key="cost_api").set_value("http").run()
+    http = next(m.value for m in at.markdown if "what caps the spend" in m.value)
+    assert "stage throttling" in http and "no usage plan" in http and "usage plan: " not in http
+    at.radio(key="cost_api").set_value("url").run()
+    assert any("reserved concurrency" in m.value for m in at.markdown)
+    at.radio(key="cost_api").set_value("rest").run()
+    at.select_slider(key="cost_requests").set_value(100_000).run()  # 3M calls a month against a 300,000 quota
+    assert any("exceed that cap" in w.value and "quota" in w.value for w in at.warning)
+
+
+def test_cost_monitor_calculator_scales_duration_with_memory(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    at.number_input(key="cost_duration").set_value(1.0).run()
+    at.select_slider(key="cost_memory").set_value(128).run()
+    assert any("takes 13.82 ms at 128 MB" in c.value and "billed 14 ms" in c.value for c in at.caption)
+    at.select_slider(key="cost_memory").set_value(3008).run()
+    assert any("takes 1.00 ms at 3008 MB" in c.value for c in at.caption)
+    import re
+
+    assert not re.search(r"\$0\.0+(?!\d)", texts(at) + " ".join(m.value for m in at.metric))  # no "$0.0000" anywhere
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -179,6 +357,21 @@ def test_usage_summary_by_hand(tmp_path):
     assert s["billed_mean_ms"] == pytest.approx(4 / 3) and s["span_hours"] == 2.0
     assert s["projected_requests_per_day"] == pytest.approx(36)
     assert usage.summarize([]) is None
+
+
+def test_usage_summary_per_prediction_by_hand():
+    # two batches of 64 (60 ms, 70 ms), three singles (1, 2, 3 ms), a /health call (0) and an old record (no count)
+    recs = [logged(0, 60.0, 64), logged(10, 70.0, 64)] + [logged(20 + i, 1.0 + i, 1) for i in range(3)]
+    recs += [logged(30, 0.5, 0), logged(59, 40.0)]
+    s = usage.summarize(recs)
+    assert s["invocations"] == 7 and s["unlabelled"] == 1
+    assert s["predictions"] == 131 and s["predict_calls"] == 5 and s["single_calls"] == 3 and s["batch_calls"] == 2
+    assert s["single_p50_ms"] == 2.0 and s["batch_p50_ms"] == 65.0 and s["batch_mean_size"] == 64
+    assert s["duration_per_prediction_ms"] == pytest.approx((60 + 70 + 1 + 2 + 3) / 131)
+    assert s["billed_per_prediction_ms"] == pytest.approx((60 + 70 + 1 + 2 + 3) / 131)
+    assert s["projected_predictions_per_day"] == pytest.approx(131 * 24)  # a span under an hour counts as one hour
+    old = usage.summarize([logged(0, 40.0)])
+    assert old["predictions"] == 0 and old["duration_per_prediction_ms"] is None and old["unlabelled"] == 1
 
 
 def test_cloudwatch_usage_against_moto(aws_env):

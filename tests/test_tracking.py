@@ -100,7 +100,18 @@ def test_model_page_lists_runs(tiny_run, local_api):
     at.switch_page("views/model.py").run()
     assert not at.exception
     runs = at.dataframe[-1].value
-    assert "B" in set(runs["run"]) and "test_mase" in runs.columns
+    assert "B" in set(runs["run"]) and "MASE (naive = 1)" in runs.columns
+    assert any("the MLflow tracking store" in c.value for c in at.caption)
+
+
+def test_the_runs_summary_is_exported_from_the_store(tiny_run, tmp_path):
+    """models/runs.json (what a fresh clone's Model page shows) holds the store's newest run of each name."""
+    doc = tracking.export_summary(tmp_path / "runs.json")
+    assert json.loads((tmp_path / "runs.json").read_text()) == doc
+    b = next(r for r in doc["runs"] if r["run"] == "B")
+    assert b["run_id"] == tiny_run["run_id"] and b["hidden"] == "8" and b["layers"] == "1"
+    assert b["test_mase"] == pytest.approx(tiny_run["test"]["overall"]["ensemble"]["mase"])
+    assert set(tracking.SUMMARY_METRICS) <= set(b) and doc["store"] == tracking.tracking_uri()
 
 
 def _procs():

@@ -1,64 +1,80 @@
-"""Cost monitor: the calculator, the cost curves, this deployment's measured usage, and the budget."""
+"""Cost monitor: the calculator, the cost curves, this deployment's measured usage, the front doors and the budget.
 
-import json
+Every figure comes from dashboard/costs.py (the functions `python -m dashboard.costs` and the README use) and names
+its duration source: the handler benchmark (benchmarks/results.json) or the local invocation log.
+"""
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts, costs, processes, usage
-from dashboard.config import ROOT
+from dashboard.costs import money
 
 st.title("Cost monitor")
-records = [r for p in processes.invocation_logs() for r in usage.read_invocations(p)]
-measured = usage.summarize(records)
-REQS = [10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000]
-default_dur = int(round(measured["billed_mean_ms"])) if measured else 2
+logs = processes.invocation_logs()
+measured = usage.summarize([r for p in logs for r in usage.read_invocations(p)])
+bench = costs.benchmark_durations()
+RULES = costs.pricing()["billing_rules"]
+PER_DAY = [10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000]
+BENCH = bench["source"] if bench else "no benchmark yet (`make bench`): 1 ms assumed"
+single_default = round(bench["single_ms"], 3) if bench else 1.0
+per_window = bench["per_window_ms"] if bench else 0.1
 
 st.subheader("Calculator")
 c1, c2, c3 = st.columns(3)
-rpd = c1.select_slider("Requests per day", REQS, value=100, key="cost_requests")
-dur = c1.slider(
-    "Billed duration per request (ms)",
-    1,
-    1000,
-    default_dur,
+preds = c1.select_slider("Predictions per day", PER_DAY, value=100, key="cost_requests")
+batch = c1.select_slider("Predictions per call", [1, 2, 4, 8, 16, 32, 64], value=1, key="cost_batch")
+single = c1.number_input(
+    "Handler time of a single call, full core (ms)",
+    0.01,
+    1000.0,
+    single_default,
     key="cost_duration",
-    help="Measured locally: see below. The guide assumed 100 ms.",
+    help=f"Default: {BENCH}. Each window past the first adds {per_window:.3f} ms (same benchmark). The guide assumed 100 ms.",
 )
-RULES = costs.pricing()["billing_rules"]
 mem = c2.select_slider("Memory (MB)", RULES["memory_options_mb"], value=256, key="cost_memory")
 arch = c2.radio("Architecture", ["x86_64", "arm64"], horizontal=True, key="cost_arch")
 api = c2.radio(
     "Front door",
-    ["rest", "http", "url"],
+    list(costs.FRONT_DOORS),
     horizontal=True,
     key="cost_api",
-    help="rest = REST API with usage plan ($3.50/M); http = HTTP API ($1.00/M); url = Function URL (no per-request charge)",
+    help="; ".join(f"{d} = {costs.door_price_text(d)}" for d in costs.FRONT_DOORS) + " (dashboard/pricing.json)",
 )
 snap = c2.toggle("SnapStart", value=False, key="cost_snapstart", help="restores instead of INIT, plus a snapshot cache fee")
 cold = c3.slider(
-    "Cold-start share", 0.0, 0.2, float(round(measured["cold_start_share"], 3)) if measured else 0.01, 0.005, key="cost_cold"
+    "Cold-start share",
+    0.0,
+    0.2,
+    RULES["typical_cold_start_share"],
+    0.005,
+    key="cost_cold",
+    help=f"Default: {RULES['cold_start_source']}. A local run's first calls are all cold, so its share says nothing.",
 )
-init = c3.number_input(
-    "INIT per cold start (ms)",
-    0,
-    10_000,
-    int(measured["init_ms_mean"]) if measured and measured["init_ms_mean"] else 400,
+init_full = c3.number_input(
+    "INIT per cold start, full core (ms)",
+    0.0,
+    10_000.0,
+    round(bench["init_ms"], 1) if bench else 100.0,
     key="cost_init",
-    help="Billed since 2025-08-01. Locally measured; about 3.5x longer at 512 MB.",
+    help="Default: benchmarks/results.json (process start to first answer, the cold-start benchmark). Billed since 2025-08-01.",
 )
 free = c3.toggle("Free tier", value=True, key="cost_free", help="Lambda's is permanent; API Gateway's lasts 12 months")
 budget = st.number_input("Monthly budget (USD)", 0.0, 1e6, 5.0, 0.5, key="cost_budget")
 
+scale = costs.cpu_scale(mem)
+call_ms = costs.handler_ms(batch, {"per_window_ms": per_window, "single_ms": single}) * scale
 u = costs.Usage(
-    requests_per_day=rpd,
-    duration_ms=dur,
+    requests_per_day=preds / batch,
+    duration_ms=call_ms,
     memory_mb=mem,
     arch=arch,
     api=api,
     cold_start_share=cold,
-    init_ms=init,
+    init_ms=init_full * scale,
     snapstart=snap,
     free_tier=free,
     log_bytes_per_request=800,
@@ -67,24 +83,35 @@ u = costs.Usage(
 result = costs.monthly_cost(u)
 total = result["total_usd"]
 over = total > budget
-st.metric(
+per_call = costs.cost_per_prediction(u, 1)
+a, b, c = st.columns(3)
+a.metric(
     "Projected monthly cost",
-    f"${total:,.4f}",
-    delta=f"{'over' if over else 'within'} the ${budget:,.2f} budget",
+    money(total),
+    delta=f"{'over' if over else 'within'} the {money(budget)} budget",
     delta_color="inverse" if over else "normal",
 )
+b.metric("Per million calls", money(per_call * 1e6), help="paid list prices, no free tier")
+c.metric("Per million predictions", money(per_call / batch * 1e6), help=f"{batch} prediction(s) a call; paid list prices")
+st.caption(
+    f"A call of {batch} prediction(s) takes {call_ms:.2f} ms at {mem} MB ({scale:.2f}x the full-core time: "
+    f"{RULES['vcpu_full_at_mb']:,} MB = one vCPU, as in the memory chart), billed {costs.billed_ms(call_ms)} ms; "
+    f"{preds / batch:,.0f} calls a day."
+)
+if total == 0:
+    paid = costs.monthly_cost(replace(u, free_tier=False))["total_usd"]
+    st.caption(f"Within the free tier: {money(paid)} a month at list prices without it.")
 if over:
-    st.markdown(f":red-background[**Over budget:** ${total:,.4f} a month against ${budget:,.2f}.]")
-    st.error(f"The projection (${total:,.4f}) is above the monthly budget (${budget:,.2f}).")
+    st.error(f"Over budget: the projection ({money(total)} a month) is above the monthly budget ({money(budget)}).")
 st.dataframe(
-    pd.DataFrame([{"item": x["item"], "USD/month": round(x["usd"], 6), "how": x["detail"]} for x in result["lines"]]),
+    pd.DataFrame([{"item": x["item"], "USD a month": money(x["usd"]), "how": x["detail"]} for x in result["lines"]]),
     hide_index=True,
     width="stretch",
 )
 g = costs.guide_claim()
 st.caption(
-    f"The guide says 100 predictions a day cost ${g['claimed_usd']:.2f} a month; with list prices it is "
-    f"${g['real_usd']:.4f} before the free tier ({g['ratio']:.0f}x less): {g['mistake']}."
+    f"The guide says 100 predictions a day cost {money(g['claimed_usd'])} a month; with list prices it is "
+    f"{money(g['real_usd'])} before the free tier ({g['ratio']:.0f}x less): {g['mistake']}."
 )
 
 st.subheader("Cost against traffic")
@@ -92,49 +119,91 @@ xs = np.logspace(1, 7, 61)
 curves = {
     f"{a} {p.upper()}": (
         xs.tolist(),
-        [costs.monthly_cost(costs.Usage(**{**u.__dict__, "requests_per_day": x, "arch": a, "api": p}))["total_usd"] for x in xs],
+        [costs.monthly_cost(replace(u, requests_per_day=x, arch=a, api=p))["total_usd"] for x in xs],
     )
     for a in ("x86_64", "arm64")
-    for p in ("rest", "http", "url")
+    for p in costs.FRONT_DOORS
 }
 prices = costs.pricing()
 breaks = {
     "1M free requests": prices["lambda"]["free_tier"]["requests"] / u.days,
-    "400k free GB-s": prices["lambda"]["free_tier"]["gb_seconds"] / (costs.billed_ms(dur) / 1000 * mem / 1024) / u.days,
+    "400k free GB-s": prices["lambda"]["free_tier"]["gb_seconds"] / (costs.billed_ms(call_ms) / 1000 * mem / 1024) / u.days,
 }
-if free:
-    st.plotly_chart(
-        charts.cost_curves(curves, {k: v for k, v in breaks.items() if v < 1e8}, rpd), width="stretch", key="cost_curves"
+shown = {k: v for k, v in breaks.items() if v < 1e8} if free else {}
+st.plotly_chart(charts.cost_curves(curves, shown, preds / batch), width="stretch", key="cost_curves")
+st.caption("Calls a day on the x axis; durations as in the calculator.")
+
+st.subheader("Front doors per million predictions")
+if bench:
+    rows = {}
+    for n in (1, 32):
+        fd = costs.front_door_costs(costs.handler_ms(n, bench) * scale, mem, arch, n)
+        rows[n] = fd
+    st.dataframe(
+        pd.DataFrame(
+            [{"front door": "the guide's design (REST, 512 MB, 100 ms)", "single calls": money(rows[1]["guide_usd"])}]
+            + [
+                {
+                    "front door": d,
+                    "single calls": money(rows[1]["doors"][d]),
+                    "x cheaper than the guide": f"{rows[1]['times_cheaper'][d]:.1f}x",
+                    "batches of 32": money(rows[32]["doors"][d]),
+                    "x cheaper (batches)": f"{rows[32]['times_cheaper'][d]:.1f}x",
+                }
+                for d in costs.FRONT_DOORS
+            ]
+        ).fillna("—"),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        f"Duration: {bench['source']}, measured {bench['date']}: {bench['single_ms']:.3f} ms single and "
+        f"{bench['batch32_ms']:.2f} ms for 32, x {scale:.2f} at {mem} MB = {rows[1]['inputs']['duration_ms']:.2f} ms "
+        f"(billed {rows[1]['inputs']['billed_ms']} ms) and {rows[32]['inputs']['duration_ms']:.2f} ms (billed "
+        f"{rows[32]['inputs']['billed_ms']} ms). Paid list prices, no free tier. The same figures: `python -m "
+        f"dashboard.costs --front-doors --memory-mb {mem} --arch {arch}` (add `--batch 32`), and the README's table."
     )
 else:
-    st.plotly_chart(charts.cost_curves(curves, {}, rpd), width="stretch", key="cost_curves")
+    st.info("Run `make bench` to measure the handler; this table prices its single and batch times.")
 
 st.subheader("This deployment, measured")
 if measured:
     m = measured
+    log_names = ", ".join(str(p.relative_to(processes.ROOT)) if p.is_relative_to(processes.ROOT) else str(p) for p in logs)
     a, b, c, d = st.columns(4)
-    a.metric("invocations logged", f"{m['invocations']:,}", help=f"{m['first'][:19]} to {m['last'][:19]}")
-    b.metric("duration p50 / p99", f"{m['duration_p50_ms']:.1f} / {m['duration_p99_ms']:.1f} ms")
-    c.metric("billed per call", f"{m['billed_mean_ms']:.2f} ms", help="whole ms, rounded up")
+    a.metric("calls logged", f"{m['invocations']:,}", help=f"{m['first'][:19]} to {m['last'][:19]}")
+    b.metric("predictions", f"{m['predictions']:,}", help=f"{m['single_calls']:,} single calls, {m['batch_calls']:,} batches")
+    c.metric("single call p50", f"{m['single_p50_ms']:.2f} ms" if m["single_p50_ms"] is not None else "—")
     d.metric(
-        "cold starts", f"{m['cold_starts']} ({m['cold_start_share']:.1%})", help=f"INIT {m['init_ms_mean']:.0f} ms on average"
+        "batch call p50",
+        f"{m['batch_p50_ms']:.2f} ms" if m["batch_p50_ms"] is not None else "—",
+        help=f"{m['batch_mean_size']:.1f} predictions a batch on average" if m["batch_mean_size"] else None,
     )
-    proj = costs.monthly_cost(
-        costs.Usage(
-            requests_per_day=m["projected_requests_per_day"],
-            duration_ms=m["billed_mean_ms"],
-            memory_mb=m["memory_mb"] or 256,
-            cold_start_share=m["cold_start_share"],
-            init_ms=m["init_ms_mean"],
-            free_tier=free,
-            api="rest",
+    st.caption(
+        f"Source: the local invocation log ({log_names}). Durations are local, on this machine's cores; "
+        f"{m['cold_starts']:,} cold start(s) among them (a fresh local API's first calls)."
+    )
+    if m["unlabelled"]:
+        st.warning(
+            f"{m['unlabelled']:,} logged call(s) predate the per-call prediction count: they are counted as calls but left "
+            "out of every per-prediction figure."
         )
-    )
-    st.write(
-        f"At the logged rate ({m['projected_requests_per_day']:,.0f} requests a day over {m['span_hours']:.1f} h), this "
-        f"deployment would cost **${proj['total_usd']:,.4f} a month** on AWS; peak memory {m['max_memory_mb']} MB of "
-        f"{m['memory_mb']} MB."
-    )
+    if m["predictions"]:
+        calls_per_pred = m["predict_calls"] / m["predictions"]
+        per_call_ms = m["duration_per_prediction_ms"] / calls_per_pred * scale  # a call's time here, scaled to `mem`
+        mix = costs.front_door_costs(per_call_ms, mem, arch, 1 / calls_per_pred)
+        proj = costs.monthly_cost(
+            replace(u, requests_per_day=m["projected_predictions_per_day"] * calls_per_pred, duration_ms=per_call_ms)
+        )
+        st.write(
+            f"At the logged mix ({1 / calls_per_pred:.1f} predictions a call, "
+            f"{m['duration_per_prediction_ms']:.3f} ms a prediction here, x {scale:.2f} at {mem} MB), a million "
+            f"predictions cost {', '.join(f'{money(v)} ({k})' for k, v in mix['doors'].items())}: "
+            f"{mix['times_cheaper']['url']:.1f}x cheaper than the guide through a Function URL. At the logged rate "
+            f"({m['projected_predictions_per_day']:,.0f} predictions a day over {m['span_hours']:.1f} h) this deployment "
+            f"would cost **{money(proj['total_usd'])} a month** through {api}; peak memory {m['max_memory_mb']} MB "
+            f"of {m['memory_mb']} MB."
+        )
 else:
     st.info(
         "No local invocations logged yet: make some forecasts (the Forecast page) and come back. "
@@ -156,101 +225,54 @@ with st.expander("Deployed to AWS: CloudWatch (last 24 h)"):
             d.metric("mean duration", f"{aws['duration']:.2f} ms" if aws["duration"] is not None else "—")
             if aws["invocations"]:
                 month = costs.monthly_cost(
-                    costs.Usage(
-                        requests_per_day=aws["projected_requests_per_day"],
-                        duration_ms=aws["duration"] or 1,
-                        memory_mb=mem,
-                        arch=arch,
-                        api=api,
-                        free_tier=free,
-                    )
+                    replace(u, requests_per_day=aws["projected_requests_per_day"], duration_ms=aws["duration"] or 1)
                 )
-                st.write(f"At the last 24 hours' rate this deployment costs **${month['total_usd']:,.4f} a month**.")
+                st.write(
+                    f"At the last 24 hours' rate and CloudWatch's mean duration (measured on Lambda, so not scaled), "
+                    f"this deployment costs **{money(month['total_usd'])} a month**."
+                )
         except Exception as e:  # botocore: no credentials, unreachable endpoint...
             st.error(
                 f"CloudWatch did not answer: {type(e).__name__}: {e}. Configure AWS credentials (aws configure) and the region."
             )
 
 st.subheader("Memory against price")
-base = measured["duration_p50_ms"] if measured else 1.5
 rows = [
     {
         "memory_mb": mb,
-        "duration_ms": base * costs.cpu_scale(mb),
-        "usd_per_million": costs.monthly_cost(
-            costs.Usage(
-                requests_per_day=1e6 / 30, duration_ms=base * costs.cpu_scale(mb), memory_mb=mb, api="none", free_tier=False
-            )
-        )["total_usd"],
+        "duration_ms": single * costs.cpu_scale(mb),
+        "usd_per_million": costs.front_door_costs(single * costs.cpu_scale(mb), mb, arch)["doors"]["url"],
     }
     for mb in RULES["memory_options_mb"]
 ]
 st.plotly_chart(charts.memory_tradeoff(pd.DataFrame(rows)), width="stretch", key="cost_memory_chart")
 full = RULES["vcpu_full_at_mb"]
 st.caption(
-    f"Estimated from the measured {base:.2f} ms (a full core here) scaled by Lambda's CPU share ({full:,} MB = one vCPU); "
-    f"duration is rounded up to whole ms per call, so below about {full:,}/duration MB, smaller is cheaper."
+    f"Single calls through a Function URL. Duration: the calculator's {single:.3f} ms on a full core ({BENCH}) scaled by "
+    f"Lambda's CPU share ({full:,} MB = one vCPU); billed in whole ms per call, so below about {full:,}/duration MB "
+    "smaller is cheaper."
 )
-
-st.subheader("Front doors per million predictions")
-doors = costs.front_door_costs(base * costs.cpu_scale(mem), mem, arch)
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "front door": "the guide's design (REST, 512 MB, 100 ms)",
-                "USD per million": round(doors["guide_usd"], 3),
-                "times cheaper": 1.0,
-            }
-        ]
-        + [
-            {"front door": k, "USD per million": round(v, 3), "times cheaper": round(doors["times_cheaper"][k], 1)}
-            for k, v in doors["doors"].items()
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
-)
-st.caption(
-    f"At {mem} MB: {doors['inputs']['duration_ms']:.2f} ms a request, billed {doors['inputs']['billed_ms']} ms; paid list "
-    "prices. A Function URL has no per-request charge; its reserved concurrency caps what anyone can spend."
-)
-
-st.subheader("Cost per prediction: single against a batch of 32")
-bench = ROOT / "benchmarks" / "results.json"
-w = json.loads(bench.read_text()).get("warm") if bench.exists() else None
-if w:
-    share = costs.cpu_scale(mem)
-    single_ms = float(np.median([r["p50_us"] for r in w["ours"]])) / 1000
-    batch_ms = float(np.median([r["batch32_p50_ms"] for r in w["ours"]]))
-    per = {
-        n: costs.cost_per_prediction(
-            costs.Usage(requests_per_day=1e5, duration_ms=ms * share, memory_mb=mem, arch=arch, api=api), n
-        )
-        for n, ms in ((1, single_ms), (32, batch_ms))
-    }
-    st.write(
-        f"Paid list prices at {mem} MB: **${per[1] * 1e6:,.2f}** per million single predictions against "
-        f"**${per[32] * 1e6:,.2f}** "
-        f"per million in batches of 32. The handler's measured time (benchmarks/results.json: {single_ms:.2f} ms single, "
-        f"{batch_ms:.2f} ms per batch on a full core) is scaled by the CPU share at {mem} MB and billed in whole ms."
-    )
-else:
-    st.info("Run `make bench` to measure single and batch latency; this section prices them.")
 
 st.subheader("How the budget is enforced")
 try:
-    plan = processes.deploy_plan()["usage_plan"]
+    plan = processes.deploy_plan(api)
 except RuntimeError as e:
     st.error(str(e))
     st.stop()
-at_quota = costs.monthly_cost(costs.Usage(**{**u.__dict__, "requests_per_day": plan["quota"]["limit"] / 30}))["total_usd"]
-at_quota_paid = costs.monthly_cost(
-    costs.Usage(**{**u.__dict__, "requests_per_day": plan["quota"]["limit"] / 30, "free_tier": False})
-)["total_usd"]
+try:
+    cap = costs.spend_cap(u, plan)
+    cap_paid = costs.spend_cap(replace(u, free_tier=False), plan)["cap_usd"]
+except (KeyError, TypeError) as e:  # the plan's JSON is deploy.py's: say what is missing rather than fail
+    st.error(f"`deploy.py plan --json --api {api}` did not include {e} for the {api} front door; the cap cannot be priced.")
+    st.stop()
 st.write(
-    f"`deploy.py` creates a usage plan of {plan['throttle']['rateLimit']:g} req/s (burst {plan['throttle']['burstLimit']}) and "
-    f"{plan['quota']['limit']:,} requests a month: API Gateway refuses calls past the quota, so these settings cap the "
-    f"month at about **${at_quota:,.2f}** (${at_quota_paid:,.2f} without the free tier). Alarms on errors, throttles "
-    "and p99 duration (template.yaml) report trouble."
+    f"Through **{api}** ({costs.door_price_text(api)}), what caps the spend is {cap['what']} (`deploy.py plan --api {api}`, "
+    f"from template.yaml). At that cap a month costs about **{money(cap['cap_usd'])}** ({money(cap_paid)} without the free tier) "
+    "with the calculator's settings. "
+    "Alarms on errors, throttles and p99 duration (template.yaml) report trouble."
 )
+if cap["exceeds"]:
+    st.warning(
+        f"The projected {cap['projected_requests']:,.0f} calls a month exceed that cap ({cap['cap_requests']:,.0f}): "
+        + ("API Gateway will refuse the calls past the quota." if api == "rest" else "calls past it are throttled (429).")
+    )

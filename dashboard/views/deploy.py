@@ -7,9 +7,9 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, processes, sidebar
-from models.client import EndpointError
+from dashboard import config, costs, data, processes, sidebar
 from dashboard.config import ROOT
+from models.client import EndpointError
 
 st.title("Deploy")
 url, key, _ = sidebar.settings()
@@ -30,36 +30,56 @@ def run(label: str, cmd: list[str], env: dict | None = None) -> tuple[int, list[
     return code, lines
 
 
+def outcome(where: str, title: str) -> None:
+    """The last deploy's message and log, kept in the session so that a rerun does not wipe them."""
+    if st.session_state.get(f"deploy_{where}_log"):
+        code, lines = st.session_state[f"deploy_{where}_log"]
+        with st.expander(f"{title} ({'done' if code == 0 else f'failed, exit {code}'})"):
+            st.code("\n".join(lines[-400:]) or "(no output)", language=None)
+    if st.session_state.get(f"deploy_{where}_result"):
+        kind, message = st.session_state[f"deploy_{where}_result"]
+        (st.success if kind == "success" else st.error)(message)
+
+
 st.subheader("Status")
 try:
     health = data.client(url, key).health()
     st.success(f"The active endpoint `{url}` answers: model {health.get('model_version')} ({health.get('status')}).")
 except EndpointError as e:
     st.warning(f"The active endpoint does not answer: {e.message}")
-if (processes.STATE).exists():
-    st.caption(f"This dashboard's local API: {json.loads(processes.STATE.read_text()).get('url')}")
+switch = config.dashboard_switch()
+if switch:
+    st.caption(f"This dashboard's local API (the endpoint every new session starts with while it runs): {switch['url']}")
 
 st.subheader("Locally")
 st.write(
     "Builds `dist/lambda_function.zip` and `dist/layer.zip` with `lambda/package.py`, then starts a fresh local API "
-    "(API Gateway + awslambdaric workers) serving them, and makes it the active endpoint."
+    "(API Gateway + awslambdaric workers) serving them. It becomes the active endpoint of this session at once, and "
+    "of every session opened afterwards (a reload, another browser) for as long as it runs; a tab already open "
+    "elsewhere keeps its endpoint until it is reloaded."
 )
 if st.button("Deploy locally", type="primary", key="deploy_local"):
-    code, _ = run("Building the package", [PY, str(ROOT / "lambda" / "package.py")])
+    code, lines = run("Building the package", [PY, str(ROOT / "lambda" / "package.py")])
+    st.session_state["deploy_local_log"] = (code, lines)
     if code != 0:
-        st.error("Packaging failed; the lines above say why.")
+        st.session_state["deploy_local_result"] = ("error", "Packaging failed; the build log says why.")
     else:
         local_key = key or secrets.token_urlsafe(24)
         with st.spinner("Starting the local API"):
             try:
                 new_url = processes.start_local_api(local_key)
             except RuntimeError as e:
-                st.error(str(e))
-                st.stop()
-        data.model_card.clear()
-        st.session_state["pending_endpoint"] = (new_url, local_key)
-        st.session_state["deploy_result"] = f"Local API running at {new_url}; it is now the active endpoint."
-        st.rerun()
+                st.session_state["deploy_local_result"] = ("error", str(e))
+            else:
+                data.model_card.clear()
+                st.session_state["pending_endpoint"] = (new_url, local_key)
+                st.session_state["deploy_local_result"] = (
+                    "success",
+                    f"Local API running at {new_url}: the dashboard's active endpoint from now on, for this and every "
+                    "new session, while it runs.",
+                )
+    st.rerun()
+outcome("local", "Build log of the last local deploy")
 
 st.subheader("To AWS")
 c1, c2, c3 = st.columns(3)
@@ -70,11 +90,13 @@ aws_args = ["--region", region] + (["--profile", profile] if profile else []) + 
 d1, d2 = st.columns(2)
 door = d1.radio(
     "Front door",
-    ["rest", "http", "url"],
+    list(costs.FRONT_DOORS),
     horizontal=True,
     key="deploy_front_door",
-    help="rest: API key, usage plan and throttling at API Gateway ($3.50 a million). http: HTTP API ($1.00 a million). "
-    "url: a Function URL (no per-request charge; reserved concurrency caps the spend). The old one is removed.",
+    help="rest: API key, usage plan and throttling at API Gateway. http: HTTP API; the function checks the key. "
+    "url: a Function URL; reserved concurrency caps the spend. Prices: "
+    + "; ".join(f"{d} {costs.door_price_text(d)}" for d in costs.FRONT_DOORS)
+    + ". The old front door is removed.",
 )
 canary = d2.number_input(
     "Canary: share of traffic to the new version first (%, 0 = none)",
@@ -91,35 +113,62 @@ deploy_args = (
     + (["--canary", str(canary), "--canary-minutes", str(minutes)] if canary else [])
     + (["--no-verify"] if endpoint else [])
 )
+try:
+    plan = processes.deploy_plan(door)
+    runtime = plan["function"]["Runtime"]
+    st.caption(f"Runtime: {processes.runtime_support(runtime)}.")
+except (RuntimeError, KeyError, TypeError) as e:
+    plan = None
+    st.error(str(e) if isinstance(e, RuntimeError) else f"`deploy.py plan --json` did not include the function's {e}.")
 if endpoint:
     st.caption("An emulator cannot run the function, so the new version is not invoked before `live` moves (--no-verify).")
-if st.button("Deploy to AWS", key="deploy_aws"):
-    code, lines = run(
-        "Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *deploy_args, *aws_args]
-    )
-    found = next((m.group(1) for ln in lines if (m := re.search(r"Invoke URL: (\S+)", ln))), None)
-    if code != 0 or not found:
-        st.error(
-            "The deploy did not finish: "
-            + (lines[-1] if lines else "no output")
-            + " (credentials: `aws configure`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-        )
-    else:
-        status_lines = list(
-            processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", "--show-key", *aws_args])
-        )
+if plan:
+    fn = plan["function"]
+    bench = costs.benchmark_durations()
+    with st.expander(f"What a deploy with `--api {door}` creates (`deploy.py plan --api {door}`)", expanded=True):
         try:
-            aws_key = json.loads("\n".join(status_lines[:-1]))["api_key"]["value"]
-        except (ValueError, KeyError, TypeError):
-            aws_key = key
-        data.model_card.clear()
-        st.session_state["pending_endpoint"] = (found, aws_key)
-        st.session_state["deploy_result"] = f"Deployed: {found} is now the active endpoint."
-        st.rerun()
-
-if st.session_state.get("deploy_result"):
-    st.success(st.session_state["deploy_result"])
-    st.code(url)
+            st.code(processes.deploy_plan_text(door), language=None)
+        except RuntimeError as e:
+            st.error(str(e))
+        if bench and fn.get("MemorySize") and fn.get("Architectures"):
+            ms = bench["single_ms"] * costs.cpu_scale(fn["MemorySize"])
+            arch = fn["Architectures"][0]
+            fd = costs.front_door_costs(ms, fn["MemorySize"], arch)
+            st.write(
+                f"Cost: {costs.money(fd['doors'][door])} per million single predictions through {door} at "
+                f"{fn['MemorySize']} MB {arch} ({ms:.2f} ms a call, billed {costs.billed_ms(ms)} ms: "
+                f"{bench['source']}; paid list prices, no free tier), plus the model bucket's storage."
+            )
+    sure = st.checkbox(
+        f"I have read the plan: create or update these resources in {region}" + (f" at {endpoint}" if endpoint else ""),
+        key="deploy_aws_confirm",
+    )
+    if st.button("Deploy to AWS", key="deploy_aws", disabled=not sure):
+        code, lines = run(
+            "Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *deploy_args, *aws_args]
+        )
+        found = next((m.group(1) for ln in lines if (m := re.search(r"Invoke URL: (\S+)", ln))), None)
+        if code != 0 or not found:
+            last = lines[-1] if lines else "no output"
+            # deploy.py names the fix for missing credentials itself: the hint is added only where it did not
+            hint = "" if "aws configure" in "\n".join(lines) else " Credentials: `aws configure`, or AWS_ACCESS_KEY_ID."
+            st.session_state["deploy_aws_log"] = (code, lines[:-1])  # its last line is the message below
+            st.session_state["deploy_aws_result"] = ("error", f"The deploy did not finish (exit {code}): {last}{hint}")
+            st.rerun()  # the outcome below replaces the live box, so its last line is not shown twice
+        else:
+            status_lines = list(
+                processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", "--show-key", *aws_args])
+            )
+            try:
+                aws_key = json.loads("\n".join(status_lines[:-1]))["api_key"]["value"]
+            except (ValueError, KeyError, TypeError):
+                aws_key = key
+            data.model_card.clear()
+            st.session_state["deploy_aws_log"] = (code, lines)
+            st.session_state["pending_endpoint"] = (found, aws_key)
+            st.session_state["deploy_aws_result"] = ("success", f"Deployed: {found} is now this session's active endpoint.")
+            st.rerun()
+outcome("aws", "Log of the last AWS deploy")
 
 st.subheader("Versions and rollback")
 if st.button("Read what is deployed", key="deploy_status"):

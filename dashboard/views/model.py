@@ -1,9 +1,9 @@
 """Model: the card the endpoint publishes at GET /model, its figures beside the naive forecast, and runs."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import data, sidebar
+from dashboard import model_tables as tables
 from models.client import EndpointError
 
 st.title("Model")
@@ -31,49 +31,28 @@ st.write(
 )
 
 tm = card.get("test_metrics", {})
+spans = tm.get("spans", {})
 if tm.get("overall"):
-    st.subheader("Test period, every ticker pooled (relative to the last close)")
-    overall = pd.DataFrame(tm["overall"]).T
-    st.dataframe(overall, width="stretch")
+    st.subheader("Test period, every ticker pooled")
+    st.dataframe(tables.overall_table(tm["overall"]), hide_index=True, width="stretch")
+    periods = ", ".join(f"{t} {s['test_from']} to {s['test_to']}" for t, s in spans.items() if t in card["tickers"])
     st.caption(
-        "MASE = MAE / the naive forecast's MAE: below 1 beats 'tomorrow = today'. R² on price levels is left out on "
-        "purpose: the naive forecast scores about 0.99 too."
+        f"Test periods: {periods or 'see the per-ticker table'}. MASE = MAE / the naive forecast's MAE: below 1 beats "
+        "'tomorrow = today'. R² is not shown: on price levels the naive forecast scores about 0.99 too. The ridge "
+        "regression is the ensemble's linear member."
     )
-
-
-def risk_table(block: dict) -> pd.DataFrame:
-    labels = tm.get("risk_labels", {})
-    rows = []
-    for name, m in block.items():
-        calm, middle, stormy = m["coverage_by_vol_tercile"]
-        rows.append(
-            {
-                "interval": labels.get(name, name),
-                "coverage": m["coverage"],
-                "calm third": calm,
-                "middle third": middle,
-                "stormy third": stormy,
-                "Winkler": m["winkler"],
-                "CRPS": m["crps"],
-                "pinball 10": m["pinball_10"],
-                "pinball 50": m["pinball_50"],
-                "pinball 90": m["pinball_90"],
-                "width %": m["mean_width_pct"],
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
     st.subheader(title)
-    st.dataframe(risk_table(block), hide_index=True, width="stretch")
+    st.dataframe(tables.risk_table(block, tm.get("risk_labels", {})), hide_index=True, width="stretch")
     if goals:
         met = {k: "met" if goals[k] else "NOT met" for k in ("coverage_77_83", "top_tercile_75")}
         st.caption(
             f"Goals {where}: coverage 77–83% {met['coverage_77_83']}; stormy third ≥ 75% {met['top_tercile_75']}; Winkler "
             f"{goals['winkler_vs_rolling']:.3f}x the rolling volatility's (goal ≤ 0.95) and {goals['winkler_vs_garch']:.3f}x "
-            "GARCH's (goal ≤ 1). Scores are on prices relative to the last close; lower is better. Every interval is "
-            "calibrated on the same validation data."
+            "GARCH's (goal ≤ 1). Scores are on prices relative to the last close (x last close); lower is better. Every "
+            "interval is calibrated on the same validation data."
         )
 
 
@@ -94,30 +73,48 @@ if tm.get("held_out_risk"):
     )
 if tm.get("per_ticker"):
     st.subheader("Per ticker: ensemble against naive")
-    rows = [{"ticker": t, "model": m, **v} for t, r in tm["per_ticker"].items() for m, v in r.items()]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(tables.per_ticker_table(tm["per_ticker"], spans), hide_index=True, width="stretch")
 if tm.get("held_out"):
     st.subheader("Held-out tickers (never seen in training)")
-    rows = [{"ticker": t, "model": m, **v} for t, r in tm["held_out"].items() for m, v in r.items()]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(tables.per_ticker_table(tm["held_out"], spans), hide_index=True, width="stretch")
+    st.caption("Never seen in training, so every sample is a test sample.")
 
 st.subheader("Training runs")
 runs = data.training_runs()
-if runs is None or runs.empty:
+summary = tables.read_runs_summary() if runs is None or runs.empty else None
+if runs is not None and not runs.empty:
+    records, source = runs.to_dict(orient="records"), "the MLflow tracking store (mlruns/; browse it with `make mlflow`)"
+elif summary:
+    records = summary["runs"]
+    source = f"models/runs.json, exported by `make experiments` on {summary['exported']} (no tracking store here)"
+else:
+    records, source = [], ""
+if not records:
     st.info(
-        "No experiment tracking store yet. Create one with `make experiments` (runs A, A0, B and C) or `make train`; "
-        "browse it with `make mlflow`."
+        "No experiment tracking store yet, and no models/runs.json. Create one with `make experiments` (runs A, A0, B "
+        "and C) or `make train`; browse it with `make mlflow`."
     )
 else:
-    st.dataframe(runs, hide_index=True, width="stretch")
-    metric = st.selectbox("Metric", [c for c in runs.columns if c.startswith("test_")], key="model_metric")
-    import plotly.graph_objects as go
+    shown = tables.runs_table(records)
+    st.dataframe(shown, hide_index=True, width="stretch")
+    st.caption(f"Source: {source}. A is the served configuration; A0 is A with the old interval.")
+    metric = st.selectbox("Metric", [label for label, _ in tables.RUN_COLUMNS.values()], key="model_metric")
+    key = next(k for k, (label, _) in tables.RUN_COLUMNS.items() if label == metric)
+    newest = {}
+    for r in records:
+        newest.setdefault(r["run"], r)
+    names = sorted(n for n in newest if newest[n].get(key) is not None)
+    values = [float(newest[n][key]) for n in names]
+    if values:
+        import plotly.graph_objects as go
 
-    shown = runs.drop_duplicates("run").sort_values("run")  # the newest run of each name
-    fig = go.Figure(go.Bar(x=shown["run"], y=shown[metric], text=[f"{v:.6g}" for v in shown[metric]], textposition="outside"))
-    if metric == "test_mase":
-        fig.add_hline(y=1.0, line_dash="dash", annotation_text="naive forecast")
-    lo, hi = float(shown[metric].min()), float(shown[metric].max())
-    pad = (hi - lo) * 0.5 or abs(hi) * 0.01 or 1.0
-    fig.update_layout(height=320, yaxis_range=[lo - pad, hi + pad], margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    st.plotly_chart(fig, width="stretch", key="model_runs_chart")
+        fmt = dict(tables.RUN_COLUMNS.values())[metric]
+        fig = go.Figure(go.Bar(x=names, y=values, text=[fmt(v) for v in values], textposition="outside"))
+        if key == "test_mase":
+            fig.add_hline(y=1.0, line_dash="dash", annotation_text="naive forecast")
+        lo, hi = min(values), max(values)
+        pad = (hi - lo) * 0.5 or abs(hi) * 0.01 or 1.0
+        fig.update_layout(
+            height=320, yaxis_range=[lo - pad, hi + pad], yaxis_title=metric, margin={"l": 10, "r": 10, "t": 30, "b": 10}
+        )
+        st.plotly_chart(fig, width="stretch", key="model_runs_chart")
