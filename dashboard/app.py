@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 import streamlit as st  # noqa: E402
 
-from dashboard import sidebar  # noqa: E402
+from dashboard import sidebar, viewstate  # noqa: E402
 
 # The pages live in views/, not pages/: Streamlit runs a pages/ folder as a v1 multipage app when a
 # fresh server's first visit is to a page URL (/deploy), skipping this file and its sidebar.
@@ -21,4 +21,6 @@ pages = [
     st.Page("views/deploy.py", title="Deploy", icon=":material/rocket_launch:", url_path="deploy"),
     st.Page("views/model.py", title="Model", icon=":material/model_training:", url_path="model"),
 ]
-st.navigation(pages).run()
+nav = st.navigation(pages)
+viewstate.route(nav.url_path)  # the URL holds each page's view; another page's query string never leaks onto this one
+nav.run()

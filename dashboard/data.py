@@ -12,6 +12,7 @@ from models import data as market
 
 SOURCES = {"auto (live, else bundled)": "auto", "live (yfinance)": "live", "bundled snapshot": "snapshot"}
 SOURCE_LABELS = {"live": "live (yfinance)", "snapshot": "bundled snapshot"}
+SOURCE_CHOICES = {"auto": "auto (live, else bundled)", **SOURCE_LABELS}  # the Forecast page's selector: URL value -> label
 
 
 @st.cache_data(ttl=MARKET_TTL_S, show_spinner=False)
