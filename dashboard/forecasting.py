@@ -56,6 +56,7 @@ def backtest_requests(ohlcv: pd.DataFrame, card: dict, start, end, max_days: int
         if (start is None or day >= pd.Timestamp(start)) and (end is None or day <= pd.Timestamp(end)):
             rows.append(
                 {
+                    "as_of": day,  # the window's last day: where models.evaluate's test spans are measured
                     "date": frame.index[i + 1],
                     "features": values[i - WINDOW + 1 : i + 1].reshape(-1).tolist(),
                     "last_close": closes[i],
@@ -185,20 +186,32 @@ def range_start(end, preset: str, first):
     return max(first, (pd.Timestamp(end) - pd.DateOffset(**RANGES[preset])).date())
 
 
-def period_note(ticker: str, start, end, span: dict | None) -> str:
-    """Says plainly where [start, end] lies against the model's test period for this ticker."""
+def test_period(start, end, span: dict | None) -> str:
+    """Where the forecasts made on [start, end] lie against the model's test period: a short label for a table."""
     if not span:
-        return f"{ticker} was not in the model's evaluation: every day here is out of sample, but no test period was measured."
+        return "not evaluated"
+    if span.get("note"):
+        return "never trained on"
     lo, hi = pd.Timestamp(span["test_from"]), pd.Timestamp(span["test_to"])
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    period = f"{ticker}'s test period ({span['test_from']} to {span['test_to']})"
-    if span.get("note"):
-        return f"{ticker}: {span['note']}."
     if s >= lo and e <= hi:
-        return f"The range lies inside {period}: these are out-of-sample forecasts."
-    if e < lo or s > hi:
-        return f"The range lies outside {period}: the model saw these days in training or validation, so this flatters it."
-    return f"The range lies partly outside {period}: only the days inside it are out of sample."
+        return "inside"
+    return "outside" if e < lo or s > hi else "partly outside"
+
+
+def period_note(ticker: str, start, end, span: dict | None) -> str:
+    """Says plainly where the forecasts made on [start, end] lie against the model's test period for this ticker."""
+    where = test_period(start, end, span)
+    if where == "not evaluated":
+        return f"{ticker} was not in the model's evaluation: every day here is out of sample, but no test period was measured."
+    if where == "never trained on":
+        return f"{ticker}: {span['note']}."
+    period = f"{ticker}'s test period ({span['test_from']} to {span['test_to']})"
+    return {
+        "inside": f"The range lies inside {period}: these are out-of-sample forecasts.",
+        "outside": f"The range lies outside {period}: the model saw these days in training or validation, so this flatters it.",
+        "partly outside": f"The range lies partly outside {period}: only the days inside it are out of sample.",
+    }[where]
 
 
 def normalised_closes(frames: dict[str, pd.DataFrame], start, end) -> dict[str, pd.Series]:

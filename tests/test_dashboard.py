@@ -58,7 +58,7 @@ def test_forecast_page_shows_predictions(local_api):
     assert not forecasts.isna().any().any() and "Latency (ms)" not in forecasts.columns
     backtest = table(at, "MASE")
     assert list(backtest["Ticker"]) == list(forecasting.DEFAULT_TICKERS) and (backtest["Days"] > 200).all()
-    assert all("inside" in n or "never seen in training" in n for n in backtest["Against the test period"])
+    assert list(backtest["Test period"]) == ["inside", "inside", "never trained on"]
     assert "bundled snapshot" in texts(at) and "no data" not in texts(at).lower()
     url = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
     assert url == {"tickers": "AAPL,MSFT,^IXIC", "range": "1Y", "end": "2013-02-28", "chart": "Compare", "source": "snapshot"}
@@ -356,6 +356,7 @@ def test_range_presets(preset, start):
 def test_the_backtest_says_where_the_range_lies(start, end, words):
     span = {"test_from": "2011-04-11", "test_to": "2013-02-28"}
     assert words in forecasting.period_note("AAPL", start, end, span)
+    assert forecasting.test_period(start, end, span) == words.removeprefix("lies ")
 
 
 def test_within_noise_is_one_sentence_naming_the_weak_forecasts():

@@ -45,9 +45,7 @@ tickers = c1.multiselect(
     max_selections=forecasting.MAX_TICKERS,
     help="The bundled snapshot's tickers; type any other symbol yfinance knows (needs the network).",
 )
-source = c2.selectbox(
-    "Market data", list(data.SOURCE_CHOICES), key="forecast_source", format_func=data.SOURCE_CHOICES.get
-)
+source = c2.selectbox("Market data", list(data.SOURCE_CHOICES), key="forecast_source", format_func=data.SOURCE_CHOICES.get)
 tickers = [t.strip().upper() for t in tickers]
 if not tickers:
     viewstate.publish(PAGE, forecasting.view_params({**view, "tickers": [], "chart": forecasting.COMPARE, "source": source}))
@@ -152,7 +150,7 @@ st.caption(
     f"Each trading day from {start} to {end} is forecast from the 60 days before it (walk-forward, at most the last "
     f"{BACKTEST_MAX_DAYS} days, batch requests), against the actual close and the naive forecast (tomorrow = today)."
 )
-bts, summary = {}, []
+bts, summary, notes = {}, [], []
 for t in [chosen] if chosen in loaded else list(answers):
     bt = forecasting.backtest_requests(loaded[t][0], card, start, end, BACKTEST_MAX_DAYS)
     if bt.empty:
@@ -176,9 +174,10 @@ for t in [chosen] if chosen in loaded else list(answers):
             "Naive MAE (price)": s["naive_mae"],
             "MASE": s["mase"],
             "Coverage of the 80% interval (%)": 100 * s["coverage"],
-            "Against the test period": forecasting.period_note(t, bt["date"].iloc[0], bt["date"].iloc[-1], span),
+            "Test period": forecasting.test_period(bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span),
         }
     )
+    notes.append(forecasting.period_note(t, bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span))
 if summary:
     st.dataframe(
         pd.DataFrame(summary),
@@ -191,6 +190,7 @@ if summary:
             "Coverage of the 80% interval (%)": st.column_config.NumberColumn(format="%.0f"),
         },
     )
+    st.caption(plain(" ".join(notes)))
     csv = pd.concat([forecasting.backtest_table(bt, t) for t, bt in bts.items()]).to_csv(index=False)
     st.download_button("Download the backtest (CSV)", csv, "backtest.csv", "text/csv", on_click="ignore")
 
