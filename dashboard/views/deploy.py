@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, processes, sidebar
+from dashboard.text import plain  # endpoint strings are shown as text, never Markdown
 from models.client import EndpointError
 from dashboard.config import ROOT
 
@@ -33,9 +34,11 @@ def run(label: str, cmd: list[str], env: dict | None = None) -> tuple[int, list[
 st.subheader("Status")
 try:
     health = data.client(url, key).health()
-    st.success(f"The active endpoint `{url}` answers: model {health.get('model_version')} ({health.get('status')}).")
+    st.success(
+        f"The active endpoint {plain(url)} answers: model {plain(health.get('model_version'))} ({plain(health.get('status'))})."
+    )
 except EndpointError as e:
-    st.warning(f"The active endpoint does not answer: {e.message}")
+    st.warning(f"The active endpoint does not answer: {plain(e.message)}")
 if (processes.STATE).exists():
     st.caption(f"This dashboard's local API: {json.loads(processes.STATE.read_text()).get('url')}")
 
