@@ -182,6 +182,20 @@ def test_the_cost_page_prices_the_function_url_at_least_10x_below_the_guide(serv
     assert float(url_row[header].rstrip("x×")) >= 10, url_row
 
 
+def test_one_pages_query_string_never_reaches_another_page(servers, page):
+    """Leaving the Forecast page while it still runs, or opening /model with Forecast's query string, leaves the Model
+    page's URL bare; a later return to Forecast still opens the view that was left."""
+    dash, _ = servers
+    page.goto(dash + "/forecast?tickers=GOOG&range=6M&end=2012-12-31")
+    page.locator(".st-key-forecast_tickers").wait_for(timeout=60_000)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model", exact=True).click()  # before it settles
+    wait_rendered(page, timeout_ms=60_000)
+    assert re.search(r"/model$", page.url), page.url
+    page.goto(dash + "/model?tickers=IBM&range=6M")
+    wait_rendered(page, timeout_ms=60_000)
+    page.wait_for_url(re.compile(r"/model$"), timeout=30_000)
+
+
 @pytest.mark.parametrize("path", ["/forecast?chart=AAPL", "/forecast?tickers=IBM,^GSPC&range=Max", "/costs", "/deploy", "/model"])
 def test_no_page_shows_none_or_nan_or_holds_the_key(servers, page, path):
     dash, _ = servers
