@@ -69,22 +69,6 @@ def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None, band:
     return fig
 
 
-def comparison(closes: dict[str, pd.Series]) -> go.Figure:
-    """Every chosen ticker rebased to 100 on the range's first day: how they moved against each other, on one scale."""
-    fig = go.Figure()
-    for ticker, series in closes.items():
-        fig.add_trace(go.Scatter(x=series.index, y=series.to_numpy(), name=ticker, mode="lines", line={"width": 1.5}))
-    fig.add_hline(y=100, line={"color": "gray", "width": 1, "dash": "dot"})
-    fig.update_layout(
-        height=420,
-        yaxis_title="close, first day of the range = 100",
-        hovermode="x unified",
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": 1.08},
-    )
-    return fig
-
-
 def backtest(bt: pd.DataFrame, ticker: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=bt["date"], y=bt["high"], line={"width": 0}, showlegend=False, hoverinfo="skip"))

@@ -104,7 +104,7 @@ def chosen_tickers(page) -> list[str]:
 def open_forecast(page, url: str) -> None:
     page.goto(url)
     wait_rendered(page, timeout_ms=90_000)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stVegaLiteChart"], .js-plotly-plot').first.wait_for(timeout=60_000)
 
 
 def clean(page) -> None:
