@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 GOALS_S = {"first_chart_s": 3.0, "ticker_change_s": 1.5}
-# the comparison chart is Vega-Lite (drawn on a canvas); a ticker's view draws Plotly traces
-FIRST_TRACE = """() => document.querySelector('[data-testid="stVegaLiteChart"] canvas, .js-plotly-plot g.trace') !== null"""
+# the comparison chart is Vega-Lite (an SVG of marks); a ticker's view draws Plotly traces
+FIRST_TRACE = """() => document.querySelector('[data-testid="stVegaLiteChart"] svg.marks path, .js-plotly-plot g.trace') !== null"""
 FIRST_FORECAST = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] table tr')]
     .some(tr => tr.cells.length > 3 && parseFloat(tr.cells[3].innerText) > 0)"""
 TABLE_HAS = """(t) => [...document.querySelectorAll('[data-testid="stDataFrame"] table tr')].some(tr => tr.cells[0]
