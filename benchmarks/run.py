@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -288,51 +287,10 @@ class Bench:
         )
 
     def dashboard(self):
-        """Seconds from opening the Forecast page (a fresh browser session) to the first forecast in the table."""
-        from playwright.sync_api import sync_playwright
+        """First chart, first forecast and a ticker change in chromium: benchmarks/first_paint.py."""
+        from benchmarks import first_paint
 
-        sys.path.insert(0, str(ROOT / "scripts"))
-        sys.path.insert(0, str(ROOT))
-        from screenshots import CHROMIUM, CHROMIUM_ARGS
-
-        from models.processes import free_port, launch, stop_group
-
-        api_port, dash_port = free_port(), free_port()
-        proc = launch(
-            [PY, str(ROOT / "scripts" / "run.py"), "--port", str(api_port), "--dashboard-port", str(dash_port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        times = []
-        try:
-            import requests
-
-            for _ in range(240):
-                try:
-                    requests.get(f"http://127.0.0.1:{dash_port}/_stcore/health", timeout=1).raise_for_status()
-                    requests.get(f"http://127.0.0.1:{api_port}/prod/health", timeout=1).raise_for_status()
-                    break
-                except requests.RequestException:
-                    time.sleep(0.5)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                for _ in range(3 if self.quick else 7):
-                    page = browser.new_page(viewport={"width": 1400, "height": 1200})
-                    t0 = time.perf_counter()
-                    page.goto(f"http://127.0.0.1:{dash_port}/")
-                    page.wait_for_function(
-                        """() => { const c = document.querySelector('[data-testid="glide-cell-3-0"]');
-                                                      return c && parseFloat(c.innerText) > 0; }""",
-                        timeout=60_000,
-                    )
-                    times.append(time.perf_counter() - t0)
-                    page.close()
-                browser.close()
-        finally:
-            stop_group(proc, grace_s=20, sig=signal.SIGINT)
-        self.results["dashboard"] = {"first_forecast_s": times}
-        self.log(f"dashboard: first forecast visible {statistics.median(times):.2f} s after the page opens ({spread(times)} s)")
+        self.results["dashboard"] = first_paint.measure(self.quick, self.log)
 
     def size(self):
         import package
@@ -657,15 +615,9 @@ def render(res: dict) -> str:
             "",
         ]
     if "dashboard" in res:
-        d = res["dashboard"]["first_forecast_s"]
-        lines += [
-            "## Dashboard",
-            "",
-            "From opening the Forecast page in a fresh chromium session to the first forecast in its table, with `make run`'s",
-            f"servers on the bundled data: median **{statistics.median(d):.2f} s** ({spread(d)} s, n = {len(d)}). "
-            "Goal: 5 s or less.",
-            "",
-        ]
+        from benchmarks import first_paint
+
+        lines += first_paint.render(res["dashboard"])
     if "powertools" in res:
         p = res["powertools"]
         pi, oi = statistics.median(p["import_s"]["powertools"]), statistics.median(p["import_s"]["ours"])

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 import streamlit as st  # noqa: E402
 
-from dashboard import sidebar  # noqa: E402
+from dashboard import sidebar, viewstate  # noqa: E402
 
 # The pages live in views/, not pages/: Streamlit runs a pages/ folder as a v1 multipage app when a
 # fresh server's first visit is to a page URL (/deploy), skipping this file and its sidebar.
@@ -22,4 +22,6 @@ pages = [
     st.Page("views/model.py", title="Model", icon=":material/model_training:", url_path="model"),
     st.Page("views/track_record.py", title="Track record", icon=":material/fact_check:", url_path="track-record"),
 ]
-st.navigation(pages).run()
+nav = st.navigation(pages)
+viewstate.route(nav.url_path)  # the URL holds each page's view; another page's query string never leaks onto this one
+nav.run()

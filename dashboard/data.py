@@ -6,12 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import processes
-from models.client import ForecastClient
 from dashboard.config import MARKET_TTL_S, MODEL_TTL_S, PREDICTION_TTL_S, RUNS_TTL_S
 from models import data as market
+from models.client import ForecastClient
 
 SOURCES = {"auto (live, else bundled)": "auto", "live (yfinance)": "live", "bundled snapshot": "snapshot"}
 SOURCE_LABELS = {"live": "live (yfinance)", "snapshot": "bundled snapshot"}
+SOURCE_CHOICES = {"auto": "auto (live, else bundled)", **SOURCE_LABELS}  # the Forecast page's selector: URL value -> label
 
 
 @st.cache_data(ttl=MARKET_TTL_S, show_spinner=False)

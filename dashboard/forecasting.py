@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
 from models import metrics
 from models.features import FEATURES, VOLATILITY, WINDOW, feature_frame, standardize, window
+
+# The default view has data for every default ticker and lies inside each one's test period (stocks 2011-04 to
+# 2013-02 in models/metrics.json; ^IXIC was never trained on), so its backtest is out of sample.
+DEFAULT_TICKERS = ("AAPL", "MSFT", "^IXIC")
+DEFAULT_END = dt.date(2013, 2, 28)
+RANGES = {"1M": {"months": 1}, "6M": {"months": 6}, "1Y": {"years": 1}, "5Y": {"years": 5}, "Max": None}
+DEFAULT_RANGE = "1Y"
+COMPARE = "Compare"
+MAX_TICKERS = 8
+NOISE_CONFIDENCE = 0.55  # below this the direction is about a coin toss (the README: mean confidence 0.516)
+NA = "n/a"
+COVERAGE_HERE, WINKLER_HERE = "Coverage, this backtest (%)", "Winkler, this backtest"
+COVERAGE_TEST, WINKLER_TEST = "Coverage, test period (%)", "Winkler, test period"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * float(x):.1f}"
 
 
 def contract_problem(card: dict) -> str | None:
@@ -37,6 +56,7 @@ def backtest_requests(ohlcv: pd.DataFrame, card: dict, start, end, max_days: int
         if (start is None or day >= pd.Timestamp(start)) and (end is None or day <= pd.Timestamp(end)):
             rows.append(
                 {
+                    "as_of": day,  # the window's last day: where models.evaluate's test spans are measured
                     "date": frame.index[i + 1],
                     "features": values[i - WINDOW + 1 : i + 1].reshape(-1).tolist(),
                     "last_close": closes[i],
@@ -48,9 +68,10 @@ def backtest_requests(ohlcv: pd.DataFrame, card: dict, start, end, max_days: int
 
 
 def interval_comparison(bt: pd.DataFrame, card: dict, ticker: str) -> pd.DataFrame:
-    """The served interval beside the rolling-volatility and GARCH intervals: coverage and Winkler score (relative to
+    """The served interval beside the rolling-volatility and GARCH intervals: coverage (%) and Winkler score (relative to
     the last close, lower is better) on this backtest where it can be computed here, and on the model's test period
-    as models.evaluate measured it (GARCH needs its fitted parameters, so it is shown from the evaluation only)."""
+    as models.evaluate measured it (GARCH needs its fitted parameters, so it is shown from the evaluation only).
+    A figure that does not exist reads "n/a", never None."""
     tm = card.get("test_metrics", {})
     q = tm.get("calibration_q", {})
     evaluated = tm.get("per_ticker_risk", {}).get(ticker, {})
@@ -62,14 +83,12 @@ def interval_comparison(bt: pd.DataFrame, card: dict, ticker: str) -> pd.DataFra
     labels = {"served": "served (risk model)", "rolling20": "rolling 20-day volatility", "garch": "GARCH(1,1)"}
     rows = []
     for name, label in labels.items():
-        row: dict = {"interval": label}
-        if name in live:
-            low, high = live[name]
-            row["coverage (this backtest)"] = float(np.mean((rel >= low) & (rel <= high)))
-            row["Winkler (this backtest)"] = metrics.winkler(rel, low, high)
-        if name in evaluated:
-            row["coverage (test period)"] = evaluated[name]["coverage"]
-            row["Winkler (test period)"] = evaluated[name]["winkler"]
+        row = {"Interval": label}
+        low_high = live.get(name)
+        row[COVERAGE_HERE] = _pct(np.mean((rel >= low_high[0]) & (rel <= low_high[1]))) if low_high else NA
+        row[WINKLER_HERE] = f"{metrics.winkler(rel, *low_high):.4f}" if low_high else NA
+        row[COVERAGE_TEST] = _pct(evaluated[name]["coverage"]) if name in evaluated else NA
+        row[WINKLER_TEST] = f"{evaluated[name]['winkler']:.4f}" if name in evaluated else NA
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -83,36 +102,138 @@ def backtest_summary(bt: pd.DataFrame) -> dict:
 
 
 def forecast_row(ticker: str, answer: dict, source: str, last_date) -> dict:
+    """One line of the forecasts table: readable headers with units, no developer columns (see request_details)."""
     last = answer.get("last_close")
+    iv = answer["interval"]
     return {
-        "ticker": ticker,
-        "last date": pd.Timestamp(last_date).date(),
-        "last close": last,
-        "prediction": answer["prediction"],
-        "change %": (answer["prediction"] / last - 1) * 100 if last else None,
-        "confidence": answer["confidence"],
-        "interval": f"{answer['interval']['low']:.2f} – {answer['interval']['high']:.2f}",
-        "latency ms": round(answer.get("latency_ms", 0.0), 1),
-        "model version": answer["model_version"],
-        "data": source,
+        "Ticker": ticker,
+        "As of": pd.Timestamp(last_date).date().isoformat(),
+        "Last close": last,
+        "Forecast (next close)": answer["prediction"],
+        "Change (%)": (answer["prediction"] / last - 1) * 100 if last else float("nan"),
+        "Confidence (%)": answer["confidence"] * 100,
+        f"{iv.get('level', 0.8):.0%} interval, low": iv["low"],
+        f"{iv.get('level', 0.8):.0%} interval, high": iv["high"],
+        "Data": source,
     }
 
 
-def parse_view(params: dict, known: list[str]) -> dict:
-    """A shared Forecast view from its query string: known tickers, one extra symbol, an end date. Bad parts are dropped."""
-    import datetime as dt
+def request_details(ticker: str, answer: dict) -> dict:
+    """The developer's view of one answer: what the main table leaves out."""
+    return {
+        "Ticker": ticker,
+        "Latency (ms)": round(float(answer.get("latency_ms", 0.0)), 1),
+        "Model version": str(answer.get("model_version", "")),
+        "Request id": str(answer.get("request_id", "")),
+    }
 
-    from models.data import TICKER_RE
 
-    raw = [t.strip().upper() for t in str(params.get("tickers", "")).split(",") if t.strip()][:8]
-    valid = [t for t in raw if TICKER_RE.fullmatch(t)]
+def within_noise(rows: list[dict], threshold: float = NOISE_CONFIDENCE) -> str | None:
+    """One plain sentence naming the tickers whose forecast is no better than "tomorrow = today", or None."""
+    weak = [r for r in rows if r["Confidence (%)"] < threshold * 100]
+    if not weak:
+        return None
+    names = ", ".join(f"{r['Ticker']} ({r['Confidence (%)']:.0f}%)" for r in weak)
+    return (
+        f'For {names} the forecast is within noise of "tomorrow = today": a confidence near 50% means the model is '
+        "barely surer of the direction than a coin toss, so read the interval, not the point."
+    )
+
+
+def parse_view(params: dict, source: str = "auto") -> dict:
+    """A Forecast view from its query string; a part that is missing takes its default, a bad part is dropped.
+    `?tickers=NVDA` is exactly NVDA (the defaults are not added); no `end` means the last day every ticker has."""
+
+    from models.data import SOURCES, TICKER_RE
+
+    has_tickers = "tickers" in params
+    raw = [t.strip().upper() for t in str(params.get("tickers", "")).split(",") if t.strip()]
+    tickers = (
+        list(dict.fromkeys(t for t in raw if TICKER_RE.fullmatch(t)))[:MAX_TICKERS] if has_tickers else list(DEFAULT_TICKERS)
+    )
     try:
         end = dt.date.fromisoformat(str(params.get("end", "")))
     except ValueError:
-        end = None
-    extra = next((t for t in valid if t not in known), "")
-    return {"tickers": [t for t in valid if t in known], "extra": extra, "end": end}
+        end = DEFAULT_END if not has_tickers else None
+    rng = str(params.get("range", DEFAULT_RANGE))
+    chart = str(params.get("chart", COMPARE)).upper()
+    chart = COMPARE if chart == COMPARE.upper() or chart not in tickers else chart
+    src = str(params.get("source", source))
+    return {
+        "tickers": tickers,
+        "range": rng if rng in RANGES else DEFAULT_RANGE,
+        "end": end,
+        "chart": chart,
+        "source": src if src in SOURCES else source,
+    }
 
 
-def view_params(tickers: list[str], end) -> dict:
-    return {"tickers": ",".join(tickers), "end": str(end)}
+def view_params(view: dict) -> dict:
+    """The canonical query string of a view: every part written, so a link restores exactly this view."""
+    return {
+        "tickers": ",".join(view["tickers"]),
+        "range": view["range"],
+        "end": str(view["end"]),
+        "chart": view["chart"],
+        "source": view["source"],
+    }
+
+
+def range_start(end, preset: str, first):
+    """The first day of a preset range ending on `end` (Max: the first day there is data)."""
+    if RANGES[preset] is None:
+        return first
+    return max(first, (pd.Timestamp(end) - pd.DateOffset(**RANGES[preset])).date())
+
+
+def test_period(start, end, span: dict | None) -> str:
+    """Where the forecasts made on [start, end] lie against the model's test period: a short label for a table."""
+    if not span:
+        return "not evaluated"
+    if span.get("note"):
+        return "never trained on"
+    lo, hi = pd.Timestamp(span["test_from"]), pd.Timestamp(span["test_to"])
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    if s >= lo and e <= hi:
+        return "inside"
+    return "outside" if e < lo or s > hi else "partly outside"
+
+
+def period_note(ticker: str, start, end, span: dict | None) -> str:
+    """Says plainly where the forecasts made on [start, end] lie against the model's test period for this ticker."""
+    where = test_period(start, end, span)
+    if where == "not evaluated":
+        return f"{ticker} was not in the model's evaluation: every day here is out of sample, but no test period was measured."
+    if where == "never trained on":
+        return f"{ticker}: {span['note']}."
+    period = f"{ticker}'s test period ({span['test_from']} to {span['test_to']})"
+    return {
+        "inside": f"The range lies inside {period}: these are out-of-sample forecasts.",
+        "outside": f"The range lies outside {period}: the model saw these days in training or validation, so this flatters it.",
+        "partly outside": f"The range lies partly outside {period}: only the days inside it are out of sample.",
+    }[where]
+
+
+def normalised_closes(frames: dict[str, pd.DataFrame], start, end) -> dict[str, pd.Series]:
+    """Each ticker's close over [start, end] rebased to 100 on its first day there: one scale for every ticker."""
+    out = {}
+    for t, df in frames.items():
+        close = df["Close"][(df.index >= pd.Timestamp(start)) & (df.index <= pd.Timestamp(end))]
+        if len(close) >= 2:
+            out[t] = close / close.iloc[0] * 100
+    return out
+
+
+def backtest_table(bt: pd.DataFrame, ticker: str) -> pd.DataFrame:
+    """The backtest as the CSV download and the reader see it: one row per forecast day, prices in the ticker's units."""
+    return pd.DataFrame(
+        {
+            "Ticker": ticker,
+            "Date": pd.to_datetime(bt["date"]).dt.date.astype(str),
+            "Previous close": bt["last_close"],
+            "Forecast": bt["prediction"],
+            "Interval low": bt["low"],
+            "Interval high": bt["high"],
+            "Actual close": bt["actual"],
+        }
+    )

@@ -32,7 +32,12 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-PAGES = {"forecast": "forecast", "cost_monitor": "costs", "deploy": "deploy", "model": "model"}
+PAGES = {
+    "forecast": "forecast?chart=AAPL",
+    "cost_monitor": "costs",
+    "deploy": "deploy",
+    "model": "model",
+}  # Forecast: the default view, AAPL's chart
 
 
 def launch(playwright):

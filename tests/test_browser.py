@@ -14,6 +14,7 @@ import pytest
 from tests.support import ROOT, free_port, launch, stop_group, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
+KEY = "browser-test-key-123"  # the local API's key in these tests: it must never reach the browser
 sys.path.insert(0, str(ROOT / "scripts"))
 from screenshots import CHROMIUM, CHROMIUM_ARGS, wait_rendered  # noqa: E402
 
@@ -28,7 +29,7 @@ def servers(tmp_path_factory, built_packages):
         cwd=ROOT,
         stdout=out,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "LOCAL_API_KEY": "browser-test-key-123"},
+        env={**os.environ, "LOCAL_API_KEY": KEY},
     )
 
     def urls():
@@ -72,30 +73,134 @@ def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
-def test_choose_a_ticker_and_see_its_chart_and_prediction(servers, page):
+UNSET = re.compile(r"\b(None|nan|NaN)\b")
+
+
+def grids(page) -> list[list[list[str]]]:
+    """Every st.dataframe on the page as rows of cell texts (the grid mirrors its cells into a DOM table)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].map(d =>
+             [...d.querySelectorAll('table tr')].map(tr => [...tr.querySelectorAll('th,td')].map(c => c.innerText.trim())))"""
+    )
+
+
+def grid(page, header: str) -> list[dict[str, str]]:
+    """The rows of the first table that has a column `header`, as dicts."""
+    for rows in grids(page):
+        if rows and header in rows[0]:
+            return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
+    raise AssertionError(f"no table with a column {header!r} on {page.url}")
+
+
+def forecast_tickers(page) -> list[str]:
+    return [r["Ticker"] for r in grid(page, "Forecast (next close)")]
+
+
+def chosen_tickers(page) -> list[str]:
+    return [t for t in page.locator(".st-key-forecast_tickers").inner_text().split("\n")[1:] if t.strip()]
+
+
+def open_forecast(page, url: str) -> None:
+    page.goto(url)
+    wait_rendered(page, timeout_ms=90_000)
+    page.locator('[data-testid="stVegaLiteChart"], .js-plotly-plot').first.wait_for(timeout=60_000)
+
+
+def clean(page) -> None:
+    """What every page must hold to: no unset cells or words, no traceback, and the API key nowhere in its HTML."""
+    text = main_text(page) + "\n" + "\n".join(c for g in grids(page) for r in g for c in r)
+    assert not UNSET.search(text), f"{page.url} shows {UNSET.search(text).group()!r}"
+    assert "Traceback" not in text
+    assert KEY not in page.content(), f"the API key is in the HTML of {page.url}"
+
+
+def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
+    """Issue 17's acceptance journey: default view, add a ticker, Back, a shared link, a page switch, a CSV download."""
     dash, _ = servers
-    page.goto(dash)
-    wait_rendered(page, timeout_ms=60_000)
-    assert "Forecast" in main_text(page) and "Traceback" not in main_text(page)
-    page.get_by_test_id("stMultiSelect").get_by_role("combobox").click()
+    # 1. the default view: every default ticker forecast, no "no data" message, and the address bar holds the view
+    open_forecast(page, dash + "/forecast")
+    assert forecast_tickers(page) == ["AAPL", "MSFT", "^IXIC"]
+    assert "no data" not in main_text(page).lower()
+    clean(page)
+    default_url = page.url
+    assert "tickers=AAPL%2CMSFT%2C%5EIXIC" in default_url and "range=1Y" in default_url and "end=2013-02-28" in default_url
+    # 2. add a ticker: its forecast appears and the URL follows
+    page.locator(".st-key-forecast_tickers").get_by_role("combobox").click()
     page.get_by_role("option", name="IBM", exact=True).click()
     page.keyboard.press("Escape")
-    # the table's third row is IBM's forecast (the grid mirrors its cells into the DOM for accessibility)
-    page.wait_for_function(
-        """() => { const c = document.querySelector('[data-testid="glide-cell-0-2"]');
-                                      return c && c.innerText.trim() === 'IBM'; }""",
-        timeout=60_000,
-    )
+    page.wait_for_url(re.compile(r"tickers=AAPL%2CMSFT%2C%5EIXIC%2CIBM"), timeout=60_000)
     wait_rendered(page, timeout_ms=60_000)
-    page.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="IBM", exact=True).click()
-    page.get_by_text("IBM: one-day-ahead forecasts").wait_for(timeout=60_000)
+    assert forecast_tickers(page) == ["AAPL", "MSFT", "^IXIC", "IBM"]
+    # 3. Back undoes it: the URL, the widget and the table
+    page.go_back()
+    page.wait_for_url(default_url, timeout=30_000)
     wait_rendered(page, timeout_ms=60_000)
-    charts = page.locator(".js-plotly-plot")
-    assert charts.count() >= 2  # the candlestick with the forecast, and the backtest
-    assert "forecast (80% interval)" in charts.first.inner_text()
-    text = main_text(page)
-    assert "MASE" in text and "bundled snapshot" in text and "Traceback" not in text
+    assert chosen_tickers(page) == ["AAPL", "MSFT", "^IXIC"] and forecast_tickers(page) == ["AAPL", "MSFT", "^IXIC"]
+    # 4. a shared link shows exactly its tickers and range (the defaults are not added)
+    open_forecast(page, dash + "/forecast?tickers=IBM&range=6M&end=2012-06-29&chart=IBM")
+    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
+    assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
+    assert page.locator('.st-key-forecast_range [aria-checked="true"]').inner_text() == "6M"
+    assert "from 2011-12-29 to 2012-06-29" in main_text(page)
+    assert "IBM: one-day-ahead forecasts" in main_text(page)  # the chart the link named: IBM's, with its backtest
+    clean(page)
+    shared = page.url
+    # 5. to the Model page and back: the Model page's URL carries no Forecast state, and the view comes back
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model", exact=True).click()
+    page.wait_for_url(re.compile(r"/model$"), timeout=30_000)
+    wait_rendered(page, timeout_ms=60_000)
+    clean(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Forecast", exact=True).click()
+    page.wait_for_url(shared, timeout=30_000)
+    wait_rendered(page, timeout_ms=60_000)
+    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
+    assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
+    # 6. the forecasts and the backtest download as CSV
+    for label, first_column in (("Download the forecasts (CSV)", "Ticker"), ("Download the backtest (CSV)", "Ticker")):
+        with page.expect_download(timeout=30_000) as dl:
+            page.get_by_role("button", name=label).click()
+        path = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(path)
+        lines = path.read_text().splitlines()
+        assert lines[0].split(",")[0] == first_column and all(line.split(",")[0] == "IBM" for line in lines[1:]), lines[:3]
+        assert not UNSET.search(path.read_text())
+    assert len(lines) > 120  # the backtest: one line per trading day of the six months
+
+
+def test_the_cost_page_prices_the_function_url_at_least_10x_below_the_guide(servers, page):
+    """Journey step 7: after the Forecast page made its batch calls, the Cost monitor's Function URL front door is at
+    least ten times cheaper than the guide's design (the README and `python -m dashboard.costs --front-doors` agree)."""
+    dash, _ = servers
+    open_forecast(page, dash + "/forecast")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Cost monitor", exact=True).click()
+    page.wait_for_url(re.compile(r"/costs$"), timeout=30_000)
+    wait_rendered(page, timeout_ms=60_000)
+    clean(page)
+    header = next(h for rows in grids(page) if rows for h in rows[0] if "cheaper" in h.lower())
+    url_row = next(r for r in grid(page, header) if re.search(r"\burl\b", next(iter(r.values())), re.I))
+    assert float(url_row[header].rstrip("x×")) >= 10, url_row
+
+
+def test_one_pages_query_string_never_reaches_another_page(servers, page):
+    """Leaving the Forecast page while it still runs, or opening /model with Forecast's query string, leaves the Model
+    page's URL bare; a later return to Forecast still opens the view that was left."""
+    dash, _ = servers
+    page.goto(dash + "/forecast?tickers=GOOG&range=6M&end=2012-12-31")
+    page.locator(".st-key-forecast_tickers").wait_for(timeout=60_000)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model", exact=True).click()  # before it settles
+    wait_rendered(page, timeout_ms=60_000)
+    assert re.search(r"/model$", page.url), page.url
+    page.goto(dash + "/model?tickers=IBM&range=6M")
+    wait_rendered(page, timeout_ms=60_000)
+    page.wait_for_url(re.compile(r"/model$"), timeout=30_000)
+
+
+@pytest.mark.parametrize("path", ["/forecast?chart=AAPL", "/forecast?tickers=IBM,^GSPC&range=Max", "/costs", "/deploy", "/model"])
+def test_no_page_shows_none_or_nan_or_holds_the_key(servers, page, path):
+    dash, _ = servers
+    page.goto(dash + path)
+    wait_rendered(page, timeout_ms=90_000)
+    clean(page)
 
 
 def test_open_cost_monitor_and_deploy_pages(servers, page):
@@ -142,20 +247,6 @@ def test_deploy_locally_shows_the_new_url(servers, page):
     url_box = page.get_by_test_id("stSidebar").get_by_role("textbox", name="URL")
     assert url_box.input_value() == m.group(1), "the new local API is the active endpoint"
     assert "answers: model" in main_text(page)
-
-
-def test_a_forecast_view_is_a_shareable_url(servers, page):
-    """/forecast opens the Forecast page itself, with the tickers and end date of the query string, and the
-    address bar follows the view."""
-    dash, _ = servers
-    page.goto(dash + "/forecast?tickers=IBM&end=2010-06-30")
-    wait_rendered(page, timeout_ms=60_000)
-    text = main_text(page)
-    assert "Page not found" not in text and "IBM" in text
-    assert page.get_by_test_id("stDateInput").first.locator("input[type=date]").nth(1).input_value() == "2010-06-30"
-    chosen = page.get_by_test_id("stMultiSelect").first.inner_text()
-    assert "IBM" in chosen and "AAPL" not in chosen
-    assert "tickers=IBM" in page.url and "end=2010-06-30" in page.url
 
 
 @pytest.mark.parametrize("path, heading", [("/costs", "Cost monitor"), ("/deploy", "Deploy"), ("/model", "Model")])

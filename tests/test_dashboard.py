@@ -43,31 +43,61 @@ def fresh_caches():
 # --- with the local API running -----------------------------------------------------------------
 
 
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 @pytest.mark.integration
 def test_forecast_page_shows_predictions(local_api):
+    """The default view has data for every default ticker: a forecast each, a backtest each, and no "no data" message."""
     at = app(local_api.url)
-    assert not at.error, [e.value for e in at.error]
-    table = at.dataframe[0].value
-    assert list(table["ticker"]) == ["AAPL", "^GSPC"]
-    assert (table["prediction"] > 0).all() and table["confidence"].between(0.5, 1).all()
-    assert "bundled snapshot" in texts(at)
-    assert len(at.metric) == 4 and at.metric[2].label == "MASE"  # the backtest against the naive forecast
+    assert not at.error and not at.warning, [m.value for m in [*at.error, *at.warning]]
+    forecasts = table(at, "Forecast (next close)")
+    assert list(forecasts["Ticker"]) == list(forecasting.DEFAULT_TICKERS)
+    assert (forecasts["Forecast (next close)"] > 0).all() and forecasts["Confidence (%)"].between(50, 100).all()
+    assert not forecasts.isna().any().any() and "Latency (ms)" not in forecasts.columns
+    backtest = table(at, "MASE")
+    assert list(backtest["Ticker"]) == list(forecasting.DEFAULT_TICKERS) and (backtest["Days"] > 200).all()
+    assert list(backtest["Test period"]) == ["inside", "inside", "never trained on"]
+    assert "bundled snapshot" in texts(at) and "no data" not in texts(at).lower()
+    url = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert url == {"tickers": "AAPL,MSFT,^IXIC", "range": "1Y", "end": "2013-02-28", "chart": "Compare", "source": "snapshot"}
 
 
 @pytest.mark.integration
 def test_forecast_page_other_ticker(local_api):
     at = app(local_api.url)
     at.multiselect(key="forecast_tickers").set_value(["IBM"]).run()
-    assert not at.exception and list(at.dataframe[0].value["ticker"]) == ["IBM"]
+    assert not at.exception and list(table(at, "Forecast (next close)")["Ticker"]) == ["IBM"]
+
+
+@pytest.mark.integration
+def test_a_link_restores_exactly_its_view(local_api):
+    """?tickers=IBM&range=6M&end=2012-06-29&chart=IBM is that view: IBM alone (no defaults added), six months, its chart."""
+    import datetime as dt
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["endpoint_url"], at.session_state["endpoint_key"] = local_api.url, SAMPLE_KEY
+    at.query_params.update({"tickers": "IBM", "range": "6M", "end": "2012-06-29", "chart": "IBM", "source": "snapshot"})
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="forecast_tickers").value == ["IBM"]
+    assert at.date_input(key="forecast_end").value == dt.date(2012, 6, 29)
+    assert at.button_group(key="forecast_range").value == "6M" and at.button_group(key="forecast_chart").value == "IBM"
+    bt = table(at, "MASE")
+    assert list(bt["Ticker"]) == ["IBM"] and 120 <= bt["Days"].iloc[0] <= 130  # six months of trading days
+    comparison = table(at, "Winkler, this backtest")
+    assert list(comparison["Interval"]) == ["served (risk model)", "rolling 20-day volatility", "GARCH(1,1)"]
+    assert not comparison.isna().any().any() and "None" not in comparison.to_string()
 
 
 @pytest.mark.integration
 def test_unknown_live_symbol_offline_is_a_warning_not_a_crash(local_api, no_network):
     at = app(local_api.url, source="auto (live, else bundled)")
-    at.text_input(key="forecast_extra").set_value("ZZZZQ").run()
+    at.multiselect(key="forecast_tickers").set_value(["AAPL", "IBM", "ZZZZQ"]).run()
     assert not at.exception
     assert any("ZZZZQ" in w.value and "snapshot has" in w.value for w in at.warning)
-    assert len(at.dataframe[0].value) == 2  # the other tickers still forecast
+    assert len(table(at, "Forecast (next close)")) == 2  # the other tickers still forecast
 
 
 @pytest.mark.integration
@@ -473,20 +503,102 @@ def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_pack
 
 
 @pytest.mark.parametrize(
-    "params, tickers, extra, end",
+    "params, tickers, end, rng, chart",
     [
-        ({"tickers": "ibm,AAPL", "end": "2012-06-29"}, ["IBM", "AAPL"], "", "2012-06-29"),
-        ({"tickers": "NVDA,IBM"}, ["IBM"], "NVDA", None),
-        ({"tickers": "AAPL\n,<script>", "end": "yesterday"}, ["AAPL"], "", None),
-        ({}, [], "", None),
+        ({}, ["AAPL", "MSFT", "^IXIC"], "2013-02-28", "1Y", "Compare"),  # the default view: inside the test period
+        ({"tickers": "NVDA"}, ["NVDA"], None, "1Y", "Compare"),  # exactly the link's tickers, no defaults added
+        (
+            {"tickers": "ibm,AAPL,IBM", "end": "2012-06-29", "range": "5Y", "chart": "aapl"},
+            ["IBM", "AAPL"],
+            "2012-06-29",
+            "5Y",
+            "AAPL",
+        ),
+        ({"tickers": "AAPL\n,<script>", "end": "yesterday", "range": "2W", "chart": "IBM"}, ["AAPL"], None, "1Y", "Compare"),
+        ({"tickers": ""}, [], None, "1Y", "Compare"),
     ],
 )
-def test_shared_views_parse_safely(params, tickers, extra, end):
+def test_shared_views_parse_safely(params, tickers, end, rng, chart):
     import datetime as dt
 
-    view = forecasting.parse_view(params, ["AAPL", "IBM", "^GSPC"])
-    assert view == {"tickers": tickers, "extra": extra, "end": dt.date.fromisoformat(end) if end else None}
-    assert forecasting.view_params(["AAPL", "IBM"], dt.date(2012, 6, 29)) == {"tickers": "AAPL,IBM", "end": "2012-06-29"}
+    view = forecasting.parse_view(params, "snapshot")
+    expected_end = dt.date.fromisoformat(end) if end else None
+    assert view == {"tickers": tickers, "range": rng, "end": expected_end, "chart": chart, "source": "snapshot"}
+    if tickers:
+        again = forecasting.parse_view(forecasting.view_params({**view, "end": view["end"] or dt.date(2012, 1, 3)}), "auto")
+        assert again == {**view, "end": view["end"] or dt.date(2012, 1, 3)}, "a written view reads back as itself"
+
+
+@pytest.mark.parametrize(
+    "preset, start", [("1M", "2012-05-29"), ("1Y", "2011-06-29"), ("5Y", "2010-01-04"), ("Max", "2010-01-04")]
+)
+def test_range_presets(preset, start):
+    import datetime as dt
+
+    assert str(forecasting.range_start(dt.date(2012, 6, 29), preset, dt.date(2010, 1, 4))) == start
+
+
+@pytest.mark.parametrize(
+    "start, end, words",
+    [
+        ("2011-06-01", "2012-06-01", "inside"),
+        ("2010-06-01", "2011-06-01", "partly outside"),
+        ("2008-01-01", "2009-01-01", "lies outside"),
+    ],
+)
+def test_the_backtest_says_where_the_range_lies(start, end, words):
+    span = {"test_from": "2011-04-11", "test_to": "2013-02-28"}
+    assert words in forecasting.period_note("AAPL", start, end, span)
+    assert forecasting.test_period(start, end, span) == words.removeprefix("lies ")
+
+
+def test_within_noise_is_one_sentence_naming_the_weak_forecasts():
+    rows = [{"Ticker": "AAPL", "Confidence (%)": 51.0}, {"Ticker": "IBM", "Confidence (%)": 70.0}]
+    sentence = forecasting.within_noise(rows)
+    assert "AAPL (51%)" in sentence and "IBM" not in sentence and "tomorrow = today" in sentence
+    assert sentence.count(". ") == 0 and forecasting.within_noise(rows[1:]) is None
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "[re-enter your API key here](http://evil.example/)",
+        "![x](http://evil.example/a.png) <img src=http://evil.example/b.png>",
+        ":red[alarm] :material/warning: $x^2$ **bold** `code`",
+        "line one\n# heading\n- item",
+        "see http://evil.example and www.evil.example",
+    ],
+)
+def test_endpoint_strings_render_as_plain_text(hostile):
+    """CommonMark reads a backslash before ASCII punctuation as that character, literally: with every punctuation
+    character escaped and newlines gone, no link, image, colour, heading or tag can start, and the reader sees s."""
+    import string
+
+    from dashboard.text import plain
+
+    shown = plain(hostile)
+    assert "\n" not in shown
+    unescaped, i = [], 0
+    while i < len(shown):
+        if shown[i] in string.punctuation:
+            assert shown[i] == "\\" and shown[i + 1] in string.punctuation, f"unescaped {shown[i]!r} in {shown!r}"
+            i += 1
+        unescaped.append(shown[i])
+        i += 1
+    assert "".join(unescaped) == " ".join(hostile.split())
+
+
+@pytest.mark.integration
+def test_the_api_key_is_never_a_widget_value(local_api):
+    """The key in use stays on the server; a pasted key replaces it for the session and the field empties at once."""
+    at = app(local_api.url)
+    values = [str(w.value) for w in at.text_input]
+    assert all(SAMPLE_KEY not in v for v in values), values
+    at.text_input(key="sidebar_key").input("pasted-key-987").run()
+    assert at.session_state["endpoint_key"] == "pasted-key-987" and at.text_input(key="sidebar_key").value == ""
+    assert any("refused the API key" in e.value for e in at.error)  # the pasted (wrong) key is the one sent
+    at.button(key="sidebar_forget_key").click().run()
+    assert at.session_state["endpoint_key"] != "pasted-key-987"
 
 
 @pytest.mark.integration
@@ -499,27 +611,26 @@ def test_an_unrelated_widget_change_sends_no_request_again(local_api):
     assert not at.error, [e.value for e in at.error]
     time.sleep(0.5)
     before = len(local_api.invocations())
-    at.selectbox(key="forecast_chart").set_value("^GSPC").run()
-    at.selectbox(key="forecast_chart").set_value("AAPL").run()
+    at.button_group(key="forecast_chart").set_value("AAPL").run()
+    at.button_group(key="forecast_chart").set_value("Compare").run()
     assert not at.exception and not at.error
     time.sleep(0.5)
     after = local_api.invocations()
     new = [r for r in after[before:] if r["path"] == "/predict"]
-    # ^GSPC's band and backtest are new windows (fetched once); going back to AAPL fetches nothing
-    at.selectbox(key="forecast_chart").set_value("^GSPC").run()
+    at.button_group(key="forecast_chart").set_value("AAPL").run()
     time.sleep(0.5)
     assert len(local_api.invocations()) == len(after), "a repeated view was sent again"
-    assert all(r["status"] == 200 for r in new)
+    assert not new, "the chart switch sent requests for windows the page already had"
 
 
 @pytest.mark.integration
-def test_forecast_page_shows_the_interval_comparison(local_api):
+def test_the_input_window_heatmap_costs_nothing_until_opened(local_api):
     at = app(local_api.url)
-    tables = [d.value for d in at.dataframe]
-    comparison = next(t for t in tables if "interval" in t.columns and "Winkler (this backtest)" in t.columns)
-    assert list(comparison["interval"]) == ["served (risk model)", "rolling 20-day volatility", "GARCH(1,1)"]
-    assert comparison["Winkler (this backtest)"].iloc[:2].notna().all() and comparison["Winkler (test period)"].notna().all()
-    assert any("predicted volatility" in c.value for c in at.caption)
+    before = len(at.get("plotly_chart"))
+    assert before == 0  # the comparison chart is Vega-Lite; the closed expander drew nothing
+    at.session_state["forecast_window_open"] = True
+    at.run()
+    assert len(at.get("plotly_chart")) == before + 1
 
 
 def test_stop_previous_signals_only_its_own_process(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ deployment or an attacker's server would give."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -124,3 +125,27 @@ def test_every_page_explains_a_broken_endpoint(hostile, name, page):
     if page is None and name not in ("HTML with a 502",) or page == "views/model.py" and "/model" in SCENARIOS[name]:
         assert messages, f"{name}: the page showed no message"
         assert "Traceback" not in messages
+
+
+LURE = "[re-enter your API key here](http://evil.example/key) ![x](http://evil.example/a.png) :red[alarm]"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("page", [None, "views/model.py", "views/deploy.py"])
+@pytest.mark.parametrize("where", ["model card", "error message"])
+def test_endpoint_strings_are_shown_as_text(hostile, where, page):
+    """A hostile endpoint's strings (card fields, /health status, error messages) reach the page as text: every
+    Markdown character escaped, so no link, remote image or colour is drawn, yet the words are all there."""
+    card = {**real_card(), "name": LURE, "confidence": LURE}
+    hostile.answers = {
+        "/model": (200, "application/json", json.dumps(card).encode()),
+        "/health": (200, "application/json", json.dumps({"status": LURE, "model_version": LURE}).encode()),
+    }
+    if where == "error message":
+        hostile.answers["/model"] = (400, "application/json", json.dumps({"error": LURE, "code": "bad"}).encode())
+        hostile.answers["/health"] = (400, "application/json", json.dumps({"error": LURE, "code": "bad"}).encode())
+    at = app(f"http://127.0.0.1:{hostile.server_address[1]}/prod", page=page)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.error, *at.warning, *at.success, *at.info])
+    assert LURE in re.sub(r"\\(.)", r"\1", shown), "the endpoint's words are not shown, each of them, as sent"
+    assert "](" not in shown and "![" not in shown and ":red[" not in shown, shown

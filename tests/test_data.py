@@ -91,6 +91,30 @@ def test_live_data_is_cached_on_disk(monkeypatch, tmp_path):
     assert calls == ["NVDA"]
 
 
+def test_live_cache_names_never_collide(monkeypatch, tmp_path):
+    """Symbols that differ only in punctuation get their own cache file, so one's prices are never served for another."""
+    frames = {}
+
+    def fake_download(ticker, **kwargs):
+        frames[ticker] = pd.DataFrame(
+            {"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [float(len(frames) + 1)], "Volume": [10]},
+            index=pd.DatetimeIndex(["2026-11-25"], name="Date"),
+        )
+        return frames[ticker]
+
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", fake_download)
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(data, "_last_live_failure", 0.0)
+    monkeypatch.delenv("FORECAST_OFFLINE", raising=False)
+    symbols = ["BRK-B", "BRK.B", "ES=F", "ES-F", "ES.F", "^GSPC", "5EGSPC"]
+    closes = {s: load_prices(s, source="live")["Close"].iloc[-1] for s in symbols}
+    assert sorted(frames) == sorted(symbols), "a symbol was answered from another symbol's cache file"
+    assert len(set(closes.values())) == len(symbols)
+    assert len({data._cache_path(s) for s in symbols}) == len(symbols)
+
+
 def test_normalize_yf_handles_multiindex_tz_and_empty():
     idx = pd.DatetimeIndex(["2024-01-02 00:00", "2024-01-03 00:00"], tz="America/New_York")
     cols = pd.MultiIndex.from_product([["Close", "High", "Low", "Open", "Volume"], ["SPY"]], names=["Price", "Ticker"])

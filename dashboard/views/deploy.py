@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import config, costs, data, processes, sidebar
 from dashboard.config import ROOT
+from dashboard.text import plain  # endpoint strings are shown as text, never Markdown
 from models.client import EndpointError
 
 st.title("Deploy")
@@ -44,12 +45,14 @@ def outcome(where: str, title: str) -> None:
 st.subheader("Status")
 try:
     health = data.client(url, key).health()
-    st.success(f"The active endpoint `{url}` answers: model {health.get('model_version')} ({health.get('status')}).")
+    st.success(
+        f"The active endpoint {plain(url)} answers: model {plain(health.get('model_version'))} ({plain(health.get('status'))})."
+    )
 except EndpointError as e:
-    st.warning(f"The active endpoint does not answer: {e.message}")
+    st.warning(f"The active endpoint does not answer: {plain(e.message)}")
 switch = config.dashboard_switch()
 if switch:
-    st.caption(f"This dashboard's local API (the endpoint every new session starts with while it runs): {switch['url']}")
+    st.caption(f"This dashboard's local API (the endpoint every new session starts with while it runs): {plain(switch['url'])}")
 
 st.subheader("Locally")
 st.write(

@@ -1,46 +1,54 @@
-"""Forecast: market data -> features (the endpoint's scaler) -> POST /predict -> charts."""
+"""Forecast: market data -> features (the endpoint's scaler) -> POST /predict -> charts.
 
-import datetime as dt
+The view (tickers, range, end, chart, data source) lives in the URL: /forecast?tickers=AAPL,IBM&range=1Y&end=2012-06-29
+opens exactly that view, and every change to it is one browser history entry (dashboard/viewstate.py).
+"""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, forecasting, sidebar
-from models.client import EndpointError
+from dashboard import charts, data, forecasting, sidebar, viewstate
 from dashboard.config import BACKTEST_MAX_DAYS
+from dashboard.text import plain
+from models.client import EndpointError
 from models.data import DataError
 
+PAGE = "forecast"
+ss = st.session_state
 st.title("Forecast")
-url, key, source = sidebar.settings()
-client = data.client(url, key)
+url, key, default_source = sidebar.settings()
 try:
     card = data.model_card(url, key)
 except EndpointError as e:
-    st.error(f"Cannot read the model from the endpoint: {e.message}")
+    st.error(f"Cannot read the model from the endpoint: {plain(e.message)}")
     st.stop()
 problem = forecasting.contract_problem(card)
 if problem:
-    st.error(f"Version mismatch: {problem}")
+    st.error(f"Version mismatch: {plain(problem)}")
     st.stop()
 st.caption(
-    f"Endpoint `{url}` serves **{card['name']}** version `{card['version']}`; features are built with the scaler it "
-    "publishes at GET /model."
+    f"Endpoint {plain(url)} serves {plain(card['name'])}, version {plain(card['version'])}; features are built with the "
+    "scaler it publishes at GET /model."
 )
 
 known = data.snapshot_tickers()
-shared = forecasting.parse_view(st.query_params.to_dict(), known)  # a shared link: /forecast?tickers=AAPL,IBM&end=2012-06-29
-if "forecast_tickers" not in st.session_state:
-    st.session_state["forecast_tickers"] = shared["tickers"] or ["AAPL", "^GSPC"]
-    st.session_state["forecast_extra"] = shared["extra"]
-picked = st.multiselect(
+view = forecasting.parse_view(st.query_params.to_dict(), default_source)
+seed = viewstate.follows_url(PAGE)  # a link, Back/Forward or a return to this page: the widgets take the URL's view
+if seed:
+    ss["forecast_tickers"], ss["forecast_range"], ss["forecast_source"] = view["tickers"], view["range"], view["source"]
+c1, c2 = st.columns([3, 1])
+tickers = c1.multiselect(
     "Tickers",
-    known,
+    sorted(set(known) | set(ss.get("forecast_tickers", []))),
     key="forecast_tickers",
-    help="The bundled snapshot's tickers; add any symbol yfinance knows below (needs the network).",
+    accept_new_options=True,
+    max_selections=forecasting.MAX_TICKERS,
+    help="The bundled snapshot's tickers; type any other symbol yfinance knows (needs the network).",
 )
-extra = st.text_input("Another symbol (live data)", key="forecast_extra", placeholder="e.g. NVDA").strip().upper()
-tickers = picked + ([extra] if extra and extra not in picked else [])
+source = c2.selectbox("Market data", list(data.SOURCE_CHOICES), key="forecast_source", format_func=data.SOURCE_CHOICES.get)
+tickers = [t.strip().upper() for t in tickers]
 if not tickers:
+    viewstate.publish(PAGE, forecasting.view_params({**view, "tickers": [], "chart": forecasting.COMPARE, "source": source}))
     st.info("Pick at least one ticker.")
     st.stop()
 
@@ -49,129 +57,169 @@ for t in tickers:
     try:
         loaded[t] = data.prices(t, source)
     except DataError as e:
-        failures.append(f"**{t}**: {e}")
+        failures.append(f"{plain(t)}: {plain(e)}")
 for f in failures:
     st.warning(f)
 if not loaded:
     st.stop()
-lo = min(df.index.min() for df, _, _ in loaded.values()).date()
-hi = max(df.index.max() for df, _, _ in loaded.values()).date()
-end_default = min(max(shared["end"] or hi, lo), hi)
-dates = st.date_input(
-    "Date range (the forecast is for the trading day after its end)",
-    value=(max(lo, end_default - dt.timedelta(days=365)), end_default),
-    min_value=lo,
-    max_value=hi,
-    key="forecast_dates",
-)
-start, end = dates if isinstance(dates, tuple | list) and len(dates) == 2 else (lo, hi)
-st.query_params.from_dict(forecasting.view_params(tickers, end))  # the address bar now shares this view
+first = min(df.index[0] for df, _, _ in loaded.values()).date()
+last = max(df.index[-1] for df, _, _ in loaded.values()).date()
+common_end = min(df.index[-1] for df, _, _ in loaded.values()).date()  # the last day every ticker has
+if seed or "forecast_end" not in ss:
+    ss["forecast_end"] = view["end"] or common_end
+ss["forecast_end"] = min(max(ss["forecast_end"], first), last)
+c1, c2 = st.columns([3, 1])
+preset = c1.segmented_control("Range", list(forecasting.RANGES), key="forecast_range", required=True)
+end = c2.date_input("As of (the forecast is for the next trading day)", key="forecast_end", min_value=first, max_value=last)
+start = forecasting.range_start(end, preset, first)
 
-rows, answers, sent = [], {}, {}
+options = [forecasting.COMPARE, *loaded]
+if seed or ss.get("forecast_chart") not in options:
+    ss["forecast_chart"] = view["chart"] if view["chart"] in options else forecasting.COMPARE
+chosen = st.segmented_control(
+    "Chart", options, key="forecast_chart", required=True, help="All tickers on one scale, or one ticker's candlesticks"
+)
+viewstate.publish(
+    PAGE, forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source})
+)
+
+if chosen == forecasting.COMPARE:
+    closes = forecasting.normalised_closes({t: df for t, (df, _, _) in loaded.items()}, start, end)
+    if closes:
+        # a Vega-Lite line chart, not Plotly: the first chart a visitor waits for needs no 4.7 MB Plotly bundle
+        st.line_chart(pd.DataFrame(closes), y_label="close, first day of the range = 100", height=420)
+    missing = [t for t in loaded if t not in closes]
+    if missing:
+        st.caption(f"No data between {start} and {end} for {plain(', '.join(missing))}: pick an earlier date or the range Max.")
+
+rows, details, answers, sent = [], [], {}, {}
 for t, (df, used, why) in loaded.items():
     try:
         features = forecasting.request_features(df, card, end=end)
         answer = data.prediction(url, key, card["version"], t, data.window_key(features), features)
     except ValueError as e:
-        st.warning(f"**{t}**: {e}")
+        st.warning(f"{plain(t)}: {plain(e)}")
         continue
     except EndpointError as e:
         if e.kind == "version":
             data.model_card.clear()
-        st.error(f"**{t}**: {e.message}")
+        st.error(f"{plain(t)}: {plain(e.message)}")
         if e.kind in ("down", "auth"):
             st.stop()
         continue
     last_day = df[df.index <= pd.Timestamp(end)].index[-1]
     label = data.SOURCE_LABELS.get(used, used) + (" (live unavailable)" if why else "")
     rows.append(forecasting.forecast_row(t, answer, label, last_day))
+    details.append(forecasting.request_details(t, answer))
     answers[t], sent[t] = answer, features
 if not rows:
     st.stop()
+
+st.subheader("Forecast for the next trading day")
+table = pd.DataFrame(rows)
+money = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(
-    pd.DataFrame(rows),
+    table,
     hide_index=True,
     width="stretch",
     column_config={
-        "last close": st.column_config.NumberColumn(format="%.2f"),
-        "prediction": st.column_config.NumberColumn(format="%.2f"),
-        "change %": st.column_config.NumberColumn(format="%+.2f%%"),
-        "confidence": st.column_config.ProgressColumn(
-            min_value=0.5, max_value=1.0, format="%.3f", help="P(the close moves the predicted way); 0.5 = no idea"
+        **{c: money for c in table.columns if "close" in c or "interval" in c},
+        "Change (%)": st.column_config.NumberColumn(format="%+.2f"),
+        "Confidence (%)": st.column_config.NumberColumn(
+            format="%.1f", help="P(the close moves the predicted way), in %: 50 = no idea"
         ),
     },
 )
-used = sorted({r["data"] for r in rows})
+noise = forecasting.within_noise(rows)
+if noise:
+    st.markdown(plain(noise))
+stale = [f"{r['Ticker']} ({r['As of']})" for r in rows if r["As of"] < str(end)]
 st.caption(
-    f"Market data in use: {', '.join(used)}."
-    + (" The bundled snapshot ends in 2013 (stocks) and 2018 (indices)." if any("bundled" in u for u in used) else "")
+    f"Market data in use: {', '.join(sorted({r['Data'] for r in rows}))}."
+    + (" The bundled snapshot ends in 2013 (stocks) and 2018 (indices)." if any("bundled" in r["Data"] for r in rows) else "")
+    + (f" Last day with data before {end}: {plain(', '.join(stale))}." if stale else "")
 )
+st.download_button("Download the forecasts (CSV)", table.to_csv(index=False), "forecasts.csv", "text/csv", on_click="ignore")
 
-chosen = st.selectbox("Chart", list(answers), key="forecast_chart")
-df = loaded[chosen][0]
-view = df[(df.index >= pd.Timestamp(start)) & (df.index <= pd.Timestamp(end))]
-if len(view) < 2:  # the range lies outside this ticker's data (the snapshot's stocks end in 2013)
-    view = df[df.index > df.index[-1] - pd.Timedelta(days=365)]
-    st.caption(f"{chosen} has no data in the chosen range; showing its last year, up to {df.index[-1]:%Y-%m-%d}.")
-view_bt = forecasting.backtest_requests(df, card, view.index[0], view.index[-1], BACKTEST_MAX_DAYS)
-band = None
-if not view_bt.empty:
-    try:
-        got = data.predictions(
-            url, key, card["version"], chosen, data.window_key(list(view_bt["features"])), list(view_bt["features"])
-        )
-        band = pd.DataFrame(
-            {"date": view_bt["date"], "low": [p["interval"]["low"] for p in got], "high": [p["interval"]["high"] for p in got]}
-        )
-    except EndpointError as e:
-        st.warning(f"The interval band over the chart could not be fetched: {e.message}")
-st.plotly_chart(charts.candlestick(view, chosen, answers[chosen], band), width="stretch", key="forecast_candles")
-if "volatility" in answers[chosen]:
-    st.caption(
-        f"Tomorrow's predicted volatility (daily std of the log return): {answers[chosen]['volatility']:.2%}; the band shows "
-        "each day's interval as the endpoint gave it the day before."
-    )
+box = st.expander("Request details: latency, model version", key="forecast_details_open", on_change="rerun")
+with box:
+    if box.open:
+        st.dataframe(pd.DataFrame(details), hide_index=True, width="stretch")
 
-st.subheader("Backtest")
-span = card.get("test_metrics", {}).get("spans", {}).get(chosen)
-bt_start, bt_end = (span["test_from"], span["test_to"]) if span else (start, end)
-period = "the model's test period" if span else "the chosen range (not a test period: this ticker was not in training)"
+st.subheader("Backtest over the range")
 st.caption(
-    f"Batch requests over {period} ({bt_start} to {bt_end}; at most {BACKTEST_MAX_DAYS} days), against the actual close "
-    "and the naive forecast."
+    f"Each trading day from {start} to {end} is forecast from the 60 days before it (walk-forward, at most the last "
+    f"{BACKTEST_MAX_DAYS} days, batch requests), against the actual close and the naive forecast (tomorrow = today)."
 )
-bt = forecasting.backtest_requests(df, card, bt_start, bt_end, BACKTEST_MAX_DAYS)
-if bt.empty:
-    st.info("Not enough data in that period for a backtest.")
-else:
+bts, summary, notes = {}, [], []
+for t in [chosen] if chosen in loaded else list(answers):
+    bt = forecasting.backtest_requests(loaded[t][0], card, start, end, BACKTEST_MAX_DAYS)
+    if bt.empty:
+        st.caption(f"{plain(t)}: not enough data between {start} and {end} for a backtest.")
+        continue
     try:
-        preds = data.predictions(url, key, card["version"], chosen, data.window_key(list(bt["features"])), list(bt["features"]))
+        preds = data.predictions(url, key, card["version"], t, data.window_key(list(bt["features"])), list(bt["features"]))
     except EndpointError as e:
-        st.error(f"Backtest failed: {e.message}")
-        st.stop()
+        st.error(f"Backtest of {plain(t)} failed: {plain(e.message)}")
+        continue
     bt["prediction"] = [p["prediction"] for p in preds]
-    bt["low"] = [p["interval"]["low"] for p in preds]
-    bt["high"] = [p["interval"]["high"] for p in preds]
+    bt["low"], bt["high"] = [p["interval"]["low"] for p in preds], [p["interval"]["high"] for p in preds]
+    bts[t] = bt
     s = forecasting.backtest_summary(bt)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("MAE", f"{s['mae']:.3f}")
-    c2.metric("naive MAE", f"{s['naive_mae']:.3f}")
-    c3.metric("MASE", f"{s['mase']:.3f}", help="MAE / naive MAE: below 1 beats tomorrow = today")
-    c4.metric("interval coverage", f"{s['coverage']:.0%}", help="share of actual closes inside the 80% interval")
-    st.plotly_chart(charts.backtest(bt, chosen), width="stretch", key="forecast_backtest")
-    st.markdown(
-        "**The interval beside the textbook risk estimates** (Winkler score on prices relative to the last close: "
-        "lower is better)"
+    span = card.get("test_metrics", {}).get("spans", {}).get(t)
+    summary.append(
+        {
+            "Ticker": t,
+            "Days": s["n"],
+            "MAE (price)": s["mae"],
+            "Naive MAE (price)": s["naive_mae"],
+            "MASE": s["mase"],
+            "Coverage of the 80% interval (%)": 100 * s["coverage"],
+            "Test period": forecasting.test_period(bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span),
+        }
     )
+    notes.append(forecasting.period_note(t, bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span))
+if summary:
     st.dataframe(
-        forecasting.interval_comparison(bt, card, chosen),
+        pd.DataFrame(summary),
         hide_index=True,
         width="stretch",
         column_config={
-            c: st.column_config.NumberColumn(format="%.3f" if "coverage" in c else "%.5f")
-            for c in ("coverage (this backtest)", "Winkler (this backtest)", "coverage (test period)", "Winkler (test period)")
+            "MAE (price)": money,
+            "Naive MAE (price)": money,
+            "MASE": st.column_config.NumberColumn(format="%.3f", help="MAE / naive MAE: below 1 beats tomorrow = today"),
+            "Coverage of the 80% interval (%)": st.column_config.NumberColumn(format="%.0f"),
         },
     )
+    st.caption(plain(" ".join(notes)))
+    csv = pd.concat([forecasting.backtest_table(bt, t) for t, bt in bts.items()]).to_csv(index=False)
+    st.download_button("Download the backtest (CSV)", csv, "backtest.csv", "text/csv", on_click="ignore")
 
-with st.expander("What was sent: the 60 x 10 input window"):
-    st.plotly_chart(charts.window_heatmap(sent[chosen]), width="stretch", key="forecast_heatmap")
+if chosen in loaded:
+    df = loaded[chosen][0]
+    shown = df[(df.index >= pd.Timestamp(start)) & (df.index <= pd.Timestamp(end))]
+    bt = bts.get(chosen)
+    band = None if bt is None else bt[["date", "low", "high"]]
+    if len(shown) >= 2:
+        st.plotly_chart(charts.candlestick(shown, chosen, answers.get(chosen), band), width="stretch", key="forecast_candles")
+    else:
+        st.caption(f"{plain(chosen)} has no data between {start} and {end}; its data runs to {df.index[-1]:%Y-%m-%d}.")
+    if "volatility" in answers.get(chosen, {}):
+        st.caption(
+            f"Tomorrow's predicted volatility (daily std of the log return): {answers[chosen]['volatility']:.2%}; the band "
+            "shows each day's interval as the endpoint gave it the day before."
+        )
+    if bt is not None:
+        st.plotly_chart(charts.backtest(bt, chosen), width="stretch", key="forecast_backtest")
+        st.markdown(
+            "**The interval beside the textbook risk estimates** (Winkler score relative to the last close: lower is better)"
+        )
+        st.dataframe(forecasting.interval_comparison(bt, card, chosen), hide_index=True, width="stretch")
+        st.caption("n/a: GARCH needs its fitted parameters, which only the evaluation (models.evaluate) has.")
+
+box = st.expander("What was sent: the 60 x 10 input window", key="forecast_window_open", on_change="rerun")
+with box:
+    if box.open:  # drawn only once opened: a closed expander costs nothing
+        which = chosen if chosen in sent else next(iter(sent))
+        st.caption(f"The window sent for {plain(which)}.")
+        st.plotly_chart(charts.window_heatmap(sent[which]), width="stretch", key="forecast_heatmap")

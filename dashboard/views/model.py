@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import data, sidebar
 from dashboard import model_tables as tables
+from dashboard.text import plain  # endpoint strings are shown as text, never Markdown
 from models.client import EndpointError
 
 st.title("Model")
@@ -11,23 +12,24 @@ url, key, _ = sidebar.settings()
 try:
     card = data.model_card(url, key)
 except EndpointError as e:
-    st.error(f"Cannot read the model card: {e.message}")
+    st.error(f"Cannot read the model card: {plain(e.message)}")
     st.stop()
 
 st.markdown(
-    f"**{card['name']}**, version `{card['version']}`: {card['window']} trading days x {card['n_features']} features "
-    f"({', '.join(card['features'])})."
+    f"**{plain(card['name'])}**, version {plain(card['version'])}: {card['window']} trading days x {card['n_features']} "
+    f"features ({plain(', '.join(map(str, card['features'])))})."
 )
 st.write(
-    f"Trained on {', '.join(card['tickers'])}; never saw {', '.join(card.get('held_out', [])) or 'nothing held out'}. "
-    f"Target: {card.get('target', 'next close')}."
+    f"Trained on {plain(', '.join(map(str, card['tickers'])))}; never saw "
+    f"{plain(', '.join(map(str, card.get('held_out', []))) or 'nothing held out')}. "
+    f"Target: {plain(card.get('target', 'next close'))}."
 )
 weights = dict(zip(card["ensemble"]["members"], card["ensemble"]["weights"], strict=True))
-st.write("Ensemble weights (fitted on validation data): " + ", ".join(f"**{k}** {v:.3f}" for k, v in weights.items()))
+st.write("Ensemble weights (fitted on validation data): " + ", ".join(f"**{plain(k)}** {v:.3f}" for k, v in weights.items()))
 cal = card["calibration"]
 st.write(
-    f"Interval: {cal['method']}; level {cal['level']}, q = {cal['q']:.3f}. Volatility: {card.get('volatility', 'volatility20')}. "
-    f"Confidence: {card.get('confidence', '')}."
+    f"Interval: {plain(cal['method'])}; level {cal['level']}, q = {cal['q']:.3f}. "
+    f"Volatility: {plain(card.get('volatility', 'volatility20'))}. Confidence: {plain(card.get('confidence', ''))}."
 )
 
 tm = card.get("test_metrics", {})

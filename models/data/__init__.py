@@ -103,7 +103,9 @@ def normalize_yf(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
 
 
 def _cache_path(ticker: str) -> Path:
-    return CACHE_DIR / "yfinance" / f"{re.sub(r'[^A-Za-z0-9]', '_', ticker)}.csv"
+    """One file per symbol: each character outside [A-Za-z0-9] becomes _XX (its hex code). "_" never occurs in a ticker,
+    so the names cannot collide (BRK-B, BRK.B; ES=F, ES-F, ES.F each get their own file)."""
+    return CACHE_DIR / "yfinance" / f"{re.sub(r'[^A-Za-z0-9]', lambda m: f'_{ord(m.group()):02X}', ticker)}.csv"
 
 
 def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
