@@ -12,7 +12,10 @@ from __future__ import annotations
 import streamlit as st
 
 # the query-string keys each page owns; any other key on a page's URL is another page's and is dropped
-PAGE_KEYS: dict[str, tuple[str, ...]] = {"forecast": ("tickers", "range", "end", "chart", "source")}
+PAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "forecast": ("tickers", "range", "end", "chart", "source"),
+    "track-record": ("track_ticker", "track_version", "track_record"),
+}
 PASS_THROUGH = ("", "home")  # the root forwards its query string to the Forecast page
 
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import track_record as tr
+from dashboard import viewstate
 from ledger import read
 from ledger.store import DEFAULT_DB
 
@@ -34,7 +35,8 @@ version = middle.selectbox("Model version", version_ids, key="track_version", on
 which = right.selectbox(
     "Record", list(read.RECORDS), format_func=read.RECORDS.get, key="track_record", on_change=to_url, args=("record",)
 )
-st.query_params.from_dict({tr.PREFIX + k: v for k, v in {"ticker": ticker, "version": version, "record": which}.items()})
+# the page's saved view too, so a switch to another page and back restores it
+viewstate.publish("track-record", {tr.PREFIX + k: v for k, v in {"ticker": ticker, "version": version, "record": which}.items()})
 
 shown = read.view(DEFAULT_DB, ticker, version, which)
 s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
