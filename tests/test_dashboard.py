@@ -663,3 +663,11 @@ def test_stop_previous_signals_only_its_own_process(tmp_path, monkeypatch):
     finally:
         os.killpg(other.pid, signal.SIGKILL)
         other.wait(5)
+
+
+def test_an_uncaught_error_never_shows_its_traceback_in_the_browser(root):
+    """Streamlit's default ("full") sends exception text and traceback to every visitor."""
+    import tomllib
+
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
