@@ -45,7 +45,7 @@ from http_framing import MAX_PAYLOAD, Request  # noqa: E402,F401  (MAX_PAYLOAD: 
 from local_lambda import Invocation, InvocationLog, Pool, _json  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from models.local import LOCAL_DIR  # noqa: E402  (the one place the .local folder is named; lambda/ tooling imports models only)
+from models.local import LOCAL_DIR, saved_key  # noqa: E402  (the one place the .local folder is named; lambda/ tooling imports models only)
 
 INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's default integration timeout
 DRAIN_S = 3.0  # on SIGTERM: how long in-flight requests get to finish before the workers stop
@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("local_api: dist/ has no packages; run `python lambda/package.py` or drop --no-build")
     else:
         fn, layer = package.ensure_built(quiet=not package.is_stale(target), target=target)
-    api_key = os.environ.get("LOCAL_API_KEY") or secrets.token_urlsafe(24)
+    # the key the last run served (owner-only file), so a README's `$KEY` survives a restart
+    api_key = os.environ.get("LOCAL_API_KEY") or saved_key(args.log_dir) or secrets.token_urlsafe(24)
     pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout, python=python)
     log = InvocationLog(args.log_dir / "invocations.jsonl", pool.memory_mb)
     try:
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"local API  {url}   POST /predict (X-API-Key), GET /model, GET /health", flush=True)
     print(
-        f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (generated; set LOCAL_API_KEY to choose it)'}",
+        f"API key    {api_key}{'' if os.environ.get('LOCAL_API_KEY') else '   (kept in local_api.json; LOCAL_API_KEY sets it)'}",
         flush=True,
     )
     print(

@@ -11,7 +11,6 @@ not busy. The API key is reused from the last run (.local/local_api.json, owner-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import subprocess
@@ -24,21 +23,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from models.local import saved_key  # noqa: E402,F401  (tests reach it as run.saved_key)
 from models.processes import Supervisor, free_port  # noqa: E402
-
-
-def saved_key(local_dir: Path) -> str | None:
-    """The key the last local API served, so the README's `$KEY` keeps working across runs; only from a file
-    nobody else can read (a key that sat world-readable is not reused)."""
-    path = local_dir / "local_api.json"
-    try:
-        st = path.stat()
-        if st.st_uid != os.getuid() or st.st_mode & 0o077:
-            return None
-        key = json.loads(path.read_text()).get("api_key")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return key if isinstance(key, str) and len(key) >= 16 else None
 
 
 def wait_http(url: str, proc: subprocess.Popen, seconds: float, what: str, sup: Supervisor) -> bool:
