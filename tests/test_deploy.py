@@ -264,7 +264,9 @@ def test_canary_rolls_back_when_an_alarm_fires(aws, aws_env, monkeypatch):
     real = release.alarm_states
 
     def firing(a, names):  # moto never evaluates alarms: the new version's own errors alarm fires once it exists
-        client("cloudwatch", aws_env).set_alarm_state(AlarmName=f"{NAMES['function']}-errors-canary", StateValue="ALARM", StateReason="t")
+        client("cloudwatch", aws_env).set_alarm_state(
+            AlarmName=f"{NAMES['function']}-errors-canary", StateValue="ALARM", StateReason="t"
+        )
         return real(a, names)
 
     monkeypatch.setattr(release, "alarm_states", firing)
@@ -337,9 +339,37 @@ def foreign_rest_api(url, name):
     return api["id"]
 
 
-@pytest.mark.parametrize("kind", ["rest_api", "http_api", "api_key", "usage_plan", "role", "function", "parameter", "alarm"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "rest_api",
+        "http_api",
+        "api_key",
+        "usage_plan",
+        "role",
+        "other_stack_role",
+        "function",
+        "parameter",
+        "alarm",
+        "log_group",
+        "bucket",
+    ],
+)
 def test_a_foreign_namesake_stops_deploy_and_teardown_before_any_change(aws, aws_env, kind):
-    if kind == "rest_api":
+    if kind == "other_stack_role":  # this app's tag, another stack's: not ours either
+        client("iam", aws_env).create_role(
+            RoleName=NAMES["role"],
+            AssumeRolePolicyDocument=json.dumps(deploy.plan()["role"]["AssumeRolePolicyDocument"]),
+            Tags=tag_list({**TAGS, "forecast-stack": "another-stack"}),
+        )
+    elif kind == "log_group":
+        client("logs", aws_env).create_log_group(logGroupName=NAMES["log_group"], tags={"app": "someone-else"})
+    elif kind == "bucket":  # our account-and-region name, untagged, but holding someone's objects: not ours to resume
+        s3 = client("s3", aws_env)
+        bucket = f"{TAGS['app']}-models-123456789012-us-east-1"
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="theirs.txt", Body=b"x")
+    elif kind == "rest_api":
         foreign_rest_api(aws_env, NAMES["api"])
     elif kind == "http_api":
         client("apigatewayv2", aws_env).create_api(Name=NAMES["api"], ProtocolType="HTTP")

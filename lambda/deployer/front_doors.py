@@ -238,8 +238,11 @@ def front_http(ctx: Context) -> str:
         if key not in http["routes"]:
             v2.delete_route(ApiId=api_id, RouteId=r["RouteId"])
     stage = {"ApiId": api_id, "StageName": http["stage"], "AutoDeploy": True, "DefaultRouteSettings": http["throttle"]}
-    if http["stage"] in {s["StageName"] for s in v2.get_stages(ApiId=api_id).get("Items", [])}:
-        v2.update_stage(**stage)
+    have_stage = next((s for s in v2.get_stages(ApiId=api_id).get("Items", []) if s["StageName"] == http["stage"]), None)
+    if have_stage:
+        settings_now = {k: have_stage.get("DefaultRouteSettings", {}).get(k) for k in http["throttle"]}
+        if settings_now != http["throttle"] or not have_stage.get("AutoDeploy"):  # unchanged: no call (moto's update fails)
+            v2.update_stage(**stage)
     else:
         v2.create_stage(**stage, Tags=p["tags"])
     source = f"arn:aws:execute-api:{aws.region}:{aws.account()}:{api_id}/*"

@@ -131,6 +131,8 @@ def version_5xx(aws: Aws, p: dict, version: str, since_ms: int) -> int:
         try:
             for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
                 for e in page.get("events", []):
+                    if not e.get("logStreamName", "").startswith(kwargs["logStreamNamePrefix"]):
+                        continue  # moto ignores the prefix; AWS applies it
                     try:
                         line = json.loads(e["message"])
                     except ValueError:
