@@ -15,7 +15,9 @@ from deployer.aws import tag_list
 from deployer.plan import bucket_config
 from deployer.steps import can_run, check_package
 
-from tests.test_deploy import EMPTY, NAMES, TAGS, Answering, answering, aws, client, inventory, run, run_cli  # noqa: F401
+from tests.test_deploy import EMPTY, NAMES, TAGS, client, inventory, run, run_cli
+from tests.test_deploy import answering as _answering_fixture  # noqa: F401 - pytest finds it by its own name
+from tests.test_deploy import aws as _aws_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

@@ -47,7 +47,8 @@ def choose(aws: Aws, p: dict, found: Found, params: dict, allow_public: bool) ->
     auth = params.get("UrlAuthType") or (current_auth if door == "url" and current_auth else p["names"]["url_auth"])
     if current_auth == "AWS_IAM" and (door != "url" or auth != "AWS_IAM") and not allow_public:
         raise DeployError(
-            f"the Function URL is AWS_IAM (only signed callers); {'--api ' + door if door != 'url' else 'auth NONE'} would open it "
+            f"the Function URL is AWS_IAM (only signed callers); {'--api ' + door if door != 'url' else 'auth NONE'} "
+            "would open it "
             "to anyone with the API key. Pass --allow-public to widen access on purpose. Nothing was changed"
         )
     kept = []
@@ -273,7 +274,8 @@ def front_url(ctx: Context) -> str:
     lam.put_function_concurrency(FunctionName=names["function"], ReservedConcurrentExecutions=cfg["reserved_concurrency"])
     ctx.url = url.rstrip("/")
     return (
-        f"Function URL ({cfg['auth']}) on alias {names['alias']}; reserved concurrency {cfg['reserved_concurrency']} caps the spend"
+        f"Function URL ({cfg['auth']}) on alias {names['alias']}; "
+        f"reserved concurrency {cfg['reserved_concurrency']} caps the spend"
         + ("; the function checks X-API-Key" if cfg["auth"] == "NONE" else "; callers sign with SigV4 (AWS_IAM)")
     )
 

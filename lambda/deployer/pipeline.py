@@ -75,7 +75,8 @@ def deploy(
     say(next(step), step_alarms(ctx))
     print(f"done. Invoke URL: {ctx.url}  (front door: {p['names']['front_door']})", flush=True)
     print(
-        f"  the API key is in SSM Parameter Store {p['names']['key_parameter']}; print it with `python lambda/deploy.py status --show-key`"
+        f"  the API key is in SSM Parameter Store {p['names']['key_parameter']}; "
+        "print it with `python lambda/deploy.py status --show-key`"
     )
     return {
         "url": ctx.url,

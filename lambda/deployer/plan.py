@@ -227,7 +227,8 @@ def plan_text(p: dict) -> str:
     door = n["front_door"]
     if door == "rest":
         up = p["usage_plan"]
-        front = f"usage plan {up['throttle']['rateLimit']:g} req/s, burst {up['throttle']['burstLimit']}, {up['quota']['limit']:,} a month"
+        t = up["throttle"]
+        front = f"usage plan {t['rateLimit']:g} req/s, burst {t['burstLimit']}, {up['quota']['limit']:,} a month"
     elif door == "http":
         front = f"stage throttle {p['http']['throttle']['ThrottlingRateLimit']:g} req/s; the function checks X-API-Key"
     else:

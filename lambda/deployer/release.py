@@ -67,7 +67,8 @@ def step_publish(ctx: Context, manifest: dict) -> str:
     ctx.previous_version = alias["FunctionVersion"] if alias else None
     ctx.version = lam.publish_version(FunctionName=names["function"], Description=f"model {manifest['version']}")["Version"]
     ctx.alias_arn = f"arn:aws:lambda:{ctx.aws.region}:{ctx.aws.account()}:function:{names['function']}:{names['alias']}"
-    return f"published version {ctx.version} (model {manifest['version']}); `{names['alias']}` is still on {ctx.previous_version or 'nothing yet'}"
+    before = ctx.previous_version or "nothing yet"
+    return f"published version {ctx.version} (model {manifest['version']}); `{names['alias']}` is still on {before}"
 
 
 def verify_version(lam, function: str, version: str) -> list[str]:

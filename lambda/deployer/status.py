@@ -7,7 +7,7 @@ import lifecycle
 from . import record
 from .aws import Aws, Collision, bucket_name
 from .front_doors import doors_found
-from .release import alarm_states, get_alias, unwatched_canary, versions, weights
+from .release import alarm_states, get_alias, rollback_target, unwatched_canary, versions, weights
 from .survey import Found, alarm_names, survey
 
 
@@ -26,7 +26,7 @@ def status(aws: Aws, p: dict, show_key: bool = False, hours: int = 24) -> dict:
         found = survey(aws, p)
     except Collision as e:
         out["collision"] = str(e)
-    rec = record.read(aws, p) if found.record else {"versions": {}, "front_door": None}
+    rec = record.read(aws, p) if found.record else {"versions": {}, "live_history": [], "front_door": None}
     if found.function:
         c, alias = found.function, get_alias(aws, p)
         live, split = (alias or {}).get("FunctionVersion"), weights(alias)
@@ -57,6 +57,7 @@ def status(aws: Aws, p: dict, show_key: bool = False, hours: int = 24) -> dict:
             "runtime_support": lifecycle.verdict(c["Runtime"], creating=False).message,
             "snapstart": (c.get("SnapStart") or {}).get("ApplyOn", "None"),
         }
+        out["function"]["rollback_to"] = rollback_target(live or "", rec["versions"], rec.get("live_history", []))
         problem = unwatched_canary(aws, p, alias)
         if problem:
             out["warnings"].append(problem)
@@ -113,7 +114,8 @@ def print_status(s: dict) -> None:
     if f:
         snap = "off" if f["snapstart"] == "None" else f["snapstart"]
         print(
-            f"  function  {f['name']} {f['state']} {f['runtime']} {f['architectures'][0]} {f['memory_mb']} MB {f['timeout_s']} s, "
+            f"  function  {f['name']} {f['state']} {f['runtime']} {f['architectures'][0]} "
+            f"{f['memory_mb']} MB {f['timeout_s']} s, "
             f"tracing {f['tracing']}, SnapStart {snap}; alias {f['alias']} -> version {f['alias_version']}"
             + (f" (canary: {f['canary']})" if f.get("canary") else "")
         )
