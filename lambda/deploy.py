@@ -32,7 +32,7 @@ if str(LAMBDA_DIR.parent) not in sys.path:
 from deployer.aws import Aws, Collision, DeployError  # noqa: E402
 from deployer.cli import main  # noqa: E402
 from deployer.pipeline import deploy, validated_plan  # noqa: E402
-from deployer.plan import alarm_configs, function_config, plan  # noqa: E402
+from deployer.plan import alarm_configs, function_config, plan, usage_plan_config  # noqa: E402
 
 __all__ = [
     "Aws",
@@ -46,6 +46,7 @@ __all__ = [
     "rollback",
     "status",
     "teardown",
+    "usage_plan_config",
 ]
 
 
