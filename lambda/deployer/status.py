@@ -6,7 +6,7 @@ import lifecycle
 
 from . import record
 from .aws import Aws, Collision, bucket_name
-from .front_doors import doors_found
+from .front_doors import doors_found, url_config_of
 from .release import alarm_states, get_alias, rollback_target, unwatched_canary, versions, weights
 from .survey import Found, alarm_names, survey
 
@@ -71,14 +71,12 @@ def status(aws: Aws, p: dict, show_key: bool = False, hours: int = 24) -> dict:
     door = rec.get("front_door") if rec.get("front_door") in doors else next(iter(doors), None)
     if door:
         out["front_door"], out["url"] = door, doors[door]
-        out["api"] = {
-            "rest": {"id": (found.rest_api or {}).get("id"), "name": names["api"], "routes": p["routes"]},
-            "http": {"id": (found.http_api or {}).get("ApiId"), "name": names["api"], "routes": p["http"]["routes"]},
-            "url": {"auth": rec.get("url_auth")},
-        }[door]
         if door == "url":
-            u = aws("lambda").get_function_url_config(FunctionName=names["function"], Qualifier=names["alias"])
-            out["api"] = {"auth": u["AuthType"]}
+            out["api"] = {"auth": url_config_of(aws, p, found)["AuthType"]}
+        else:
+            api_id = found.rest_api["id"] if door == "rest" else found.http_api["ApiId"]
+            routes = p["routes"] if door == "rest" else p["http"]["routes"]
+            out["api"] = {"id": api_id, "name": names["api"], "routes": routes}
     if found.usage_plan:
         out["usage_plan"] = {
             "id": found.usage_plan["id"],
