@@ -18,7 +18,7 @@ from deployer.steps import can_run, check_package
 from tests import test_deploy
 from tests.test_deploy import EMPTY, NAMES, TAGS, client, inventory, run, run_cli
 
-aws, answering = test_deploy.aws, test_deploy.answering  # the same fixtures: a fresh moto state, a fake invoke
+aws, answering, small_layer = test_deploy.aws, test_deploy.answering, test_deploy.small_layer  # the same fixtures
 
 pytestmark = pytest.mark.integration
 
