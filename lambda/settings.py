@@ -106,12 +106,13 @@ def names(template: dict | None = None, params: dict | None = None) -> dict:
     return {
         "function": p["FunctionName"],
         "api": p["ApiName"],
-        "layer": p["LayerName"],
+        "layer": prop("DependenciesLayer", "LayerName"),
         "key": p["ApiKeyName"],
         "plan": p["UsagePlanName"],
         "key_parameter": p["KeyParameterName"],
         "stage": p["StageName"],
-        "layer_record": p["LayerRecordParameterName"],
+        # deploy.py's own record (layer versions, version checks, canary, front door): not a CloudFormation resource
+        "record": f"/{p['FunctionName']}/deploy-record",
         "alias": res[FUNCTION_RESOURCE]["Properties"]["AutoPublishAlias"],
         "role": prop("FunctionRole", "RoleName"),
         "log_group": prop("FunctionLogGroup", "LogGroupName"),

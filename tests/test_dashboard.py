@@ -483,19 +483,29 @@ def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_pack
             cwd=ROOT,
         )
         assert r.returncode == 0, r.stderr
+    import json
+
+    import boto3
+
+    # moto cannot run code (--no-verify): record the post-publish verdicts a real deploy would have written
+    ssm = boto3.client("ssm", endpoint_url=aws_env, region_name="us-east-1")
+    name = "/financial-forecasting-lstm/deploy-record"
+    record = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    record["versions"] = {"1": "passed", "2": "failed", "3": "passed"}
+    ssm.put_parameter(Name=name, Value=json.dumps(record), Type="String", Overwrite=True)
     at = app(down_url, page="views/deploy.py")
     at.text_input(key="deploy_endpoint").set_value(aws_env).run()
     at.button(key="deploy_status").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     versions = at.dataframe[-1].value
     assert list(versions["version"]) == ["1", "2", "3"] and list(versions["live"]) == [False, False, True]
+    assert list(versions["check"]) == ["passed", "failed", "passed"]
     assert at.button(key="deploy_rollback").disabled
+    assert at.selectbox(key="deploy_rollback_to").options == ["1"], "version 2 failed its check: never offered"
     at.selectbox(key="deploy_rollback_to").set_value("1").run()
     at.checkbox(key="deploy_rollback_confirm").check().run()
     at.button(key="deploy_rollback").click().run()
     assert not at.error, [e.value for e in at.error]
-    import boto3
-
     alias = boto3.client("lambda", endpoint_url=aws_env, region_name="us-east-1").get_alias(
         FunctionName="financial-forecasting-lstm", Name="live"
     )

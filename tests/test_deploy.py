@@ -13,6 +13,8 @@ import deploy
 import pytest
 import requests
 import settings
+from deployer import release
+from deployer.aws import tag_list
 
 from tests.support import LAMBDA_DIR, ROOT
 
@@ -76,23 +78,75 @@ def reset(url):
     ).raise_for_status()
 
 
+@pytest.fixture(scope="session")
+def small_layer(tmp_path_factory):
+    """The layer for deploys whose package never runs (moto cannot run code): uploading the real 21 MB layer to
+    moto in every test was most of a deploy's time. A deploy with check=True builds and uses the real one."""
+    import zipfile
+
+    path = tmp_path_factory.mktemp("layer") / "layer.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("python/placeholder.txt", "moto never runs this layer")
+    return path
+
+
 @pytest.fixture
-def aws(aws_env, built_packages):
+def aws(aws_env, built_packages, small_layer):
     reset(aws_env)
     a = deploy.Aws("us-east-1", None, aws_env)
+    a.small_layer = small_layer
     yield a
     reset(aws_env)
 
 
 def run(aws, **kwargs):
-    """deploy.deploy against moto, which cannot run code: the post-publish invoke is tested with a stub below."""
-    return deploy.deploy(aws, verify=False, **kwargs)
+    """deploy.deploy against moto, which cannot run code: the post-publish invoke is tested with a stub below.
+    Without the package check, dist/'s function zip is deployed with the small layer."""
+    import package
+
+    kwargs = {"verify": False, "check": False, **kwargs}
+    if kwargs["check"]:
+        return deploy.deploy(aws, **kwargs)
+    real = package.paths
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(package, "paths", lambda target=None: (real(target)[0], aws.small_layer))
+        return deploy.deploy(aws, build=False, **kwargs)
+
+
+class Answering:
+    """A boundary fake for the Lambda client's invoke (moto cannot run code): versions in `bad` answer as a
+    version that fails at import would, every other version answers the samples soundly."""
+
+    def __init__(self, real, bad=()):
+        self.real, self.bad, self.calls = real, set(bad), []
+
+    def invoke(self, FunctionName, Qualifier, Payload):
+        import io
+
+        self.calls.append(Qualifier)
+        if Qualifier in self.bad:
+            body = b'{"errorMessage": "Unable to import module \'lambda_handler\'", "errorType": "Runtime.ImportModuleError"}'
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(body)}
+        event = json.loads(Payload)
+        body = {"prediction": 1.0} if "features" in event else {"statusCode": 200}
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def answering(aws, monkeypatch):
+    """Deploys that invoke their new version through the fake above; `answering.bad` names the broken versions."""
+    fake = Answering(aws("lambda"))
+    monkeypatch.setitem(aws._clients, "lambda", fake)
+    return fake
 
 
 def test_deploy_creates_everything_tagged_and_is_idempotent(aws, aws_env, capsys):
-    first = run(aws)
+    first = run(aws)  # the package check passing is covered by test_a_failing_new_version_never_becomes_live
     out = capsys.readouterr().out
-    assert "[12/12]" in out and f"Invoke URL: {first['url']}" in out
+    assert "[13/13]" in out and f"Invoke URL: {first['url']}" in out
     key = client("ssm", aws_env).get_parameter(Name=NAMES["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
     assert key and key not in out, "the key must not be printed by default"
 
@@ -150,7 +204,7 @@ def test_deploy_creates_everything_tagged_and_is_idempotent(aws, aws_env, capsys
     )
 
     before = inventory(aws_env)
-    assert len(before["alarms"]) == 3 and before["layers"] == 1
+    assert len(before["alarms"]) == 4 and before["layers"] == 1
     second = run(aws)
     assert inventory(aws_env) == before, "a second deploy must update, never duplicate"
     assert second["api_id"] == first["api_id"] and second["key_id"] == first["key_id"]
@@ -190,21 +244,22 @@ def test_teardown_keeps_the_bucket_unless_purged(aws, aws_env):
     assert deploy.status(aws)["deployed"] and again["url"] != first["url"]
 
 
-def test_rollback_and_versions(aws, aws_env, capsys):
-    run(aws)
-    run(aws)
-    third = run(aws)
+def test_rollback_and_versions(aws, aws_env, answering, capsys):
+    from deployer.status import print_status
+
+    run(aws, verify=True)
+    run(aws, verify=True)
+    third = run(aws, verify=True)
     s = deploy.status(aws)
     assert [v["version"] for v in s["function"]["versions"]] == ["1", "2", "3"]
     assert [v["live"] for v in s["function"]["versions"]] == [False, False, True]
+    assert [v["check"] for v in s["function"]["versions"]] == ["passed"] * 3
     assert all(v["model"] == third["model_version"] and v["date"] for v in s["function"]["versions"])
-    deploy.print_status(s)
+    print_status(s)
     assert "live" in capsys.readouterr().out
     assert deploy.rollback(aws) == {"from": "3", "to": "2"}
-    assert deploy.rollback(aws) == {"from": "2", "to": "1"}
-    with pytest.raises(deploy.DeployError, match="nothing to roll back"):
-        deploy.rollback(aws)
-    assert deploy.rollback(aws, to="3") == {"from": "1", "to": "3"}
+    assert deploy.rollback(aws) == {"from": "2", "to": "3"}, "by default, back to the version live was on before"
+    assert deploy.rollback(aws, to="1") == {"from": "3", "to": "1"}
     with pytest.raises(deploy.DeployError, match="does not exist"):
         deploy.rollback(aws, to="9")
 
@@ -212,13 +267,13 @@ def test_rollback_and_versions(aws, aws_env, capsys):
 def test_canary_routes_a_share_then_promotes(aws, aws_env, monkeypatch):
     run(aws)
     seen = []
-    real = deploy.alarm_states
+    real = release.alarm_states
 
-    def watch(a, p):
+    def watch(a, names):
         seen.append(client("lambda", aws_env).get_alias(FunctionName=NAMES["function"], Name="live"))
-        return real(a, p)
+        return real(a, names)
 
-    monkeypatch.setattr(deploy, "alarm_states", watch)
+    monkeypatch.setattr(release, "alarm_states", watch)
     second = run(aws, canary=10, canary_minutes=0.02, poll_s=0.3)
     assert seen and seen[0]["FunctionVersion"] == "1"
     assert seen[0]["RoutingConfig"]["AdditionalVersionWeights"] == {second["version"]: 0.1}
@@ -226,10 +281,18 @@ def test_canary_routes_a_share_then_promotes(aws, aws_env, monkeypatch):
     assert alias["FunctionVersion"] == second["version"] and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
 
 
-def test_canary_rolls_back_when_an_alarm_fires(aws, aws_env):
+def test_canary_rolls_back_when_an_alarm_fires(aws, aws_env, monkeypatch):
     run(aws)
-    client("cloudwatch", aws_env).set_alarm_state(AlarmName=f"{NAMES['function']}-errors", StateValue="ALARM", StateReason="test")
-    with pytest.raises(deploy.DeployError, match="canary rolled back.*errors"):
+    real = release.alarm_states
+
+    def firing(a, names):  # moto never evaluates alarms: the new version's own errors alarm fires once it exists
+        client("cloudwatch", aws_env).set_alarm_state(
+            AlarmName=f"{NAMES['function']}-errors-canary", StateValue="ALARM", StateReason="t"
+        )
+        return real(a, names)
+
+    monkeypatch.setattr(release, "alarm_states", firing)
+    with pytest.raises(deploy.DeployError, match="canary rolled back.*errors-canary"):
         run(aws, canary=25, canary_minutes=0.02, poll_s=0.3)
     alias = client("lambda", aws_env).get_alias(FunctionName=NAMES["function"], Name="live")
     assert alias["FunctionVersion"] == "1" and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
@@ -266,15 +329,7 @@ def test_a_failing_new_version_never_becomes_live(aws, aws_env, monkeypatch, cap
 
 
 def test_verify_version_accepts_a_sound_answer():
-    import io
-
-    class Good:
-        def invoke(self, FunctionName, Qualifier, Payload):
-            event = json.loads(Payload)
-            body = {"prediction": 1.0} if "features" in event else {"statusCode": 200}
-            return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
-
-    assert deploy.verify_version(Good(), "f", "7") == []
+    assert release.verify_version(Answering(None), "f", "7") == []
 
 
 def test_a_broken_package_is_refused_before_upload(aws, aws_env, built_packages, monkeypatch, tmp_path):
@@ -306,9 +361,37 @@ def foreign_rest_api(url, name):
     return api["id"]
 
 
-@pytest.mark.parametrize("kind", ["rest_api", "http_api", "api_key", "usage_plan", "role", "function", "parameter", "alarm"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "rest_api",
+        "http_api",
+        "api_key",
+        "usage_plan",
+        "role",
+        "other_stack_role",
+        "function",
+        "parameter",
+        "alarm",
+        "log_group",
+        "bucket",
+    ],
+)
 def test_a_foreign_namesake_stops_deploy_and_teardown_before_any_change(aws, aws_env, kind):
-    if kind == "rest_api":
+    if kind == "other_stack_role":  # this app's tag, another stack's: not ours either
+        client("iam", aws_env).create_role(
+            RoleName=NAMES["role"],
+            AssumeRolePolicyDocument=json.dumps(deploy.plan()["role"]["AssumeRolePolicyDocument"]),
+            Tags=tag_list({**TAGS, "forecast-stack": "another-stack"}),
+        )
+    elif kind == "log_group":
+        client("logs", aws_env).create_log_group(logGroupName=NAMES["log_group"], tags={"app": "someone-else"})
+    elif kind == "bucket":  # our account-and-region name, untagged, but holding someone's objects: not ours to resume
+        s3 = client("s3", aws_env)
+        bucket = f"{TAGS['app']}-models-123456789012-us-east-1"
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="theirs.txt", Body=b"x")
+    elif kind == "rest_api":
         foreign_rest_api(aws_env, NAMES["api"])
     elif kind == "http_api":
         client("apigatewayv2", aws_env).create_api(Name=NAMES["api"], ProtocolType="HTTP")
@@ -360,7 +443,7 @@ def test_our_role_with_extra_policies_is_refused(aws, aws_env):
     [("short-key", "SecureString", "at least 20"), ("a-plaintext-key-of-30-chars-xx", "String", "plaintext")],
 )
 def test_the_key_is_checked_before_anything_is_created(aws, aws_env, value, kind, match):
-    client("ssm", aws_env).put_parameter(Name=NAMES["key_parameter"], Value=value, Type=kind, Tags=deploy._tag_list(TAGS))
+    client("ssm", aws_env).put_parameter(Name=NAMES["key_parameter"], Value=value, Type=kind, Tags=tag_list(TAGS))
     before = inventory(aws_env)
     with pytest.raises(deploy.DeployError, match=match):
         run(aws)

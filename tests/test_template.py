@@ -128,10 +128,19 @@ def test_usage_plan_alarms_and_tracing_agree(cfn):
     defaults = settings.params_with_defaults(settings.load_template())
     names = sorted(settings.resolve(a["Properties"]["AlarmName"], defaults) for a in of_type(cfn, "AWS::CloudWatch::Alarm"))
     assert names == sorted(a["AlarmName"] for a in deploy.alarm_configs(settings.load_template()))
+    alarms = deploy.alarm_configs(settings.load_template())
     assert all(
         a["Dimensions"] == [{"Name": "FunctionName", "Value": "financial-forecasting-lstm"}]
-        for a in deploy.alarm_configs(settings.load_template())
+        for a in alarms
+        if a["Namespace"] == "AWS/Lambda"
     )
+    [filt] = of_type(cfn, "AWS::Logs::MetricFilter")  # the function's own 5xx lines, whether or not it raised
+    [mine] = deploy.plan()["metric_filters"]
+    assert filt["Properties"]["FilterPattern"] == mine["filterPattern"] == "{ $.status >= 500 }"
+    metric = mine["metricTransformations"][0]
+    assert [(a["Namespace"], a["MetricName"]) for a in alarms if a["Namespace"] != "AWS/Lambda"] == [
+        (metric["metricNamespace"], metric["metricName"])
+    ]
     [stage] = of_type(cfn, "AWS::ApiGateway::Stage")
     assert stage["Properties"]["TracingEnabled"] is True
     assert "AccessLogSetting" in stage["Properties"]
@@ -189,11 +198,13 @@ def test_runtime_is_named_once():
 
 def test_no_setting_is_hard_coded_in_deploy_py():
     """Every name deploy.py uses comes from the template: none of the template's defaults appear in its source."""
-    source = (LAMBDA_DIR / "deploy.py").read_text()
-    for name, value in settings.names().items():
-        if name in ("front_door", "url_auth", "alias", "stage"):
-            continue
-        assert value not in source, f"{name} {value!r} is written in deploy.py; read it from template.yaml"
+    for path in [LAMBDA_DIR / "deploy.py", *sorted((LAMBDA_DIR / "deployer").glob("*.py"))]:
+        source = path.read_text()
+        for name, value in settings.names().items():
+            if name in ("front_door", "url_auth", "alias", "stage"):
+                continue
+            assert value not in source, f"{name} {value!r} is written in {path.name}; read it from template.yaml"
+    assert "AES256" not in (LAMBDA_DIR / "deployer" / "steps.py").read_text(), "the bucket's settings come from ModelBucket"
 
 
 @pytest.mark.parametrize("overrides", [{"Architecture": "arm64"}, {"SnapStart": "PublishedVersions"}])

@@ -189,9 +189,25 @@ if status:
     else:
         st.write(f"Front door **{status.get('front_door') or 'none'}** at `{status.get('url', '-')}`; {fn['runtime_support']}.")
         st.dataframe(pd.DataFrame(fn["versions"]), hide_index=True, width="stretch")
-        older = [v["version"] for v in fn["versions"] if not v["live"]]
-        if older:
-            target = st.selectbox("Roll `live` back to version", older[::-1], key="deploy_rollback_to")
+        # only versions that passed their post-publish check; the one `live` was on before comes first
+        passed = [v["version"] for v in fn["versions"] if not v["live"] and v.get("check") == "passed"][::-1]
+        first = fn.get("rollback_to")
+        older = ([first] if first in passed else []) + [v for v in passed if v != first]
+        if fn.get("canary"):
+            cancel = st.checkbox(
+                f"Cancel the canary: all traffic back to version {fn['alias_version']}", key="deploy_rollback_confirm"
+            )
+            if st.button("Cancel canary", disabled=not cancel, key="deploy_rollback"):
+                code, _ = run("Cancelling the canary", [PY, str(ROOT / "lambda" / "deploy.py"), "rollback", *aws_args])
+                st.session_state.pop("deploy_status_json", None)
+                if code != 0:
+                    st.error("The rollback failed; the lines above say why.")
+        elif not older:
+            st.info("No other version passed its post-publish check, so there is nothing to roll back to.")
+        else:
+            target = st.selectbox(
+                "Roll `live` back to version (versions that passed their check)", older, key="deploy_rollback_to"
+            )
             sure = st.checkbox(
                 f"Move `live` from version {fn['alias_version']} to version {target}", key="deploy_rollback_confirm"
             )
