@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from models.billing import billed_ms
+from models.cloudwatch import cloudwatch_usage  # noqa: F401  (the one reader; the cost monitor calls usage.cloudwatch_usage)
 
 MIN_SPAN_H = 1.0  # never project a month from less than an hour of traffic
 
@@ -82,26 +82,3 @@ def summarize(records: list[dict], days: int = 30) -> dict | None:
         "billed_per_prediction_ms": sum(r["billed_ms"] for r in predicting) / n_pred if n_pred else None,
         "projected_predictions_per_day": n_pred / span_h * 24,
     }
-
-
-def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
-    """Invocations, Duration, Errors and Throttles of the deployed function over the last `hours`."""
-    end = datetime.now(UTC) + timedelta(minutes=1)  # include the period still filling up
-    start = end - timedelta(hours=hours)
-    dims = [{"Name": "FunctionName", "Value": function_name}]
-    out: dict = {"hours": hours}
-    for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Throttles", "Sum"), ("Duration", "Average")):
-        r = cloudwatch.get_metric_statistics(
-            Namespace="AWS/Lambda",
-            MetricName=metric,
-            Dimensions=dims,
-            StartTime=start,
-            EndTime=end,
-            Period=3600,
-            Statistics=[stat],
-        )
-        pts = [p[stat] for p in r.get("Datapoints", [])]
-        out[metric.lower()] = (float(np.mean(pts)) if pts else None) if stat == "Average" else float(sum(pts))
-    out["projected_requests_per_day"] = out["invocations"] / hours * 24
-    out["billed_mean_ms"] = billed_ms(out["duration"]) if out["duration"] else None
-    return out

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
+
+from models.billing import billed_ms  # the one rounding rule
 
 
 def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
@@ -25,5 +26,5 @@ def cloudwatch_usage(cloudwatch, function_name: str, hours: int = 24) -> dict:
         pts = [p[stat] for p in r.get("Datapoints", [])]
         out[metric.lower()] = (sum(pts) / len(pts) if pts else None) if stat == "Average" else float(sum(pts))
     out["projected_requests_per_day"] = out["invocations"] / hours * 24
-    out["billed_mean_ms"] = math.ceil(out["duration"]) if out["duration"] else None
+    out["billed_mean_ms"] = billed_ms(out["duration"]) if out["duration"] else None
     return out
