@@ -92,6 +92,9 @@ def scratch_copy(dest: Path) -> Path:
     for extra in COPY_EXTRA:
         if (ROOT / extra).is_dir():
             shutil.copytree(ROOT / extra, copy / extra, symlinks=True)
+    for venv in (".venv", ".venv-fn"):  # tests that run `make` find the same interpreters (linked, never copied)
+        if (ROOT / venv).exists():
+            (copy / venv).symlink_to((ROOT / venv).resolve())
     return copy
 
 
