@@ -29,6 +29,7 @@ WRITE_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 64  # requests handled at once (threads)
 MAX_PENDING = 8192  # open connections, lowered to fit under RLIMIT_NOFILE
 BUFFER_BUDGET = 128 * 1024 * 1024  # bytes held across every connection (requests read, answers unsent)
+LINGER_S = 1.0  # after refusing a request mid-body, how long its remaining bytes are read and dropped
 FD_RESERVE = 64  # descriptors kept for everything else: workers' Runtime APIs, logs, the listener
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -84,18 +85,21 @@ def pending_bound(requested: int, max_connections: int) -> int:
 
 
 class Conn:
-    __slots__ = ("sock", "addr", "reader", "out", "deadline", "state", "close_after", "held", "continued", "head_only")
+    __slots__ = (
+        "sock", "addr", "reader", "out", "deadline", "state", "close_after", "held", "continued", "head_only", "linger",
+    )  # fmt: skip
 
     def __init__(self, sock: socket.socket, addr, read_timeout: float):
         self.sock, self.addr = sock, addr
         self.reader = RequestReader()
         self.out = bytearray()
         self.deadline = time.monotonic() + read_timeout
-        self.state = "reading"  # reading, busy (a handler has it), writing
+        self.state = "reading"  # reading, busy (a handler has it), writing, lingering (refused: reads discarded)
         self.close_after = False
         self.held = 0  # bytes counted against the buffer budget
         self.continued = False  # 100 Continue sent for the request being read
         self.head_only = False
+        self.linger = False  # refused mid-request: after the answer, keep reading (and dropping) until the client stops
 
 
 class Gatekeeper(threading.Thread):
@@ -209,8 +213,8 @@ class Gatekeeper(threading.Thread):
                 next_scan = now + 0.1
                 while self.reading and (oldest := next(iter(self.reading.values()))).deadline <= now:
                     self._close(oldest)
-                for conn in [c for c in self.conns.values() if c.state == "writing" and c.deadline <= now]:
-                    self._close(conn, abort=True)
+                for conn in [c for c in self.conns.values() if c.state in ("writing", "lingering") and c.deadline <= now]:
+                    self._close(conn, abort=conn.state == "writing")
 
     def _accept(self) -> None:
         for _ in range(256):
@@ -266,6 +270,8 @@ class Gatekeeper(threading.Thread):
             data = b""
         if not data:  # the client left (mid-request or idle): nothing is invoked
             return self._close(conn)
+        if conn.state == "lingering":  # the rest of a refused request: dropped, never buffered or counted
+            return
         conn.reader.feed(data)
         if not self._account(conn):
             return self._refuse(conn, OVERLOADED)
@@ -315,6 +321,7 @@ class Gatekeeper(threading.Thread):
         self.selector.unregister(conn.sock)
         conn.reader = RequestReader()
         conn.out = bytearray()
+        conn.linger = True
         self._answer(conn, answer, True)
 
     def _flush(self, conn: Conn) -> None:
@@ -329,12 +336,24 @@ class Gatekeeper(threading.Thread):
         if conn.out:
             return  # the rest when the socket is writable again, within the write deadline
         if conn.close_after:
-            return self._close(conn)
+            return self._linger(conn) if conn.linger else self._close(conn)
         conn.state = "reading"
         conn.deadline = time.monotonic() + self.read_timeout
         self.reading[id(conn)] = conn
         self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
         self._advance(conn)  # a pipelined request may already be whole in the buffer
+
+    def _linger(self, conn: Conn) -> None:
+        """A lingering close: our side is shut, and what the client is still sending is read and dropped for a
+        moment, so its kernel never answers the rest with a reset that would destroy our answer before it is read
+        (a client still uploading the body we refused gets its 413/503, not "connection reset")."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return self._close(conn)
+        conn.state = "lingering"
+        conn.deadline = time.monotonic() + LINGER_S
+        self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
 
     def _close(self, conn: Conn, abort: bool = False) -> None:
         """Close a connection; `abort` resets it (an answer the client will not take is dropped, not queued for ever
@@ -376,7 +395,7 @@ class Gatekeeper(threading.Thread):
         for conn in list(self.conns.values()):
             if conn.state == "reading":  # a request already sent is read one last time (and answered 503)
                 self._read(conn)
-            if conn.state == "reading":  # idle keep-alive, or a request still arriving
+            if conn.state in ("reading", "lingering"):  # idle keep-alive, a request still arriving, a refused one
                 self._close(conn)
         busy = [c for c in self.conns.values() if c.state == "busy"]
         if not self.conns:

@@ -258,6 +258,20 @@ def test_the_buffer_budget_answers_503_instead_of_growing(api):
     assert requests.get(api.url + "/health", timeout=5).status_code == 200
 
 
+def test_a_client_still_uploading_a_refused_body_reads_its_answer(api):
+    """A body over API Gateway's 10 MB is refused at its head; a client that goes on sending the body must still read
+    the 413 (a lingering close), not a connection reset that destroys the answer before it is read."""
+    s = connect(api)
+    try:
+        s.sendall(post_head(f"Content-Length: {11 * 1024 * 1024}\r\n"))
+        time.sleep(0.3)  # the 413 is written and our side of the connection would be closed by now
+        s.sendall(b" " * (2 * 1024 * 1024))  # the rest of the upload, as curl or requests would go on sending it
+        answer = s.recv(200)
+    finally:
+        s.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
 def shapes(api, body: bytes, n: int) -> list[tuple[str, socket.socket]]:
     """`n` clients of every slow shape: half a head, part of a body, part of a chunked body, a body held after a 100,
     answers never read, and idle keep-alive."""
