@@ -186,10 +186,22 @@ class LocalAPI:
     """`python lambda/local_api.py` as `make run` starts it, on a free port, in its own process group."""
 
     def __init__(self, tmp: Path, key: str = SAMPLE_KEY, args: tuple = (), env: dict | None = None):
+        self.key, self.dir = key, tmp
+        env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # a free port can be taken by another process before the server binds it (parallel runs on one machine):
+        # only that failure is retried, on another port
+        for attempt in range(3):
+            try:
+                return self._start(tmp, args, env)
+            except RuntimeError:
+                taken = "cannot listen on" in (tmp / "local_api.out").read_text()
+                if not taken or attempt == 2:
+                    raise
+
+    def _start(self, tmp: Path, args: tuple, env: dict) -> None:
         import requests
 
-        self.port, self.key, self.dir = free_port(), key, tmp
-        env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.port = free_port()
         self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
         self.proc = launch(
             [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port), "--log-dir", str(tmp), *args],
