@@ -41,10 +41,15 @@ def usage_plan_config(template: dict, params: dict | None = None) -> dict:
     }
 
 
-def alarm_configs(template: dict, params: dict | None = None) -> list[dict]:
-    """put_metric_alarm arguments for every AWS::CloudWatch::Alarm in the template."""
+LEDGER_PREFIX = "Ledger"  # logical ids of the ledger's resources: its alarms are not the predict function's
+
+
+def alarm_configs(template: dict, params: dict | None = None, ledger: bool = False) -> list[dict]:
+    """put_metric_alarm arguments for the predict function's alarms (the canary rolls back on them), or the ledger's."""
     out = []
     for logical_id in settings.resources_of_type(template, "AWS::CloudWatch::Alarm"):
+        if logical_id.startswith(LEDGER_PREFIX) != ledger:
+            continue
         p = settings.resource_props(template, logical_id, params)
         cfg = {k: p[k] for k in ALARM_FIELDS if k in p}
         cfg["Period"], cfg["EvaluationPeriods"] = int(cfg["Period"]), int(cfg["EvaluationPeriods"])
