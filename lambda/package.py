@@ -383,6 +383,11 @@ def ensure_ledger_built(layer: bool, quiet: bool = False, target: Target | None 
     return fn, (lay if fresh_layer else None)
 
 
+def ledger_paths(target: Target | None = None) -> tuple[Path, Path]:
+    target = target or Target.from_template()
+    return target.out_dir / LEDGER_FUNCTION_ZIP.name, target.out_dir / LEDGER_LAYER_ZIP.name
+
+
 def ledger_report(fn: Path, layer: Path) -> list[str]:
     """The ledger function against Lambda's 250 MB unzipped (function and layer together); the limits exceeded."""
     total = unzipped_size(fn) + unzipped_size(layer)
