@@ -149,7 +149,8 @@ def explain(e: Exception, args) -> str:
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return (
                 f"permission denied ({code}): {e.response['Error'].get('Message', '')}. The deploying identity needs "
-                "Lambda, API Gateway, IAM, S3, SSM, Logs and CloudWatch permissions"
+                "Lambda, API Gateway, IAM, S3, SSM, Logs and CloudWatch permissions (and, for the ledger's survey, "
+                "DynamoDB, SQS and EventBridge Scheduler read access)"
             )
         return f"AWS error {code}: {e.response.get('Error', {}).get('Message', e)}"
     if isinstance(e, bx.BotoCoreError):
