@@ -157,3 +157,15 @@ def test_a_foreign_ledger_namesake_is_refused_and_never_deleted(aws, aws_env, le
     with pytest.raises(deploy.Collision):
         deploy.teardown(aws, purge=True)
     assert ledger_inventory(aws_env) == before and inventory(aws_env) == before_all, "teardown never deletes it"
+
+
+def test_a_missing_ledger_package_is_one_line_before_anything_is_created(aws, aws_env, tmp_path):
+    import package
+
+    before = inventory(aws_env)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(package, "ledger_paths", lambda target=None: (tmp_path / "ledger_function.zip", tmp_path / "ledger_layer.zip"))
+        needs = r"ledger_function.zip and ledger_layer.zip in dist/: run `python lambda/package.py --ledger`"
+        with pytest.raises(deploy.DeployError, match=needs):
+            test_deploy.run(aws, params=ON)
+    assert inventory(aws_env) == before and not ledger_inventory(aws_env)["tables"]

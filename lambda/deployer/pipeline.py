@@ -8,7 +8,7 @@ import json
 import settings
 
 from . import ledger
-from .aws import Aws, say
+from .aws import Aws, DeployError, say
 from .front_doors import choose, step_front_door
 from .plan import plan
 from .release import repair_canary, step_alias, step_publish, step_verify
@@ -62,6 +62,12 @@ def deploy(
     if p["ledger"]["enabled"]:  # its layer is a heavy build: only a deploy that deploys the ledger makes it
         built = package.ensure_ledger_built(layer=True, quiet=True, target=target) if build else None
         ledger_zips = built or package.ledger_paths(target)
+        missing = [z.name for z in ledger_zips if not z.exists()]
+        if missing:
+            raise DeployError(
+                f"--ledger on needs {' and '.join(missing)} in dist/: run `python lambda/package.py --ledger` "
+                "(or deploy without --no-build). Nothing was created"
+            )
     ctx = Context(aws, p, template, params, found)
     say(next(step), check_package(ctx, fn_zip, layer_zip) if check else "package check skipped (check=False)")
     manifest = json.loads((package.RUNTIME_SRC / "manifest.json").read_text())
