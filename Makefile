@@ -63,7 +63,6 @@ lint: setup-dev ## ruff (lint and format) and cfn-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint lambda/template.yaml
-	$(VENV)/bin/cfn-lint ledger/template.yaml
 
 format: setup-dev ## ruff format and the safe lint fixes
 	$(VENV)/bin/ruff format .

@@ -1,6 +1,6 @@
 """Deploy the forecaster to AWS with boto3 - safely, cheaply, and touching only what is ours.
 
-    python lambda/deploy.py deploy   [--api rest|http|url] [--url-auth none|iam] [--allow-public]
+    python lambda/deploy.py deploy   [--api rest|http|url] [--url-auth none|iam] [--allow-public] [--ledger on|off]
                                      [--canary PCT [--canary-minutes M]] [--arch arm64] [--snapstart]
                                      [--param NAME=VALUE ...] [--region R] [--profile P] [--endpoint-url URL]
     python lambda/deploy.py status   [--json] [--show-key]

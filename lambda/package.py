@@ -3,11 +3,15 @@
     python lambda/package.py                 # dist/lambda_function.zip and dist/layer.zip (template's Runtime and arch)
     python lambda/package.py --arch arm64    # the same for Graviton (manylinux_2_28_aarch64 wheels); nothing here runs it
     python lambda/package.py --force         # rebuild even if the inputs are unchanged
+    python lambda/package.py --ledger        # also the ledger's layer (a deploy with Ledger=on builds it itself)
 
 dist/lambda_function.zip  lambda_handler.py + forecast/ + runtime/ (models/runtime), with .pyc compiled by the
                           runtime's own CPython (unchecked-hash: Lambda's read-only package cannot cache bytecode)
 dist/layer.zip            python/ <- lambda/requirements.txt as cpXY wheels for manylinux_2_28 or older (Amazon
                           Linux 2023 has glibc 2.34), stripped of what the function never loads
+dist/ledger_function.zip  ledger/ + the models/ modules it imports (the daily job's own function; no torch)
+dist/ledger_layer.zip     python/ <- ledger/requirements.txt with its dependencies (--ledger only: pandas, scipy,
+                          arch and yfinance take a while; sources only, as compiled .pyc would pass 250 MB)
 
 Same inputs, same bytes: entries are sorted, dated 1980-01-01 and given fixed permissions.
 """
@@ -40,6 +44,13 @@ LAYER_ZIP = DIST / "layer.zip"
 STATE = DIST / "build-inputs.json"
 RUNTIME_SRC = ROOT / "models" / "runtime"
 REQUIREMENTS = LAMBDA_DIR / "requirements.txt"
+# the ledger's daily job: its own function and layer (never in the predict function's zips)
+LEDGER_FUNCTION_ZIP = DIST / "ledger_function.zip"
+LEDGER_LAYER_ZIP = DIST / "ledger_layer.zip"
+LEDGER_STATE = DIST / "ledger-build-inputs.json"
+LEDGER_REQUIREMENTS = ROOT / "ledger" / "requirements.txt"
+# what ledger.handler imports from models/ (torch-free: net, train and export stay out; a test imports the zip alone)
+LEDGER_MODELS = ["__init__.py", "client.py", "data/__init__.py", "dataset.py", "features.py", "local.py", "metrics.py"]
 
 MB = 1024 * 1024
 LIMITS = {  # ours, then Lambda's: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
@@ -120,6 +131,14 @@ STRIP_DIRS = {
 # never loads it (tests/test_package.py runs the stripped package to prove it): about 16-35 MB for nothing
 STRIP_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)
 STRIP_SUFFIXES = (".pyi", ".h", ".c", ".pxd", ".pyx", ".cpp", ".hpp", ".a", ".md", ".txt", ".typed")
+# the ledger layer's wider tree (pandas, scipy, statsmodels) has real modules named tools, testing, backend, datasets:
+# strip only test suites and build sources there, and lxml: yfinance requires it but the ledger's calls never load it
+# (its HTML pages go through html.parser; lxml serves only pandas.read_html, in a lookup the ledger does not make)
+LEDGER_STRIP = {
+    "dirs": {"tests", "__pycache__"},
+    "suffixes": (".pyi", ".h", ".c", ".pxd", ".pyx", ".cpp", ".hpp"),
+    "globs": ("lxml", "lxml-*.dist-info"),
+}
 KEEP_IN_DIST_INFO = {"METADATA", "RECORD", "WHEEL", "top_level.txt", "LICENSE", "LICENSE.txt"}
 FUNCTION_FILES = ["lambda_handler.py", "forecast"]
 
@@ -223,21 +242,25 @@ def build_function(out: Path | None = None, target: Target | None = None) -> Pat
     return out
 
 
-def strip(site: Path) -> int:
+def strip(site: Path, dirs=STRIP_DIRS, suffixes=STRIP_SUFFIXES, globs=STRIP_GLOBS) -> int:
     """Delete what the runtime never imports; returns bytes saved."""
     saved = 0
-    for pattern in STRIP_GLOBS:
+    for pattern in globs:
         for path in site.glob(pattern):
-            saved += path.stat().st_size
-            path.unlink()
+            if path.is_dir():
+                saved += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            else:
+                saved += path.stat().st_size
+                path.unlink()
     for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if not path.exists():
             continue
         rel = path.relative_to(site)
         drop = False
-        if path.is_dir() and path.name in STRIP_DIRS and not rel.parts[0].endswith(".dist-info"):
+        if path.is_dir() and path.name in dirs and not rel.parts[0].endswith(".dist-info"):
             drop = True
-        elif path.is_file() and path.suffix in STRIP_SUFFIXES and not rel.parts[0].endswith(".dist-info"):
+        elif path.is_file() and path.suffix in suffixes and not rel.parts[0].endswith(".dist-info"):
             drop = True
         elif path.is_file() and rel.parts[0].endswith(".dist-info") and path.name not in KEEP_IN_DIST_INFO:
             drop = True
@@ -250,8 +273,16 @@ def strip(site: Path) -> int:
 
 
 def build_layer(
-    out: Path | None = None, quiet: bool = False, target: Target | None = None, requirements: Path = REQUIREMENTS
+    out: Path | None = None,
+    quiet: bool = False,
+    target: Target | None = None,
+    requirements: Path = REQUIREMENTS,
+    resolve: bool = False,
+    byte_compile: bool = True,
 ) -> Path:
+    """The layer's wheels for the target. `resolve` lets pip add dependencies (the ledger's ranges); the predict layer
+    pins every package, so it is --no-deps. `byte_compile` off ships sources only (the ledger layer: its .pyc would
+    push it past Lambda's 250 MB)."""
     target = target or Target.from_template()
     out = out or target.out_dir / LAYER_ZIP.name
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,7 +303,7 @@ def build_layer(
             "-m",
             "pip",
             "install",
-            "--no-deps",
+            *([] if resolve else ["--no-deps"]),
             "--no-compile",
             "--disable-pip-version-check",
             "--target",
@@ -290,15 +321,82 @@ def build_layer(
                 f"pip could not fetch the layer's wheels for {target} (is PyPI reachable? does every pin "
                 f"in {requirements.name} have a {target.abi} wheel?):\n{tail}"
             )
-        saved = strip(site)
+        saved = strip(site, **(LEDGER_STRIP if resolve else {}))
         if not quiet:
             print(
                 f"  stripped {saved / MB:.1f} MB of tests, headers, stubs, onnxruntime's unused C API library and tooling",
                 flush=True,
             )
-        compile_tree(site, target)
+        if byte_compile:
+            compile_tree(site, target)
         write_zip(site.parent, out)
     return out
+
+
+def build_ledger_function(out: Path | None = None, target: Target | None = None) -> Path:
+    """ledger/ and the models/ modules it imports, byte-compiled for the runtime: the daily job's code."""
+    target = target or Target.from_template()
+    out = out or target.out_dir / LEDGER_FUNCTION_ZIP.name
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Path(tmp)
+        for src in ledger_inputs()[:-1]:
+            dest = stage / src.relative_to(ROOT)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+        compile_tree(stage, target)
+        write_zip(stage, out)
+    return out
+
+
+def ledger_inputs() -> list[Path]:
+    """The ledger function's sources, then its requirements (the layer's input)."""
+    ledger = sorted((ROOT / "ledger").glob("*.py"))
+    return ledger + [ROOT / "models" / m for m in LEDGER_MODELS] + [LEDGER_REQUIREMENTS]
+
+
+def ensure_ledger_built(layer: bool, quiet: bool = False, target: Target | None = None) -> tuple[Path, Path | None]:
+    """Build the ledger's function zip (cheap) and, when asked, its layer (pandas, scipy, arch, yfinance: a heavy
+    build only a deploy with Ledger=on needs) if missing or stale; returns (function zip, layer zip or None)."""
+    target = target or Target.from_template()
+    fn, lay = target.out_dir / LEDGER_FUNCTION_ZIP.name, target.out_dir / LEDGER_LAYER_ZIP.name
+    state_file = target.out_dir / LEDGER_STATE.name
+    try:
+        st = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        st = {}
+    inputs = ledger_inputs()
+    now = {"target": str(target), "function": tree_digest(inputs[:-1]), "layer": tree_digest(inputs[-1:])}
+    same_target = st.get("target") == now["target"]
+    if not fn.exists() or not same_target or st.get("function") != now["function"]:
+        if not quiet:
+            print(f"building {fn.relative_to(ROOT)} (ledger/ and the models/ modules it imports)", flush=True)
+        build_ledger_function(fn, target)
+    fresh_layer = lay.exists() and same_target and st.get("layer") == now["layer"]
+    if layer and not fresh_layer:
+        if not quiet:
+            print(f"building {lay.relative_to(ROOT)} for {target} from ledger/requirements.txt", flush=True)
+        build_layer(lay, quiet=quiet, target=target, requirements=LEDGER_REQUIREMENTS, resolve=True, byte_compile=False)
+        fresh_layer = True
+    now["layer"] = now["layer"] if fresh_layer else None
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps(now, indent=1) + "\n")
+    return fn, (lay if fresh_layer else None)
+
+
+def ledger_paths(target: Target | None = None) -> tuple[Path, Path]:
+    target = target or Target.from_template()
+    return target.out_dir / LEDGER_FUNCTION_ZIP.name, target.out_dir / LEDGER_LAYER_ZIP.name
+
+
+def ledger_report(fn: Path, layer: Path) -> list[str]:
+    """The ledger function against Lambda's 250 MB unzipped (function and layer together); the limits exceeded."""
+    total = unzipped_size(fn) + unzipped_size(layer)
+    ok = total <= LAMBDA_UNZIPPED_LIMIT
+    print(
+        f"  ledger          {fn.stat().st_size / MB:7.2f} MB function + {layer.stat().st_size / MB:.2f} MB layer zipped; "
+        f"{total / MB:.2f} MB unzipped of {LAMBDA_UNZIPPED_LIMIT / MB:.0f} MB  {'ok' if ok else 'OVER'}"
+    )
+    return [] if ok else [f"the ledger function and layer unzip to {total / MB:.2f} MB, over Lambda's 250 MB"]
 
 
 def glibc_needed(layer_zip: Path) -> dict[str, tuple[int, int]]:
@@ -410,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--force", action="store_true", help="rebuild both zips even when their inputs are unchanged")
     p.add_argument("--arch", choices=sorted(MACHINE), default=None, help="x86_64 or arm64 (default: the template's Architecture)")
+    p.add_argument(
+        "--ledger", action="store_true", help="also build the ledger's layer (dist/ledger_layer.zip; pandas, scipy, arch: heavy)"
+    )
     p.add_argument("--python", default=None, help="CPython version for a local-only build (default: the template's Runtime)")
     args = p.parse_args(argv)
     default = Target.from_template(args.arch)
@@ -418,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         (target.out_dir / STATE.name).unlink(missing_ok=True)
     fn, layer = ensure_built(force_layer=args.force, target=target)
     failures = report(fn, layer) + check_glibc(layer)
+    ledger_fn, ledger_layer = ensure_ledger_built(layer=args.ledger, target=target)
+    if ledger_layer:
+        failures += ledger_report(ledger_fn, ledger_layer) + check_glibc(ledger_layer)
+    else:
+        print(f"  ledger          {ledger_fn.stat().st_size / MB:7.2f} MB function (its layer: --ledger)")
     if failures:
         raise PackageError("; ".join(failures) + ". Trim lambda/requirements.txt or the model, or pin older wheels.")
     where = "deployable" if target.deployable else "local only: not the template's Runtime"

@@ -120,6 +120,16 @@ def names(template: dict | None = None, params: dict | None = None) -> dict:
         "project": p["ProjectTag"],
         "front_door": p["FrontDoor"],
         "url_auth": p["UrlAuthType"],
+        # the ledger's (Ledger=on): named after the stack, so two stacks never share one
+        "ledger_table": prop("LedgerTable", "TableName"),
+        "ledger_function": prop("LedgerFunction", "FunctionName"),
+        "ledger_layer": prop("LedgerLayer", "LayerName"),
+        "ledger_role": prop("LedgerRole", "RoleName"),
+        "ledger_scheduler_role": prop("LedgerSchedulerRole", "RoleName"),
+        "ledger_log_group": prop("LedgerLogGroup", "LogGroupName"),
+        "ledger_queue": prop("LedgerDeadLetterQueue", "QueueName"),
+        "schedule_group": prop("LedgerScheduleGroup", "Name"),
+        "schedule": prop("LedgerDailySchedule", "Name"),
     }
 
 

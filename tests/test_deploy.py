@@ -146,7 +146,7 @@ def answering(aws, monkeypatch):
 def test_deploy_creates_everything_tagged_and_is_idempotent(aws, aws_env, capsys):
     first = run(aws)  # the package check passing is covered by test_a_failing_new_version_never_becomes_live
     out = capsys.readouterr().out
-    assert "[13/13]" in out and f"Invoke URL: {first['url']}" in out
+    assert "[14/14]" in out and f"Invoke URL: {first['url']}" in out
     key = client("ssm", aws_env).get_parameter(Name=NAMES["key_parameter"], WithDecryption=True)["Parameter"]["Value"]
     assert key and key not in out, "the key must not be printed by default"
 

@@ -124,26 +124,28 @@ def test_metric_lines_count_the_tickers_in_alarm():
     assert "Coverage60" not in lines[2] and lines[2]["Ticker"] == "IBM"
 
 
-# --- ledger/template.yaml -----------------------------------------------------------------------------------------
+# --- the ledger in lambda/template.yaml -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def ledger_cfn() -> dict:
-    """ledger/template.yaml as CloudFormation would run it (samtranslator, offline)."""
+    """lambda/template.yaml with Ledger=on as CloudFormation would run it (samtranslator, offline)."""
     import copy
     import sys
 
     from samtranslator.translator.transform import transform
 
-    from tests.support import LAMBDA_DIR, ROOT
+    from tests.support import LAMBDA_DIR
 
     sys.path.insert(0, str(LAMBDA_DIR))
     import settings
 
-    t = copy.deepcopy(settings.load_template(ROOT / "ledger" / "template.yaml"))
-    t["Resources"]["LedgerFunction"]["Properties"]["CodeUri"] = "s3://bucket/ledger_function.zip"
-    t["Resources"]["LedgerLayer"]["Properties"]["ContentUri"] = "s3://bucket/ledger_layer.zip"
-    params = {**settings.params_with_defaults(t), "PythonRuntime": "python3.13", "ForecastApiUrl": "https://x.example/prod"}
+    t = copy.deepcopy(settings.load_template())
+    for fn, code in (("LedgerFunction", "ledger_function"), ("ForecastFunction", "lambda_function")):
+        t["Resources"][fn]["Properties"]["CodeUri"] = f"s3://bucket/{code}.zip"
+    for layer, code in (("LedgerLayer", "ledger_layer"), ("DependenciesLayer", "layer")):
+        t["Resources"][layer]["Properties"]["ContentUri"] = f"s3://bucket/{code}.zip"
+    params = {**settings.params_with_defaults(t), "Ledger": "on", "ApiKeyValue": "k" * 20, "ApiKeySha256": "0" * 64}
 
     class Policies:
         def load(self):
@@ -154,21 +156,15 @@ def ledger_cfn() -> dict:
         return transform(t, params, Policies())
 
 
-def test_the_ledger_template_passes_cfn_lint():
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def test_the_ledger_lives_in_the_one_template():
+    """No second template to drift from the first: lambda/template.yaml (cfn-lint in test_template) declares it all."""
     from tests.support import ROOT
 
-    r = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), str(ROOT / "ledger" / "template.yaml")], capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (ROOT / "ledger" / "template.yaml").exists()
 
 
 def one(cfn: dict, kind: str) -> dict:
-    [r] = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == kind]
+    [r] = [r["Properties"] for k, r in cfn["Resources"].items() if r["Type"] == kind and k.startswith("Ledger")]
     return r
 
 
@@ -211,7 +207,8 @@ def test_the_alarms_watch_what_the_handler_emits(ledger_cfn):
     alarms = [r["Properties"] for r in ledger_cfn["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     drift = {a["MetricName"]: a for a in alarms if a["Namespace"] == handler.NAMESPACE}
     assert set(drift) == set(handler.ALARM_METRICS.values())
-    assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "LedgerFunctionName"}}] for a in drift.values())
+    ledger_fn = {"Fn::Sub": "${FunctionName}-ledger"}
+    assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": ledger_fn}] for a in drift.values())
     assert any(a["Namespace"] == "AWS/SQS" for a in alarms)  # a run that failed its retries
 
 
@@ -232,14 +229,14 @@ def test_the_templates_table_and_schedule_are_what_aws_accepts(monkeypatch):
     import boto3
     from moto import mock_aws
 
-    from tests.support import LAMBDA_DIR, ROOT
+    from tests.support import LAMBDA_DIR
 
     sys.path.insert(0, str(LAMBDA_DIR))
     import settings
 
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(k, v)
-    t = settings.load_template(ROOT / "ledger" / "template.yaml")
+    t = settings.load_template()
     params = settings.params_with_defaults(t)
     with mock_aws():
         table = settings.resolve(t["Resources"]["LedgerTable"]["Properties"], params)
@@ -260,7 +257,10 @@ def test_the_templates_table_and_schedule_are_what_aws_accepts(monkeypatch):
         }
         schedule["Target"]["DeadLetterConfig"] = {"Arn": dlq_arn}
         scheduler = boto3.client("scheduler")
+        group = settings.resolve(t["Resources"]["LedgerScheduleGroup"]["Properties"], params)
+        scheduler.create_schedule_group(**group)
+        schedule["GroupName"] = group["Name"]
         scheduler.create_schedule(**schedule)
-        got = scheduler.get_schedule(Name=schedule["Name"])
+        got = scheduler.get_schedule(Name=schedule["Name"], GroupName=group["Name"])
     assert got["ScheduleExpression"] == "cron(30 16 ? * MON-FRI *)" and got["ScheduleExpressionTimezone"] == "America/New_York"
     assert got["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 3 and got["Target"]["DeadLetterConfig"]["Arn"] == dlq_arn

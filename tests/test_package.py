@@ -171,3 +171,53 @@ def test_runtime_python_is_found_or_explained(monkeypatch):
 def test_tampered_manifest_hash_fails_the_sha256_check(built_packages):
     data = json.loads((RUNTIME_DIR / "manifest.json").read_text())
     assert hashlib.sha256((RUNTIME_DIR / "model.onnx").read_bytes()).hexdigest() == data["files"]["model.onnx"]["sha256"]
+
+
+# --- the ledger's own function and layer ---------------------------------------------------------------------
+
+
+def test_the_ledger_function_holds_the_job_and_only_the_models_it_imports(tmp_path):
+    """ledger/ and the models/ modules ledger.handler imports, alone: importing it from the extracted zip loads every
+    ledger and models module from there (so nothing is missing) and never torch (so net/train/export stay out)."""
+    import subprocess
+    import sys
+
+    zip_path = package.build_ledger_function(tmp_path / "ledger_function.zip", TARGET)
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    assert {"ledger/handler.py", "ledger/dynamo.py", "models/metrics.py", "models/client.py"} <= names
+    assert not {"models/net.py", "models/train.py", "models/export.py", "lambda_handler.py"} & names
+    assert f"ledger/__pycache__/handler.cpython-{TARGET.abi[2:]}.pyc" in names
+    root = tmp_path / "fn"
+    zipfile.ZipFile(zip_path).extractall(root)
+    probe = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import ledger.handler;"
+        "mods = {m: getattr(sys.modules[m], '__file__', '') for m in sys.modules if m.split('.')[0] in ('ledger', 'models')};"
+        "out = [m for m, f in mods.items() if not f.startswith(sys.argv[1])];"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'outside': out}))"
+    )
+    # -I: the checkout is not on sys.path, so a module the zip lacks fails to import instead of coming from here
+    r = subprocess.run([sys.executable, "-I", "-c", probe, str(root)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == {"torch": False, "outside": []}
+
+
+@pytest.mark.slow
+def test_the_ledger_layer_runs_the_job_on_the_runtime_python_within_lambdas_limit(tmp_path):
+    """The real ledger layer (pandas, arch, yfinance, exchange-calendars for the runtime's CPython, from PyPI): with the
+    ledger function it fits Lambda's 250 MB unzipped, and on CPython 3.13 alone it imports the job and fits a GARCH."""
+    import subprocess
+
+    fn, layer = package.ensure_ledger_built(layer=True, quiet=True, target=TARGET)
+    assert package.ledger_report(fn, layer) == []
+    names = zipfile.ZipFile(layer).namelist()
+    assert not any("/tests/" in n for n in names) and not any(n.startswith("python/lxml/") for n in names)
+    probe = (
+        "import sys; sys.path[:0] = sys.argv[1:3]; import ledger.handler, exchange_calendars, numpy as np;"
+        "from models import metrics; g = metrics.fit_garch(np.random.default_rng(0).normal(0, 0.01, 400));"
+        "assert 0 <= g['alpha'] + g['beta'] < 1, g; assert 'torch' not in sys.modules; print('ok')"
+    )
+    for z, d in ((fn, "fn"), (layer, "layer")):
+        zipfile.ZipFile(z).extractall(tmp_path / d)
+    cmd = [str(package.interpreter(TARGET)), "-I", "-c", probe, str(tmp_path / "fn"), str(tmp_path / "layer" / "python")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -43,6 +43,8 @@ def transformed(front_door: str) -> dict:
     # `sam package` turns local paths into S3 URIs before the transform
     t["Resources"]["ForecastFunction"]["Properties"]["CodeUri"] = "s3://bucket/lambda_function.zip"
     t["Resources"]["DependenciesLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+    t["Resources"]["LedgerFunction"]["Properties"]["CodeUri"] = "s3://bucket/ledger_function.zip"
+    t["Resources"]["LedgerLayer"]["Properties"]["ContentUri"] = "s3://bucket/ledger_layer.zip"
     params = {"ApiKeyValue": KEY, "ApiKeySha256": KEY_SHA, **settings.params_with_defaults(t), "FrontDoor": front_door}
     with pytest.MonkeyPatch.context() as mp:  # the transform asks boto3 for a region to build ARNs
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -53,6 +55,7 @@ def transformed(front_door: str) -> dict:
         "IsHttp": front_door == "http",
         "IsUrl": front_door == "url",
         "IsPublicUrl": front_door == "url",
+        "LedgerOn": False,  # the template's default (tests/test_ledger_aws.py transforms it with Ledger=on)
     }
     out["Resources"] = {k: v for k, v in out["Resources"].items() if holds.get(v.get("Condition"), True)}
     return out

@@ -57,6 +57,12 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="deploy: do not invoke the new version (an emulator cannot run code)")
     p.add_argument("--arch", choices=["x86_64", "arm64"], default=None, help="deploy: instruction set (default: the template's)")
     p.add_argument("--snapstart", action="store_true", help="deploy: turn on SnapStart for published versions (Python 3.12+)")
+    p.add_argument(
+        "--ledger",
+        choices=["on", "off"],
+        default=None,
+        help="deploy: the track record's table, daily job and schedule (default: the template's Ledger, off)",
+    )
     return p
 
 
@@ -68,6 +74,7 @@ def params_of(args: argparse.Namespace) -> dict:
         "FrontDoor": args.api,
         "StageName": args.stage,
         "UrlAuthType": {"none": "NONE", "iam": "AWS_IAM"}.get(args.url_auth or ""),
+        "Ledger": args.ledger,
     }
     return {**{k: v for k, v in flags.items() if v}, **dict(args.param)}
 
@@ -142,7 +149,8 @@ def explain(e: Exception, args) -> str:
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return (
                 f"permission denied ({code}): {e.response['Error'].get('Message', '')}. The deploying identity needs "
-                "Lambda, API Gateway, IAM, S3, SSM, Logs and CloudWatch permissions"
+                "Lambda, API Gateway, IAM, S3, SSM, Logs and CloudWatch permissions (and, for the ledger's survey, "
+                "DynamoDB, SQS and EventBridge Scheduler read access)"
             )
         return f"AWS error {code}: {e.response.get('Error', {}).get('Message', e)}"
     if isinstance(e, bx.BotoCoreError):

@@ -7,7 +7,8 @@ import json
 
 import settings
 
-from .aws import Aws, say
+from . import ledger
+from .aws import Aws, DeployError, say
 from .front_doors import choose, step_front_door
 from .plan import plan
 from .release import repair_canary, step_alias, step_publish, step_verify
@@ -51,12 +52,22 @@ def deploy(
     repaired = repair_canary(aws, p) if found.function else None  # a split nobody watches goes back to its primary
     if repaired:
         say("repair", repaired)
-    total = 13
+    total = 14
     step = iter(f"{i}/{total}" for i in range(1, total + 1))
     where = f"account {aws.account()}, region {aws.region}{f', endpoint {aws.endpoint_url}' if aws.endpoint_url else ''}"
     say(next(step), f"{where}; {verdict.message}; every named resource is ours or absent" + (f"; {kept}" if kept else ""))
     target = package.Target.from_template(arch=p["function"]["Architectures"][0])
     fn_zip, layer_zip = package.ensure_built(quiet=True, target=target) if build else package.paths(target)
+    ledger_zips = (None, None)
+    if p["ledger"]["enabled"]:  # its layer is a heavy build: only a deploy that deploys the ledger makes it
+        built = package.ensure_ledger_built(layer=True, quiet=True, target=target) if build else None
+        ledger_zips = built or package.ledger_paths(target)
+        missing = [z.name for z in ledger_zips if not z.exists()]
+        if missing:
+            raise DeployError(
+                f"--ledger on needs {' and '.join(missing)} in dist/: run `python lambda/package.py --ledger` "
+                "(or deploy without --no-build). Nothing was created"
+            )
     ctx = Context(aws, p, template, params, found)
     say(next(step), check_package(ctx, fn_zip, layer_zip) if check else "package check skipped (check=False)")
     manifest = json.loads((package.RUNTIME_SRC / "manifest.json").read_text())
@@ -73,6 +84,7 @@ def deploy(
     ctx.found.function = ctx.found.function or {"FunctionName": p["names"]["function"]}
     say(next(step), step_front_door(ctx))
     say(next(step), step_alarms(ctx))
+    say(next(step), ledger.step(ctx, *ledger_zips))
     print(f"done. Invoke URL: {ctx.url}  (front door: {p['names']['front_door']})", flush=True)
     print(
         f"  the API key is in SSM Parameter Store {p['names']['key_parameter']}; "

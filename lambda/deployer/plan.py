@@ -41,10 +41,15 @@ def usage_plan_config(template: dict, params: dict | None = None) -> dict:
     }
 
 
-def alarm_configs(template: dict, params: dict | None = None) -> list[dict]:
-    """put_metric_alarm arguments for every AWS::CloudWatch::Alarm in the template."""
+LEDGER_PREFIX = "Ledger"  # logical ids of the ledger's resources: its alarms are not the predict function's
+
+
+def alarm_configs(template: dict, params: dict | None = None, ledger: bool = False) -> list[dict]:
+    """put_metric_alarm arguments for the predict function's alarms (the canary rolls back on them), or the ledger's."""
     out = []
     for logical_id in settings.resources_of_type(template, "AWS::CloudWatch::Alarm"):
+        if logical_id.startswith(LEDGER_PREFIX) != ledger:
+            continue
         p = settings.resource_props(template, logical_id, params)
         cfg = {k: p[k] for k in ALARM_FIELDS if k in p}
         cfg["Period"], cfg["EvaluationPeriods"] = int(cfg["Period"]), int(cfg["EvaluationPeriods"])
@@ -199,6 +204,46 @@ def bucket_config(template: dict, bucket: str, params: dict | None = None) -> di
     }
 
 
+def ledger_config(template: dict, params: dict | None = None) -> dict:
+    """The ledger's resources (Ledger=on) as their APIs take them; ARNs of other resources are filled in by the deploy."""
+    p = settings.params_with_defaults(template, params)
+    table = settings.resource_props(template, "LedgerTable", params)
+    fn = settings.resource_props(template, "LedgerFunction", params)
+    queue = settings.resource_props(template, "LedgerDeadLetterQueue", params)
+    return {
+        "enabled": p["Ledger"] == "on",
+        # CloudFormation's names differ from DynamoDB's API in two places: SSEEnabled is Enabled; PITR is a second call
+        "table": {
+            "BillingMode": table["BillingMode"],
+            "AttributeDefinitions": table["AttributeDefinitions"],
+            "KeySchema": table["KeySchema"],
+            "SSESpecification": {"Enabled": bool(table["SSESpecification"]["SSEEnabled"])},
+        },
+        "point_in_time_recovery": bool(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]),
+        "function": {
+            "FunctionName": fn["FunctionName"],
+            "Runtime": fn["Runtime"],
+            "Handler": fn["Handler"],
+            "MemorySize": int(fn["MemorySize"]),
+            "Timeout": int(fn["Timeout"]),
+            "Description": fn.get("Description", ""),
+            "Environment": {
+                "Variables": {k: v if isinstance(v, dict) else str(v) for k, v in fn["Environment"]["Variables"].items()}
+            },
+            "TracingConfig": {"Mode": fn.get("Tracing", "PassThrough")},
+            "Architectures": list(fn.get("Architectures", ["x86_64"])),
+        },
+        "role": settings.resource_props(template, "LedgerRole", params),
+        "scheduler_role": settings.resource_props(template, "LedgerSchedulerRole", params),
+        "queue": {
+            "MessageRetentionPeriod": str(queue["MessageRetentionPeriod"]),
+            "SqsManagedSseEnabled": str(bool(queue["SqsManagedSseEnabled"])).lower(),
+        },
+        "schedule": settings.resource_props(template, "LedgerDailySchedule", params),
+        "alarms": alarm_configs(template, params, ledger=True),
+    }
+
+
 def plan(template: dict | None = None, params: dict | None = None) -> dict:
     """Everything a deploy applies, resolved: what `deploy.py plan --json` prints and the dashboard reads."""
     template = template or settings.load_template()
@@ -218,6 +263,7 @@ def plan(template: dict | None = None, params: dict | None = None) -> dict:
         "log_retention_days": int(p["LogRetentionDays"]),
         "bucket": bucket_config(template, "BUCKET", params),
         "front_doors": list(settings.FRONT_DOORS),
+        "ledger": ledger_config(template, params),
     }
 
 
@@ -243,6 +289,13 @@ def plan_text(p: dict) -> str:
             f"          {front}",
             f"alarms    {', '.join(a['AlarmName'] for a in p['alarms'])}",
             f"layer     {n['layer']}; record {n['record']}",
+            "ledger    "
+            + (
+                f"on: table {n['ledger_table']}, function {n['ledger_function']}, schedule {n['schedule_group']}/"
+                f"{n['schedule']} ({p['ledger']['schedule']['ScheduleExpression']} America/New_York)"
+                if p["ledger"]["enabled"]
+                else "off (--ledger on adds the track record's table, daily job and schedule)"
+            ),
             f"tags      {', '.join(f'{k}={v}' for k, v in p['tags'].items())}",
         ]
     )

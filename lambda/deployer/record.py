@@ -15,6 +15,7 @@ from .aws import Aws, tag_list
 EMPTY = {
     "layers": [],
     "layer_intent": None,
+    "ledger_layers": [],  # the ledger function's layer versions this stack published
     "versions": {},
     "live_history": [],
     "canary": None,

@@ -99,6 +99,27 @@ def status(aws: Aws, p: dict, show_key: bool = False, hours: int = 24) -> dict:
 
         out["metrics"] = cloudwatch_usage(aws("cloudwatch"), names["function"], hours)
     out["deployed"] = bool(found.function and out["front_door"])
+    out["ledger"] = ledger_status(aws, p, found)
+    return out
+
+
+def ledger_status(aws: Aws, p: dict, found: Found) -> dict:
+    """The ledger's resources that exist (Ledger=on made them), with the schedule's time and the alarms' states."""
+    names = p["names"]
+    out = {
+        "table": names["ledger_table"] if found.ledger_table else None,
+        "function": names["ledger_function"] if found.ledger_function else None,
+        "dead_letter_queue": names["ledger_queue"] if found.ledger_queue else None,
+        "schedule": None,
+        "alarms": {a["AlarmName"]: a["StateValue"] for a in found.ledger_alarms},
+    }
+    if found.schedule_group:
+        try:
+            s = aws("scheduler").get_schedule(Name=names["schedule"], GroupName=names["schedule_group"])
+            when = f"{s['ScheduleExpression']} {s['ScheduleExpressionTimezone']}"
+            out["schedule"] = f"{names['schedule_group']}/{s['Name']}: {when}"
+        except aws.exc.ClientError:
+            out["schedule"] = f"{names['schedule_group']} (no schedule in it)"
     return out
 
 
@@ -140,6 +161,17 @@ def print_status(s: dict) -> None:
     print(f"  bucket    {s['bucket'] or 'none'}")
     for a, st in (s.get("alarms") or {}).items():
         print(f"  alarm     {a}: {st}")
+    led = s.get("ledger") or {}
+    if any(led.get(k) for k in ("table", "function", "dead_letter_queue", "schedule")):
+        print(
+            f"  ledger    table {led['table'] or 'none'}, function {led['function'] or 'none'}, "
+            f"dead-letter queue {led['dead_letter_queue'] or 'none'}"
+        )
+        print(f"  schedule  {led['schedule'] or 'none'}")
+        for a, st in led["alarms"].items():
+            print(f"  alarm     {a}: {st}")
+    else:
+        print("  ledger    none (deploy --ledger on)")
     m = s.get("metrics") or {}
     if m:
         print(

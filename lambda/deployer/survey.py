@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import ledger
 from .aws import Aws, Collision, DeployError, bucket_name, is_ours, refuse, tag_dict
 from .plan import canary_alarm_configs
 
@@ -43,16 +44,22 @@ def _missing(aws: Aws, call, *codes: str):
 # --- lookups: every resource with our names --------------------------------------------------------------
 
 
-def _function(aws: Aws, p: dict) -> list[Hit]:
-    name = p["names"]["function"]
-    fn = _missing(aws, lambda: aws("lambda").get_function(FunctionName=name))
-    return [(name, fn["Configuration"], fn.get("Tags") or {})] if fn else []
+def _function(key: str) -> Callable[[Aws, dict], list[Hit]]:
+    def lookup(aws: Aws, p: dict) -> list[Hit]:
+        name = p["names"][key]
+        fn = _missing(aws, lambda: aws("lambda").get_function(FunctionName=name))
+        return [(name, fn["Configuration"], fn.get("Tags") or {})] if fn else []
+
+    return lookup
 
 
-def _role(aws: Aws, p: dict) -> list[Hit]:
-    iam, name = aws("iam"), p["names"]["role"]
-    role = _missing(aws, lambda: iam.get_role(RoleName=name)["Role"], "NoSuchEntity")
-    return [(name, role, tag_dict(iam.list_role_tags(RoleName=name).get("Tags")))] if role else []
+def _role(key: str) -> Callable[[Aws, dict], list[Hit]]:
+    def lookup(aws: Aws, p: dict) -> list[Hit]:
+        iam, name = aws("iam"), p["names"][key]
+        role = _missing(aws, lambda: iam.get_role(RoleName=name)["Role"], "NoSuchEntity")
+        return [(name, role, tag_dict(iam.list_role_tags(RoleName=name).get("Tags")))] if role else []
+
+    return lookup
 
 
 def _parameter(key: str, decrypt: bool) -> Callable[[Aws, dict], list[Hit]]:
@@ -137,17 +144,30 @@ def _adopt_log_group(aws: Aws, p: dict, found: Found, hit: Hit) -> bool:
     return not hit[2] and found.function is not None
 
 
+def _adopt_ledger_log(aws: Aws, p: dict, found: Found, hit: Hit) -> bool:
+    """The same rule for the ledger function's log group: untagged is ours only once our ledger function exists."""
+    return not hit[2] and found.ledger_function is not None
+
+
 def _adopt_bucket(aws: Aws, p: dict, found: Found, hit: Hit) -> bool:
     """A deploy killed between CreateBucket and tagging leaves an untagged, empty bucket with our account-and-region
     name: resume it. A bucket with objects in it, or anyone's tags, stays someone else's."""
     return not hit[2] and not aws("s3").list_object_versions(Bucket=hit[0], MaxKeys=1).get("Versions")
 
 
+def _role_props(p: dict, name: str) -> dict:
+    """The template's properties of the role with this name (the predict function's, or one of the ledger's)."""
+    roles = {p["names"]["ledger_role"]: p["ledger"]["role"], p["names"]["ledger_scheduler_role"]: p["ledger"]["scheduler_role"]}
+    return roles.get(name, p["role"])
+
+
 def _check_role(aws: Aws, p: dict, hit: Hit) -> None:
     iam, name = aws("iam"), hit[0]
+    props = _role_props(p, name)
     attached = {a["PolicyArn"] for a in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]}
-    inline = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
-    extra = sorted(attached - set(p["role"]["ManagedPolicyArns"])) + [f"inline:{n}" for n in inline]
+    inline = set(iam.list_role_policies(RoleName=name).get("PolicyNames", []))
+    ours_inline = {x["PolicyName"] for x in props.get("Policies", [])}
+    extra = sorted(attached - set(props.get("ManagedPolicyArns", []))) + [f"inline:{n}" for n in sorted(inline - ours_inline)]
     if extra:
         raise Collision(
             f"IAM role {name!r} carries our tags but also policies that are not ours ({', '.join(extra)}): "
@@ -190,18 +210,23 @@ def _delete_record(aws: Aws, p: dict, item: dict) -> str:
             deleted.append(v["Version"])
         else:
             kept.append(v["Version"])
+    ledger_deleted = ledger.delete_layers(aws, p, record)
     aws("ssm").delete_parameter(Name=item["Name"])
     return (
         f"layer versions {deleted or 'none'} of {layer}"
+        + (f", ledger layer versions {ledger_deleted} of {p['names']['ledger_layer']}" if ledger_deleted else "")
         + (f" (kept {kept}: this stack did not publish them)" if kept else "")
         + f" and the record {item['Name']}"
     )
 
 
 def _delete_role(aws: Aws, p: dict, item: dict) -> str:
-    iam = aws("iam")
-    for policy in p["role"]["ManagedPolicyArns"]:
+    iam, props = aws("iam"), _role_props(p, item["RoleName"])
+    for policy in props.get("ManagedPolicyArns", []):
         _missing(aws, lambda policy=policy: iam.detach_role_policy(RoleName=item["RoleName"], PolicyArn=policy), "NoSuchEntity")
+    for policy in props.get("Policies", []):
+        name = policy["PolicyName"]
+        _missing(aws, lambda name=name: iam.delete_role_policy(RoleName=item["RoleName"], PolicyName=name), "NoSuchEntity")
     iam.delete_role(RoleName=item["RoleName"])
     return f"IAM role {item['RoleName']}"
 
@@ -265,9 +290,9 @@ def _delete_bucket(aws: Aws, p: dict, item: dict) -> str:
 KINDS: list[Kind] = [
     Kind("bucket", "S3 bucket", _bucket, adopt=_adopt_bucket, delete=_delete_bucket, purge_only=True),
     Kind("key_parameter", "SSM parameter", _parameter("key_parameter", True), check=_check_key, delete=_delete_parameter),
-    Kind("role", "IAM role", _role, check=_check_role, delete=_delete_role),
+    Kind("role", "IAM role", _role("role"), check=_check_role, delete=_delete_role),
     Kind("record", "SSM parameter (deploy record)", _parameter("record", False), delete=_delete_record),
-    Kind("function", "Lambda function", _function, delete=_delete_function),
+    Kind("function", "Lambda function", _function("function"), delete=_delete_function),
     Kind("log_group", "log group", _log_group("log_group"), adopt=_adopt_log_group, delete=_delete_log_group),
     Kind("access_log_group", "log group (REST access log)", _log_group("access_log_group"), delete=_delete_log_group),
     Kind("rest_api", "REST API", _apigw("get_rest_apis", "api"), delete=delete_rest_api),
@@ -275,6 +300,16 @@ KINDS: list[Kind] = [
     Kind("usage_plan", "usage plan", _apigw("get_usage_plans", "plan"), delete=delete_usage_plan),
     Kind("http_api", "HTTP API", _http_apis, delete=delete_http_api),
     Kind("alarms", "CloudWatch alarm", _alarms, delete=_delete_alarms, many=True),
+    # the ledger's (Ledger=on); surveyed whatever the flag, so teardown finds what an earlier deploy made.
+    # Its table holds the track record: like the model bucket, teardown deletes it only with --purge
+    Kind("ledger_table", "DynamoDB table", ledger.table, delete=ledger.delete_table, purge_only=True),
+    Kind("ledger_queue", "SQS queue", ledger.queue, delete=ledger.delete_queue),
+    Kind("ledger_role", "IAM role (ledger)", _role("ledger_role"), check=_check_role, delete=_delete_role),
+    Kind("ledger_scheduler_role", "IAM role (schedule)", _role("ledger_scheduler_role"), check=_check_role, delete=_delete_role),
+    Kind("ledger_function", "Lambda function (ledger)", _function("ledger_function"), delete=_delete_function),
+    Kind("ledger_log_group", "log group", _log_group("ledger_log_group"), adopt=_adopt_ledger_log, delete=_delete_log_group),
+    Kind("schedule_group", "EventBridge Scheduler schedule group", ledger.schedule_group, delete=ledger.delete_schedule_group),
+    Kind("ledger_alarms", "CloudWatch alarm (ledger)", ledger.alarms, delete=ledger.delete_alarms, many=True),
 ]
 
 
