@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             env=dash_env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=None,  # the terminal shows a page's traceback (the browser never does); an unread pipe would block it
         )
         if not wait_http(f"http://127.0.0.1:{dash_port}/_stcore/health", dash, 180, "dashboard", sup):
             return 0

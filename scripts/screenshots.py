@@ -12,6 +12,7 @@ import argparse
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ PAGES = {
     "cost_monitor": "costs",
     "deploy": "deploy",
     "model": "model",
+    "track_record": "track-record",  # from .local/ledger.sqlite: run `make ledger` first
 }  # Forecast: the default view, AAPL's chart
 
 
@@ -75,7 +77,8 @@ def start_servers() -> tuple[str, subprocess.Popen]:
     for line in proc.stdout:
         print(line, end="")
         m = re.search(r"dashboard\s+(http://\S+)", line)
-        if m:
+        if m:  # the servers go on writing: drain it, or a full pipe would block them
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return m.group(1), proc
         if time.time() > t_end:
             break
