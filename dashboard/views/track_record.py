@@ -60,15 +60,18 @@ cols[4].metric("Winkler vs GARCH", f"{last['cum_winkler'] / last['cum_winkler_ga
 
 st.subheader("Alarms")
 states = {
-    "rolling 60-day coverage outside [70%, 90%]": (
+    "coverage over 60 days (alarm outside [70%, 90%])": (
         alarm["coverage_alarm"],
         "—" if alarm["coverage_60"] is None else f"{alarm['coverage_60']:.1%}",
     ),
-    "Kupiec test on breaches at 5%": (
+    "Kupiec test on breaches (alarm at p < 5%)": (
         alarm["kupiec_alarm"],
         f"p = {alarm['kupiec_p']:.3f} ({alarm['kupiec_breaches']} of {alarm['kupiec_n']})",
     ),
-    "Winkler ratio vs rolling > 1 for 20 days": (alarm["winkler_alarm"], f"{alarm['winkler_days_above_1']} days running"),
+    "Winkler ratio vs rolling (alarm above 1 for 20 days running)": (
+        alarm["winkler_alarm"],
+        f"{alarm['winkler_days_above_1']} days running",
+    ),
 }
 for label, (raised, detail) in states.items():
     (st.error if raised else st.success)(f"{'ALARM' if raised else 'ok'}: {label}: {detail}")
