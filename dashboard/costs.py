@@ -375,14 +375,25 @@ def format_front_doors(fd: dict, source: str) -> str:
     return "\n".join(out)
 
 
+def finite(text: str) -> float:
+    """argparse type: a finite number (NaN and infinity would price as NaN or overflow)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return x
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m dashboard.costs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--requests-per-day", type=float, default=None, help="required unless --front-doors")
+    p.add_argument("--requests-per-day", type=finite, default=None, help="required unless --front-doors")
     p.add_argument(
         "--duration-ms",
-        type=float,
+        type=finite,
         default=None,
         help="duration per invocation at --memory-mb (default: 100; with --front-doors, the handler's benchmarked time "
         "on a full core scaled to --memory-mb by Lambda's CPU share)",
@@ -394,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--front-doors", action="store_true", help="per million predictions for each front door beside the guide")
     p.add_argument("--batch", type=int, default=1, help="with --front-doors: predictions per call (1..64)")
-    p.add_argument("--cold-start-share", type=float, default=0.0, help="fraction of requests that are cold starts (0..1)")
-    p.add_argument("--init-ms", type=float, default=0.0, help="INIT duration of a cold start, billed since 2025-08-01")
+    p.add_argument("--cold-start-share", type=finite, default=0.0, help="fraction of requests that are cold starts (0..1)")
+    p.add_argument("--init-ms", type=finite, default=0.0, help="INIT duration of a cold start, billed since 2025-08-01")
     p.add_argument("--snapstart", action="store_true", help="price SnapStart: restores instead of INIT, plus the snapshot cache")
     p.add_argument("--log-bytes", type=int, default=0, help="CloudWatch log bytes per request")
     p.add_argument("--ephemeral-mb", type=int, default=512, help="ephemeral storage (/tmp), 512 MB free")
@@ -404,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--json", action="store_true", help='print {"total_usd", "lines", "inputs"}')
     args = p.parse_args(argv)
+    if not 128 <= args.memory_mb <= 10240:  # before the CPU share divides by it
+        p.error(f"--memory-mb must be 128..10240 (Lambda's range), not {args.memory_mb}")
+    if args.days < 1:
+        p.error(f"--days must be at least 1, not {args.days}")
     if args.requests_per_day is None and not args.front_doors:
         p.error("--requests-per-day is required (or pass --front-doors)")
     source = "--duration-ms"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import os
 import secrets
 import signal
@@ -302,6 +303,17 @@ def main(argv: list[str] | None = None) -> None:
         f"(default {gatekeeper.BUFFER_BUDGET // 2**20} MiB)",
     )
     args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        p.error(f"--port must be 0..65535, not {args.port}")
+    for name in ("workers", "max_connections", "max_pending", "burst_limit"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}: the API could answer nothing")
+    units = {"integration_timeout": "s", "read_timeout": "s", "write_timeout": "s", "timeout": "s"}
+    units |= {"buffer_budget_mb": "MiB", "rate_limit": "requests a second"}
+    for name, unit in units.items():
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            p.error(f"--{name.replace('_', '-')} must be a positive number ({unit}), not {value}")
 
     args.log_dir.mkdir(parents=True, exist_ok=True)
     python, target, caveat = function_runtime()

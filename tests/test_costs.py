@@ -376,3 +376,22 @@ def test_cli_front_doors_read_the_benchmark(root):
         [sys.executable, "-m", "dashboard.costs", "--front-doors", "--batch", "65"], capture_output=True, text=True, cwd=root
     )
     assert r.returncode == 2 and "1..64" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--front-doors", "--memory-mb", "0"], "--memory-mb must be 128..10240"),  # once a ZeroDivisionError
+        (["--front-doors", "--duration-ms", "nan"], "must be a finite number"),
+        (["--requests-per-day", "nan"], "must be a finite number"),
+        (["--requests-per-day", "inf", "--json"], "must be a finite number"),  # once "$inf" and JSON with Infinity
+        (["--requests-per-day", "100", "--duration-ms", "inf"], "must be a finite number"),  # once an OverflowError
+        (["--requests-per-day", "5", "--days", "0"], "--days must be at least 1"),
+    ],
+)
+def test_cli_nonsense_is_a_one_line_usage_error(argv, says, capsys):
+    from dashboard import costs
+
+    with pytest.raises(SystemExit) as exc:
+        costs.main(argv)
+    assert exc.value.code == 2 and says in capsys.readouterr().err

@@ -316,6 +316,9 @@ def test_the_next_deploy_claims_a_leaked_layer_version(aws, aws_env, monkeypatch
         ({"StageName": "health"}, "one of the API's routes"),
         ({"StageName": "predict"}, "one of the API's routes"),
         ({"ThrottleRateLimit": "fast"}, "ThrottleRateLimit must be a number, got 'fast'"),
+        ({"ThrottleRateLimit": "nan"}, "ThrottleRateLimit must be a finite number"),  # NaN passes every Min/Max test
+        ({"MonthlyQuota": "inf"}, "MonthlyQuota must be a finite number"),
+        ({"ThrottleBurstLimit": "1.5"}, "ThrottleBurstLimit must be a whole number"),
         ({"LogRetentionDays": "31"}, "LogRetentionDays must be one of"),
         ({"FunctionName": "x" * 51}, "FunctionName"),
         ({"FunctionName": "bad name"}, "FunctionName"),
@@ -346,9 +349,11 @@ def test_lambdas_documented_bounds(field, value, match):
 
 
 def test_the_cli_refuses_a_bad_stage_and_a_bad_number_in_one_line():
-    for args in (["--stage", "health"], ["--param", "ThrottleRateLimit=fast"], ["--stage", "bad/stage"]):
-        r = run_cli("deploy", "--region", "us-east-1", *args)
-        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    bad = (["--stage", "health"], ["--param", "ThrottleRateLimit=fast"], ["--stage", "bad/stage"], ["--stage", ""])
+    for args in bad:  # an empty --stage (an unset $STAGE) is refused, never taken as the default stage
+        for verb in ("deploy", "plan"):
+            r = run_cli(verb, "--region", "us-east-1", *args)
+            assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_an_unknown_runtime_is_refused():

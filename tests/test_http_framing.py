@@ -153,3 +153,21 @@ def test_local_api_tooling_imports_models_only():
             mods += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(m.split(".")[0] == "dashboard" for m in mods), f"{name} imports {mods}"
     assert http_framing.MAX_PAYLOAD == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--port", "99999"], "--port must be 0..65535"),  # once an OverflowError traceback from bind()
+        (["--workers", "0"], "--workers must be at least 1"),  # once: every request a 504 after 29 s
+        (["--max-connections", "0"], "--max-connections must be at least 1"),  # once: requests never answered
+        (["--integration-timeout", "nan"], "--integration-timeout must be a positive number"),  # once: every request 504
+        (["--buffer-budget-mb", "-1"], "--buffer-budget-mb must be a positive number"),
+    ],
+)
+def test_local_api_refuses_settings_that_answer_nothing(argv, says, capsys):
+    import local_api
+
+    with pytest.raises(SystemExit) as exc:
+        local_api.main(argv)
+    assert exc.value.code == 2 and says in capsys.readouterr().err

@@ -76,7 +76,8 @@ def params_of(args: argparse.Namespace) -> dict:
         "UrlAuthType": {"none": "NONE", "iam": "AWS_IAM"}.get(args.url_auth or ""),
         "Ledger": args.ledger,
     }
-    return {**{k: v for k, v in flags.items() if v}, **dict(args.param)}
+    # an empty --stage "" is a value (refused by the template's pattern), never a silent fallback to the default stage
+    return {**{k: v for k, v in flags.items() if v is not None and v is not False}, **dict(args.param)}
 
 
 def main(argv: list[str] | None = None, doc: str = "") -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import lifecycle
@@ -16,17 +17,22 @@ FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # Lambda: a bare function na
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
-def _number(name: str, value) -> float:
+def _number(name: str, value, whole: bool = False) -> float:
     try:
-        return float(value)
+        n = float(value)
     except (TypeError, ValueError):
         raise DeployError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(n):  # NaN passes every Min/Max comparison; AWS refuses both
+        raise DeployError(f"{name} must be a finite number, got {value!r}")
+    if whole and n != int(n):
+        raise DeployError(f"{name} must be a whole number (like its default), got {value!r}")
+    return n
 
 
 def check_parameter(name: str, spec: dict, value, template: dict) -> None:
     """One template parameter against its Type, AllowedValues, AllowedPattern, Min/MaxValue and Min/MaxLength."""
     if spec.get("Type") == "Number":
-        n = _number(name, value)
+        n = _number(name, value, whole=isinstance(spec.get("Default"), int))
         if "MinValue" in spec and n < float(spec["MinValue"]):
             raise DeployError(f"{name} must be at least {spec['MinValue']}, got {value!r}")
         if "MaxValue" in spec and n > float(spec["MaxValue"]):
