@@ -48,20 +48,19 @@ def graph_and_stages(k: int) -> tuple[list, list, dict]:
     from forecast.events import parse_event
     from forecast.jsonio import dumps, loads
     from forecast.telemetry import emit
-    from forecast.validation import may_hold_booleans, parse_predict
+    from forecast.validation import parse_predict
 
     m = h.MODEL
     req = parse_event(single)
     payload = loads(req.body)
-    exact = may_hold_booleans(req.body)  # as the handler decides it
-    _, X, _, _ = parse_predict(payload, m.shape, m.ticker_re, exact)
+    _, X, _, _ = parse_predict(payload, m.shape, m.ticker_re)
     x = X.reshape(1, m.window, m.n_features).astype(np.float32)
     answer = json.loads(h.lambda_handler(single, None)["body"])
     sink = open(os.devnull, "w")  # noqa: SIM115
     stages = {
         "event -> request": lambda: parse_event(single),
         "JSON body -> objects (orjson)": lambda: loads(req.body),
-        "validation -> float64 window": lambda: parse_predict(payload, m.shape, m.ticker_re, exact),
+        "validation -> float64 window": lambda: parse_predict(payload, m.shape, m.ticker_re),
         "ONNX graph alone": lambda: m.session.run(m.outputs, {m.input_name: x}),
         "graph + answer shaping (Model.predict)": lambda: m.predict(X),
         "answer -> JSON": lambda: dumps(answer),

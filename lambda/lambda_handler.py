@@ -25,7 +25,7 @@ from forecast.events import Request, parse_event
 from forecast.inference import Model, ModelUnavailable, default_dir
 from forecast.jsonio import dumps
 from forecast.telemetry import emit
-from forecast.validation import MAX_STANDARDIZED, check_version, decode, may_hold_booleans, parse_predict
+from forecast.validation import MAX_STANDARDIZED, check_version, decode, parse_predict
 
 _T0 = time.perf_counter()
 try:
@@ -119,8 +119,7 @@ def _predict(req: Request) -> Answer:
     _authorize(req)
     model = _model()
     payload = req.payload if req.source == "direct" else decode(req.body)
-    exact = req.source == "direct" or may_hold_booleans(req.body)
-    tickers, X, is_batch, version = parse_predict(payload, model.shape, model.ticker_re, exact)
+    tickers, X, is_batch, version = parse_predict(payload, model.shape, model.ticker_re)
     check_version(version, model.version)
     results = model.predict(X)
     stamp = _stamp(int(time.time()))

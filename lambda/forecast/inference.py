@@ -66,7 +66,10 @@ class Model:
         self.size = self.window * self.n_features
         self.mean = np.asarray(m["scaler"]["mean"], dtype=np.float64)
         self.scale = np.asarray(m["scaler"]["scale"], dtype=np.float64)
+        if not (self.scale > 0).all():  # a standard deviation; predict() relies on it being positive
+            raise ModelUnavailable("manifest.json's scaler has a scale <= 0; re-export the model (python -m models.export)")
         self.close_index, self.volatility_index = int(m["close_index"]), int(m["volatility_index"])
+        self.close_scaler = float(self.scale[self.close_index]), float(self.mean[self.close_index])
         cal = m["calibration"]
         self.interval_quantile = float(cal["q"])  # split-conformal quantile of |residual| / volatility
         self.sigma, self.level, self.vol_floor = float(cal["sigma"]), float(cal["level"]), float(cal["vol_floor"])
@@ -106,8 +109,11 @@ class Model:
         """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence. A row whose
         numbers cannot give a finite answer is a 400 naming it, never a NaN or an overflow."""
         ci, n = self.close_index, self.n_features
-        closes = X[:, ci::n] * self.scale[ci] + self.mean[ci]  # (B, T) prices
-        if not (closes > 0).all():
+        scale, mean = self.close_scaler
+        # x * scale + mean rounds monotonically in x (scale > 0, checked at load): every close is positive exactly
+        # when the lowest is, so one reduction decides, not a (B, T) array of prices (BENCHMARKS.md's warm path)
+        if not float(X[:, ci::n].min()) * scale + mean > 0:
+            closes = X[:, ci::n] * scale + mean  # (B, T) prices
             b, d = map(int, np.argwhere(~(closes > 0))[0])
             raise bad_request(
                 "invalid_price",
@@ -116,11 +122,13 @@ class Model:
             )
         x = X.reshape(len(X), self.window, n).astype(np.float32)
         point, risk = self.session.run(self.outputs, {self.input_name: x})
-        if len(X) == 1 and (one := self._shape_one(float(closes[0, -1]), float(point.flat[0]), float(risk.flat[0]))):
-            return [one]
+        if len(X) == 1:  # the same IEEE operations as the array expression below, in plain floats
+            one = self._shape_one(float(X[0, -n + ci]) * scale + mean, float(point.flat[0]), float(risk.flat[0]))
+            if one is not None:
+                return [one]
+        last = X[:, -n + ci] * scale + mean  # (B,) the last day's close
         r = point.astype(np.float64).reshape(-1)  # (B,) log returns
         vol = np.maximum(risk.astype(np.float64).reshape(-1), self.vol_floor)  # (B,) predicted daily std of the log return
-        last = closes[:, -1]
         half = self.interval_quantile * vol
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             prediction, low, high = last * np.exp(r), last * np.exp(r - half), last * np.exp(r + half)

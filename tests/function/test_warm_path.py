@@ -44,19 +44,79 @@ def test_shortcut_declines_what_it_cannot_shape(handler):
     assert model._shape_one(100.0, 0.001, 0.01)["prediction"] > 0
 
 
+def _text(features) -> str:
+    return ", ".join(v if isinstance(v, str) else repr(v) for v in features)
+
+
 @pytest.mark.parametrize("literal", ["true", "false"])
-def test_a_boolean_feature_is_still_refused_on_the_fast_check(handler, keyed, literal):
-    """The per-item type check is skipped only when the body cannot hold a boolean; array('d') would take one."""
+@pytest.mark.parametrize("at", [0, 299, 599])
+def test_a_boolean_feature_is_refused(handler, keyed, literal, at):
+    """struct.pack takes a boolean as 1.0 or 0.0; the x * x == x check must still find it wherever it sits."""
+    from tests.support import call, rest
+
+    features = list(load_event("direct_invoke.json")["features"])
+    features[at] = literal
+    status, _, body = call(handler, rest(raw='{"ticker": "AAPL", "features": [' + _text(features) + "]}"))
+    assert status == 400 and body["code"] == "non_numeric", body
+    assert f"features[{at}] must be a number, got bool" in body["error"]
+
+
+@pytest.mark.parametrize("literal", ["true", "false"])
+def test_a_boolean_in_a_later_batch_row_is_named(handler, keyed, literal):
     from tests.support import call, rest
 
     features = load_event("direct_invoke.json")["features"]
-    text = '{"ticker": "AAPL", "features": [' + ", ".join(map(repr, features[:599])) + f", {literal}]}}"
-    status, _, body = call(handler, rest(raw=text))
-    assert status == 400 and body["code"] == "non_numeric" and "features[599]" in body["error"]
+    bad = list(features)
+    bad[7] = literal
+    rows = [f'{{"ticker": "AAPL", "features": [{_text(r)}]}}' for r in (features, features, bad)]
+    status, _, body = call(handler, rest(raw='{"instances": [' + ", ".join(rows) + "]}"))
+    assert status == 400 and body["code"] == "non_numeric", body
+    assert "instances[2].features[7] must be a number, got bool" in body["error"]
 
 
-def test_may_hold_booleans():
-    from forecast.validation import may_hold_booleans
+def test_a_boolean_sent_by_direct_invoke_is_refused(handler):
+    """Direct invoke hands over an already-decoded payload: no body text to search, the same check."""
+    features = list(load_event("direct_invoke.json")["features"])
+    features[42] = True
+    out = handler.lambda_handler({"ticker": "AAPL", "features": features}, None)
+    assert out["status"] == 400 and out["code"] == "non_numeric" and "features[42]" in out["error"]
 
-    assert may_hold_booleans('{"x": true}') and may_hold_booleans(b'{"x": false}') and may_hold_booleans(None)
-    assert not may_hold_booleans('{"x": [1.5, -2, 3e-5]}') and not may_hold_booleans(b"[1.0]")
+
+def test_exact_zeros_and_ones_are_numbers(handler, keyed):
+    """The slow check runs for a window holding 0 or 1 exactly, and finds numbers: the answer equals the one for
+    the same window sent as floats, bit for bit."""
+    from tests.support import call, rest
+
+    features = list(load_event("direct_invoke.json")["features"])
+    features[10], features[11], features[12] = 0, 1, 0.0  # ints and a float, all exact
+    as_ints = call(handler, rest(raw='{"ticker": "AAPL", "features": [' + _text(features) + "]}"))
+    features[10], features[11] = 0.0, 1.0
+    as_floats = call(handler, rest({"ticker": "AAPL", "features": features}))
+    assert as_ints[0] == as_floats[0] == 200, (as_ints, as_floats)
+    assert as_ints[2]["prediction"].hex() == as_floats[2]["prediction"].hex()
+
+
+@pytest.mark.parametrize(
+    ("item", "code", "says"),
+    [
+        ('"0.5"', "non_numeric", "features[5] must be a number, got str"),
+        ("null", "non_numeric", "features[5] must be a number, got NoneType"),
+        ("[1]", "non_numeric", "features[5] must be a number, got list"),
+    ],
+)
+def test_what_struct_refuses_is_named(handler, keyed, item, code, says):
+    from tests.support import call, rest
+
+    features = [repr(v) for v in load_event("direct_invoke.json")["features"]]
+    features[5] = item
+    status, _, body = call(handler, rest(raw='{"ticker": "AAPL", "features": [' + ", ".join(features) + "]}"))
+    assert status == 400 and body["code"] == code and says in body["error"], body
+
+
+def test_an_integer_beyond_float_range_is_named_on_direct_invoke(handler):
+    """orjson refuses 1e400 in a body as invalid JSON; a direct invoke's payload comes from Lambda's own decoder,
+    which keeps it as a Python int that struct cannot pack."""
+    features = list(load_event("direct_invoke.json")["features"])
+    features[3] = 10**400
+    out = handler.lambda_handler({"ticker": "AAPL", "features": features}, None)
+    assert out["status"] == 400 and out["code"] == "non_finite" and "too large for a float" in out["error"], out
