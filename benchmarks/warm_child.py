@@ -77,7 +77,8 @@ def graph_and_stages(k: int) -> tuple[list, list, dict]:
             out=sink,
         ),  # fmt: skip
     }
-    hs, gs, per = [], [], {k: [] for k in stages}
+    stages["freeing the parsed body"] = None  # timed below: the request drops 600 floats when it returns
+    hs, gs = [], []
     for _ in range(k):
         t = time.perf_counter_ns()
         h.lambda_handler(single, None)
@@ -85,12 +86,28 @@ def graph_and_stages(k: int) -> tuple[list, list, dict]:
         t = time.perf_counter_ns()
         m.session.run(m.outputs, {m.input_name: x})
         gs.append(time.perf_counter_ns() - t)
+    # each stage twice: repeated back to back (hot caches), and right after a graph run, as inside a request,
+    # where the graph has just evicted the stage's code and data from the caches
+    hot, cold = {k: [] for k in stages}, {k: [] for k in stages}
     for _ in range(max(200, k // 5)):
         for name, f in stages.items():
-            t = time.perf_counter_ns()
-            f()
-            per[name].append(time.perf_counter_ns() - t)
-    return hs, gs, {name: median_us(v) for name, v in per.items()}
+            for per, evict in ((hot, False), (cold, True)):
+                if evict:
+                    m.session.run(m.outputs, {m.input_name: x})
+                if f is None:
+                    held = [loads(req.body)]
+                    if not evict:
+                        held.append(loads(req.body))
+                        held.pop()
+                    t = time.perf_counter_ns()
+                    held.clear()
+                else:
+                    if not evict:
+                        f()
+                    t = time.perf_counter_ns()
+                    f()
+                per[name].append(time.perf_counter_ns() - t)
+    return hs, gs, {name: [median_us(hot[name]), median_us(cold[name])] for name in stages}
 
 
 s = timed(single, n)
