@@ -3,6 +3,7 @@ so nothing here can write it) turned into scored frames, scorecards, alarms and 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -104,3 +105,33 @@ def deploy_date(db: Path, model_version: str) -> str | None:
 def tickers(db: Path = DEFAULT_DB) -> list[str]:
     with _connect(db) as conn:
         return [t for (t,) in conn.execute("SELECT DISTINCT ticker FROM forecasts ORDER BY ticker")]
+
+
+# the scorecard's columns as `make ledger` prints them and the dashboard shows them: (card key, a percentage?)
+SCORECARD_COLUMNS = {
+    "ticker": ("ticker", False),
+    "model version": ("model_version", False),
+    "n": ("n", False),
+    "from": ("from", False),
+    "to": ("to", False),
+    "coverage": ("coverage", True),
+    "MASE": ("mase", False),
+    "Winkler": ("winkler", False),
+    "vs rolling": ("winkler_vs_rolling", False),
+    "vs GARCH": ("winkler_vs_garch", False),
+    "direction": ("direction_hit", True),
+}
+
+
+def fmt(v, pct: bool = False) -> str:
+    """A figure as the reports print it: 4 decimals, or a percentage with one; a missing or infinite one as a dash."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, float):
+        return f"{v * 100:.1f}%" if pct else f"{v:.4f}"
+    return str(v)
+
+
+def scorecard_table(cards: list[dict]) -> list[dict[str, str]]:
+    """Scorecards as rows of formatted text, one column per SCORECARD_COLUMNS entry."""
+    return [{col: fmt(c.get(key), pct) for col, (key, pct) in SCORECARD_COLUMNS.items()} for c in cards]

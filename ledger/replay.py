@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ledger import baselines, sessions
+from ledger import baselines, read, sessions
 from ledger.store import DEFAULT_DB, LOCAL_DIR, ROOT, Forecast, LedgerError, Outcome, SqliteStore
 from models import dataset
 from models.client import EndpointError, ForecastClient
@@ -261,23 +261,13 @@ def endpoint(url: str | None, key: str | None) -> Iterator[tuple[str, str]]:
 # --- the report ---------------------------------------------------------------------------------------------------
 
 
-def _fmt(v, pct: bool = False) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    return f"{v * 100:.1f}%" if pct else f"{v:.4f}"
+_fmt = read.fmt
 
 
 def format_scorecard(cards: list[dict]) -> str:
-    lines = [
-        "| ticker | model version | n | from | to | coverage | MASE | Winkler | vs rolling | vs GARCH | direction |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in cards:
-        lines.append(
-            f"| {c['ticker']} | {c['model_version']} | {c['n']} | {c['from']} | {c['to']} | {_fmt(c['coverage'], True)} | "
-            f"{_fmt(c['mase'])} | {_fmt(c['winkler'])} | {_fmt(c['winkler_vs_rolling'])} | {_fmt(c['winkler_vs_garch'])} | "
-            f"{_fmt(c['direction_hit'], True)} |"
-        )
+    cols = list(read.SCORECARD_COLUMNS)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(row.values()) + " |" for row in read.scorecard_table(cards)]
     return "\n".join(lines)
 
 

@@ -91,6 +91,20 @@ def test_the_page_shows_the_record_charts_and_alarms(ledger_db):
     assert ledger_db.read_bytes() == before
 
 
+def test_the_scorecard_reads_as_make_ledger_prints_it(ledger_db):
+    """Same columns, same formatting (coverage as a percentage, ratios to 4 places) as `make ledger`'s table."""
+    from ledger import read, replay
+
+    make_ledger(ledger_db)
+    at = page()
+    shown = at.dataframe[0].value
+    assert list(shown.columns) == list(read.SCORECARD_COLUMNS)
+    card = next(c for c in read.scorecard(ledger_db) if c["ticker"] == "AAPL" and c["model_version"] == "v1")
+    printed = replay.format_scorecard([card]).splitlines()[2]
+    assert printed == "| " + " | ".join(str(v) for v in shown.iloc[0].tolist()) + " |"
+    assert shown.iloc[0]["coverage"] == "80.0%" and shown.iloc[0]["n"] == "90"
+
+
 def test_the_view_comes_from_the_url_and_goes_back_to_it(ledger_db):
     make_ledger(ledger_db)
     at = page({"track_ticker": "IBM"})

@@ -90,4 +90,4 @@ st.caption(
     "GARCH(1,1) intervals on the same days."
 )
 st.subheader("Scorecard (ledger.scoring.scorecard, as `make ledger` prints it)")
-st.dataframe([card], hide_index=True, width="stretch")
+st.dataframe(read.scorecard_table([card]), hide_index=True, width="stretch")
