@@ -681,3 +681,21 @@ def test_an_uncaught_error_never_shows_its_traceback_in_the_browser(root):
 
     config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_model_page_flags_every_missed_goal(down_url, served_card, monkeypatch):
+    """Each goal models.evaluate judged, met or not, is named with its figure; a missed one is a warning, not prose."""
+    from dashboard import processes
+
+    monkeypatch.setattr(processes, "training_runs", lambda: None)
+    goals = served_card["test_metrics"]["goals"]
+    goals["test"] = dict(goals["test"], winkler_095_rolling=True, winkler_le_garch=True, coverage_77_83=True)
+    goals["held_out"] = dict(goals["held_out"], winkler_vs_rolling=0.9535, winkler_095_rolling=False, coverage_77_83=False)
+    at = app(down_url, page="views/model.py")
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1, warnings  # the test period met all four
+    assert "on the held-out ticker" in warnings[0] and "coverage 77–83%" in warnings[0]
+    assert "Winkler 0.954x the rolling volatility's (goal ≤ 0.95)" in warnings[0]
+    captions = " ".join(c.value for c in at.caption)
+    assert "Winkler 0.954x the rolling volatility's (goal ≤ 0.95) NOT met" in captions
+    assert "GARCH's (goal ≤ 1) met" in captions
