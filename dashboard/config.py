@@ -15,7 +15,6 @@ MARKET_TTL_S = 3600  # market data: a daily bar does not change within the hour
 MODEL_TTL_S = 60  # GET /model: short, so a redeploy shows up within a minute
 PREDICTION_TTL_S = 3600  # a forecast for a given model version and window never changes; an hour bounds the memory
 RUNS_TTL_S = 60  # the training runs table: a finished `make experiments` shows up within a minute
-BATCH_SIZE = 64  # the API's batch limit
 BACKTEST_MAX_DAYS = 256  # four batch calls at most
 
 

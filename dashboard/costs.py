@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from models.billing import billed_ms
+from models.client import MAX_BATCH
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICING_PATH = Path(__file__).resolve().parent / "pricing.json"
@@ -241,8 +242,8 @@ def benchmark_durations(path: Path = BENCHMARK_PATH) -> dict | None:
 def handler_ms(batch: int, bench: dict, single_ms: float | None = None) -> float:
     """A call's handler time on a full core for `batch` predictions: a single call's time (the benchmark's, unless
     given) plus what each further window adds (the line through the benchmark's single and batch-of-32 points)."""
-    if not 1 <= batch <= 64:
-        raise ValueError(f"a call carries 1..64 predictions, not {batch}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"a call carries 1..{MAX_BATCH} predictions, not {batch}")
     return (bench["single_ms"] if single_ms is None else single_ms) + bench["per_window_ms"] * (batch - 1)
 
 
@@ -404,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         "--api", choices=list(PRICED_ACCESS), default="rest", help="front door: rest, http, url (Function URL) or none"
     )
     p.add_argument("--front-doors", action="store_true", help="per million predictions for each front door beside the guide")
-    p.add_argument("--batch", type=int, default=1, help="with --front-doors: predictions per call (1..64)")
+    p.add_argument("--batch", type=int, default=1, help=f"with --front-doors: predictions per call (1..{MAX_BATCH})")
     p.add_argument("--cold-start-share", type=finite, default=0.0, help="fraction of requests that are cold starts (0..1)")
     p.add_argument("--init-ms", type=finite, default=0.0, help="INIT duration of a cold start, billed since 2025-08-01")
     p.add_argument("--snapstart", action="store_true", help="price SnapStart: restores instead of INIT, plus the snapshot cache")
@@ -446,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             log_bytes_per_request=args.log_bytes,
             ephemeral_mb=args.ephemeral_mb,
         )
-        if not 1 <= args.batch <= 64:
-            raise ValueError(f"--batch must be 1..64 predictions a call, not {args.batch}")
+        if not 1 <= args.batch <= MAX_BATCH:
+            raise ValueError(f"--batch must be 1..{MAX_BATCH} predictions a call, not {args.batch}")
     except ValueError as e:
         p.error(str(e))
     if args.front_doors:

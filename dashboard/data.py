@@ -62,10 +62,10 @@ def prediction(url: str, key: str, version: str, ticker: str, window: str, _feat
 @st.cache_data(ttl=PREDICTION_TTL_S, show_spinner=False, max_entries=256)
 def predictions(url: str, key: str, version: str, ticker: str, windows: str, _features: list[list[float]]) -> list[dict]:
     """Batch forecasts (at most the API's batch size per call), cached like `prediction`."""
-    from dashboard.config import BATCH_SIZE
+    from models.client import MAX_BATCH
 
     out: list[dict] = []
-    for i in range(0, len(_features), BATCH_SIZE):
-        chunk = _features[i : i + BATCH_SIZE]
+    for i in range(0, len(_features), MAX_BATCH):
+        chunk = _features[i : i + MAX_BATCH]
         out += client(url, key).predict_batch([{"ticker": ticker, "features": f} for f in chunk], version)
     return out

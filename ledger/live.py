@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ledger import baselines, sessions
-from ledger.replay import BATCH, contract_problem, forecast_row, input_hash, now_iso
+from ledger.replay import contract_problem, forecast_row, input_hash, now_iso
 from ledger.store import DEFAULT_DB, LOCAL_DIR, LedgerError, Outcome, SqliteStore
-from models.client import EndpointError, ForecastClient
+from models.client import MAX_BATCH, EndpointError, ForecastClient
 from models.data import TICKER_RE, LiveDataError, normalize_yf
 from models.features import feature_frame, window
 
@@ -167,7 +167,7 @@ def run(
         row["last_close"] = float(feature_frame(ohlcv)["close"].iloc[-1])
         requests.append({"ticker": t, "as_of": ohlcv.index[-1], "target": target, "features": features,
                          "hash": input_hash(features), "base": row})  # fmt: skip
-    batches = [requests[i : i + BATCH] for i in range(0, len(requests), BATCH)]
+    batches = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
 
     def call(batch: list[dict]) -> list[dict]:
         return client.predict_batch(

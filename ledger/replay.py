@@ -33,11 +33,10 @@ import pandas as pd
 from ledger import baselines, read, sessions
 from ledger.store import DEFAULT_DB, LOCAL_DIR, ROOT, Forecast, LedgerError, Outcome, SqliteStore
 from models import dataset
-from models.client import EndpointError, ForecastClient
+from models.client import MAX_BATCH, EndpointError, ForecastClient
 from models.data import load_prices, snapshot_tickers
 from models.features import FEATURES, WINDOW, feature_frame, standardize
 
-BATCH = 64  # the API's batch limit
 SOURCE = "snapshot"
 
 
@@ -173,8 +172,8 @@ def replay(
     recorded = 0
     t0 = time.monotonic()
     for ticker, reqs, base, _ in work:
-        for i in range(0, len(reqs), BATCH):
-            chunk = reqs[i : i + BATCH]
+        for i in range(0, len(reqs), MAX_BATCH):
+            chunk = reqs[i : i + MAX_BATCH]
             answers = client.predict_batch(
                 [{"ticker": ticker, "features": r["features"].tolist()} for r in chunk], model_version=card["version"]
             )

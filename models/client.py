@@ -12,6 +12,9 @@ from urllib3.util.retry import Retry
 
 # the HTTP client the dashboard and the ledger share: it lives below both (DESIGN: imports only point down)
 REQUEST_TIMEOUT_S = 10.0
+# predictions per POST /predict: the API's contract (lambda/openapi.yaml's instances.maxItems, which the function's
+# MAX_BATCH is tested against; tests/test_tracking.py holds this one to the same file)
+MAX_BATCH = 64
 
 # idempotent GETs are retried on a reset connection or a gateway hiccup; a refused connection fails at once
 GET_RETRIES = Retry(

@@ -155,3 +155,32 @@ def test_a_bar_of_a_session_still_trading_is_not_data_yet(local_api, yf, tmp_pat
         assert out["outcomes"] == 0 and out["forecasts"] == 0
         assert out["tickers"]["AAPL"]["forecast"] == "already recorded for 2013-02-27"  # made from the 26th's close
         assert store.awaiting_outcomes() == [("AAPL", "2013-02-27")]
+
+
+def test_the_clients_batch_limit_is_the_apis(root):
+    """The dashboard, the replay and the live job split calls at models.client.MAX_BATCH: openapi.yaml's
+    instances.maxItems, which the function's own MAX_BATCH is held to (tests/function/test_routes.py)."""
+    import yaml
+
+    from dashboard import costs
+    from models.client import MAX_BATCH
+
+    spec = yaml.safe_load((root / "lambda" / "openapi.yaml").read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("instances"), dict) and "maxItems" in node["instances"]:
+                found.append(node["instances"]["maxItems"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(spec)
+    assert found == [MAX_BATCH], found
+    bench = {"single_ms": 0.3, "per_window_ms": 0.1}
+    assert costs.handler_ms(MAX_BATCH, bench) > costs.handler_ms(1, bench)  # the cost model prices a full batch
+    with pytest.raises(ValueError, match=f"1..{MAX_BATCH}"):
+        costs.handler_ms(MAX_BATCH + 1, bench)
