@@ -1,7 +1,8 @@
-"""Plotly figures. Pure: data in, figure out."""
+"""Plotly figures, and the Compare view's Vega-Lite chart. Pure: data in, figure out."""
 
 from __future__ import annotations
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -10,6 +11,23 @@ from plotly.subplots import make_subplots
 from models.features import FEATURES
 
 MOVING_AVERAGES = (20, 50)
+
+
+def compare(closes: dict[str, pd.Series]) -> alt.Chart:
+    """Every ticker's close rebased to 100, one line each. The y axis spans the data, not 0 upward: a 10% move on a
+    scale from 0 is a flat line. Vega-Lite, not Plotly: the first chart a visitor waits for needs no 4.7 MB bundle."""
+    long = pd.DataFrame(closes).rename_axis("date").reset_index().melt("date", var_name="ticker", value_name="close")
+    return (
+        alt.Chart(long.dropna())
+        .mark_line()
+        .encode(
+            x=alt.X("date:T", title=None),
+            y=alt.Y("close:Q", title="close, first day of the range = 100", scale=alt.Scale(zero=False)),
+            color=alt.Color("ticker:N", title="ticker"),
+            tooltip=["ticker:N", alt.Tooltip("date:T"), alt.Tooltip("close:Q", format=".1f")],
+        )
+        .properties(height=420)
+    )
 
 
 def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None, band: pd.DataFrame | None = None) -> go.Figure:

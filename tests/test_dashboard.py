@@ -699,3 +699,23 @@ def test_model_page_flags_every_missed_goal(down_url, served_card, monkeypatch):
     captions = " ".join(c.value for c in at.caption)
     assert "Winkler 0.954x the rolling volatility's (goal ≤ 0.95) NOT met" in captions
     assert "GARCH's (goal ≤ 1) met" in captions
+
+
+def test_the_compare_chart_spans_the_data_not_zero():
+    """Closes rebased to 100 move within about 80-130: on an axis from 0 every line is flat."""
+    import pandas as pd
+
+    from dashboard import charts, forecasting
+
+    idx = pd.bdate_range("2012-01-02", periods=60)
+    frames = {
+        t: pd.DataFrame({"Close": [base * (1 + 0.002 * i) for i in range(60)]}, index=idx)
+        for t, base in (("AAPL", 50.0), ("IBM", 180.0))
+    }
+    closes = forecasting.normalised_closes(frames, idx[0].date(), idx[-1].date())
+    spec = charts.compare(closes).to_dict()
+    assert spec["encoding"]["y"]["scale"]["zero"] is False
+    assert spec["encoding"]["color"]["field"] == "ticker"
+    values = next(iter(spec["datasets"].values()))
+    assert {v["ticker"] for v in values} == {"AAPL", "IBM"} and len(values) == 120
+    assert min(v["close"] for v in values) == 100.0

@@ -86,8 +86,7 @@ viewstate.publish(
 if chosen == forecasting.COMPARE:
     closes = forecasting.normalised_closes({t: df for t, (df, _, _) in loaded.items()}, start, end)
     if closes:
-        # a Vega-Lite line chart, not Plotly: the first chart a visitor waits for needs no 4.7 MB Plotly bundle
-        st.line_chart(pd.DataFrame(closes), y_label="close, first day of the range = 100", height=420)
+        st.altair_chart(charts.compare(closes), width="stretch")
     missing = [t for t in loaded if t not in closes]
     if missing:
         st.caption(f"No data between {start} and {end} for {plain(', '.join(missing))}: pick an earlier date or the range Max.")
