@@ -121,9 +121,12 @@ def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tup
         where = f"instances[{b}]." if is_batch else ""
         if bad.any():
             raise bad_request("non_finite", f"{where}features[{i}] is NaN or infinite")
+        shown = f"{X[b, i]:.6g}"
+        if abs(float(shown)) <= MAX_STANDARDIZED:  # 1000.0000000000001 would read "1000 is outside ±1000"
+            shown = repr(float(X[b, i]))
         raise bad_request(
             "out_of_range",
-            f"{where}features[{i}] = {X[b, i]:.6g} is outside ±{MAX_STANDARDIZED:g}: every value "
+            f"{where}features[{i}] = {shown} is outside ±{MAX_STANDARDIZED:g}: every value "
             "is standardized with GET /model's scaler, so it must lie within 1,000 of its training standard "
             "deviations of the mean",
         )

@@ -205,3 +205,19 @@ def test_an_exact_zero_costs_its_own_type_check_not_its_rows(handler, features, 
     X = parse_predict(payload, model.shape, model.ticker_re)[1]
     assert X.shape == (rows, len(row))
     assert _Counting.reads <= rows * (len(row) + 2), _Counting.reads
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (math.nextafter(1000.0, math.inf), "1000.0000000000001"),
+        (-1000.0000001, "-1000.0000001"),
+        (2000.5, "2000.5"),
+        (1e308, "1e+308"),
+    ],
+)
+def test_the_out_of_range_error_shows_a_value_beyond_the_bound(handler, keyed, features, value, shown):
+    """Six significant digits round the next double above 1000 to "1000", which read "1000 is outside ±1000"."""
+    status, _, body = call(handler, rest(raw=_body([*features[:591], value, *features[592:]])))
+    assert status == 400 and body["code"] == "out_of_range", body
+    assert f"features[591] = {shown} is outside ±1000" in body["error"], body["error"]
