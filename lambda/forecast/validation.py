@@ -48,6 +48,15 @@ def _item_types(value: list, where: str) -> None:
             raise bad_request("non_numeric", f"{where}features[{i}] must be a number, got {type(v).__name__}")
 
 
+def _huge_ints(value: list, where: str) -> None:
+    for i, v in enumerate(value):
+        if type(v) is int and not -(2**1023) < v < 2**1023:  # the rare path: only after struct refused the window
+            try:
+                float(v)
+            except OverflowError:
+                raise bad_request("non_finite", f"{where}features[{i}] is too large for a float (beyond ±1.8e308)") from None
+
+
 def _features(value, where: str, shape: tuple[int, int]) -> list:
     days, per_day = shape
     n = days * per_day
@@ -112,7 +121,8 @@ def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tup
     except (struct.error, OverflowError):
         for where, row in zip(wheres, rows, strict=True):
             _item_types(row, where)  # names an item that is not a number
-        # every item is a number, so struct refused an integer beyond float range
+        for where, row in zip(wheres, rows, strict=True):
+            _huge_ints(row, where)  # every item is a number, so struct refused an integer beyond float range
         raise bad_request("non_finite", "features holds a number too large for a float") from None
     X = np.ndarray((len(rows), len(numbers) // len(rows)), np.float64, packed)  # a view of the packed bytes
     if not np.abs(X).max() <= MAX_STANDARDIZED:  # one reduction for both checks: NaN fails a comparison too

@@ -221,3 +221,23 @@ def test_the_out_of_range_error_shows_a_value_beyond_the_bound(handler, keyed, f
     status, _, body = call(handler, rest(raw=_body([*features[:591], value, *features[592:]])))
     assert status == 400 and body["code"] == "out_of_range", body
     assert f"features[591] = {shown} is outside ±1000" in body["error"], body["error"]
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 2**1024 - 2**970], ids=["1e400", "-1e400", "rounds to 2**1024"])
+def test_an_integer_beyond_float_range_names_its_row_and_item(handler, features, value):
+    """Direct invoke's decoder keeps such an integer exact; struct cannot pack it, and the answer names it, after
+    any item of an earlier kind (a string) that was always named first."""
+    rows = [list(features), list(features)]
+    rows[1][3] = value
+    out = handler.lambda_handler({"instances": [{"ticker": "AAPL", "features": r} for r in rows]}, None)
+    assert out["status"] == 400 and out["code"] == "non_finite", out
+    assert "instances[1].features[3] is too large for a float" in out["error"], out
+    rows[1][9] = "x"
+    out = handler.lambda_handler({"instances": [{"ticker": "AAPL", "features": r} for r in rows]}, None)
+    assert out["code"] == "non_numeric" and "instances[1].features[9] must be a number, got str" in out["error"], out
+
+
+def test_the_largest_integer_a_float_holds_is_packed_and_bounded(handler, features):
+    """2**1024 - 2**971 rounds to the largest double: packed, then refused by the ±1000 bound, not as too large."""
+    out = handler.lambda_handler({"ticker": "AAPL", "features": [*features[:3], 2**1024 - 2**971, *features[4:]]}, None)
+    assert out["status"] == 400 and out["code"] == "out_of_range" and "features[3] = 1.79769e+308" in out["error"], out
