@@ -66,8 +66,13 @@ class Model:
         self.size = self.window * self.n_features
         self.mean = np.asarray(m["scaler"]["mean"], dtype=np.float64)
         self.scale = np.asarray(m["scaler"]["scale"], dtype=np.float64)
-        if not (self.scale > 0).all():  # a standard deviation; predict() relies on it being positive
-            raise ModelUnavailable("manifest.json's scaler has a scale <= 0; re-export the model (python -m models.export)")
+        # scale is a standard deviation: predict() decides every close from the lowest, which needs it positive and
+        # finite; a non-finite mean would blame every client's close (400 invalid_price) for the manifest's fault
+        if not ((self.scale > 0) & np.isfinite(self.scale) & np.isfinite(self.mean)).all():
+            raise ModelUnavailable(
+                "manifest.json's scaler has a scale that is not a positive finite number or a mean that is not finite; "
+                "re-export the model (python -m models.export)"
+            )
         self.close_index, self.volatility_index = int(m["close_index"]), int(m["volatility_index"])
         self.close_scaler = float(self.scale[self.close_index]), float(self.mean[self.close_index])
         cal = m["calibration"]
