@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ast
+import os
+import signal
+import subprocess
+import sys
+import zipfile
 
 import http_framing  # noqa: E402  (lambda/ is on the path via tests.support)
 import pytest
 from http_framing import MAX_PAYLOAD, Reject, RequestReader
 
-from tests.support import LAMBDA_DIR
+from tests.support import LAMBDA_DIR, free_port
+
+REFUSAL_DEADLINE_S = 10.0  # a refusal takes about 0.2 s; a server that started never exits
 
 
 def read_all(raw: bytes, step: int | None = None) -> list:
@@ -165,9 +172,21 @@ def test_local_api_tooling_imports_models_only():
         (["--buffer-budget-mb", "-1"], "--buffer-budget-mb must be a positive number"),
     ],
 )
-def test_local_api_refuses_settings_that_answer_nothing(argv, says, capsys):
-    import local_api
-
-    with pytest.raises(SystemExit) as exc:
-        local_api.main(argv)
-    assert exc.value.code == 2 and says in capsys.readouterr().err
+def test_local_api_refuses_settings_that_answer_nothing(argv, says, tmp_path):
+    """Refused in one line before anything starts. In a process of its own with a deadline: a broken guard starts a
+    real server that never exits, and that must be a quick red, not a hung suite."""
+    fn, layer = tmp_path / "fn.zip", tmp_path / "layer.zip"  # a package of its own: a broken guard builds nothing
+    with zipfile.ZipFile(fn, "w") as zf:
+        zf.writestr("lambda_handler.py", "def lambda_handler(event, context):\n    return {'statusCode': 200, 'body': ''}\n")
+    zipfile.ZipFile(layer, "w").close()
+    cmd = [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(free_port()), "--log-dir", str(tmp_path)]
+    cmd += ["--function-zip", str(fn), "--layer-zip", str(layer), *argv]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=REFUSAL_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # its workers follow it (parent-death signal)
+        proc.communicate()
+        pytest.fail(f"local_api.py {' '.join(argv)} was still running after {REFUSAL_DEADLINE_S:g} s: the guard let it start")
+    assert proc.returncode == 2 and says in err, (proc.returncode, out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 200
