@@ -128,6 +128,8 @@ def chunked(data: bytes, size: int = 1000) -> bytes:
         lambda b: post_head("Transfer-Encoding: chunked\r\n") + b"+5\r\n" + b[:5] + b"\r\n0\r\n\r\n",
         lambda b: post_head("Transfer-Encoding: chunked\r\n", version="1.0") + chunked(b),
         lambda b: b"GET /prod/health HTTP/1.1\nHost: x\n\n",
+        lambda b: b"GET /prod/health HTTP/1.1\r\n\r\n",  # RFC 9112 3.2: HTTP/1.1 carries exactly one Host
+        lambda b: b"GET /prod/health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
     ],
     ids=[
         "cl-and-te",
@@ -139,6 +141,8 @@ def chunked(data: bytes, size: int = 1000) -> bytes:
         "chunk-plus5",
         "chunked-http10",
         "bare-lf",
+        "no-host",
+        "two-hosts",
     ],
 )
 def test_unsafe_framing_is_answered_400_and_closed(api, body, raw):
@@ -199,6 +203,46 @@ def test_expect_100_continue_is_honoured(api, body):
         s.sendall(body)
         [(status, _)] = read_answers(s, 1)
     assert status == 200
+
+
+@pytest.mark.parametrize("expect", ["200-ok", "100-continue, x-unknown"])
+def test_an_expectation_other_than_100_continue_is_417(api, body, expect):
+    """RFC 9110 10.1.1: nothing here can meet any other expectation, so it says so (417) and closes, invoking nothing."""
+    before = len(api.invocations())
+    with connect(api) as s:
+        s.sendall(post_head(f"Content-Length: {len(body)}\r\nExpect: {expect}\r\n") + body)
+        [(status, answer)] = read_answers(s, 1, timeout=5)
+        assert closed_within(s, 5)
+    assert status == 417 and "only 100-continue is supported" in json.loads(answer)["message"]
+    assert len(api.invocations()) == before
+
+
+@pytest.mark.parametrize("first, last, status", [("wrong-key", SAMPLE_KEY, 200), (SAMPLE_KEY, "wrong-key", 403)])
+def test_two_api_keys_the_last_one_counts_as_in_the_event(api, body, first, last, status):
+    """API Gateway documents no rule for a repeated X-API-Key; its REST proxy event's `headers` holds a repeated header's
+    last value (all of them in `multiValueHeaders`), and that is what the function checks, so the usage-plan check
+    reads the same one: the two checks can never disagree about which key a request carries."""
+    head = f"POST /prod/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {first}\r\nx-api-key: {last}\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    with connect(api) as s:
+        s.sendall(head.encode() + body)
+        [(got, answer)] = read_answers(s, 1, timeout=10)
+    assert got == status, answer
+    if status == 403:
+        assert json.loads(answer) == {"message": "Forbidden"}
+
+
+def test_the_event_carries_a_repeated_header_as_api_gateway_does():
+    """`headers`: the last value; `multiValueHeaders`: every value in order (the REST proxy event's documented shape)."""
+    from types import SimpleNamespace
+
+    import local_api
+    from http_framing import Request
+
+    req = Request("POST", "/prod/predict", (1, 1), [("Host", "x"), ("X-API-Key", "a"), ("X-API-Key", "b")], b"{}", True)
+    event = local_api.Gateway._event(SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "b")
+    assert event["headers"]["X-API-Key"] == "b" and event["multiValueHeaders"]["X-API-Key"] == ["a", "b"]
+    assert event["requestContext"]["identity"]["apiKey"] == "b"
 
 
 def test_curl_does_not_stall_on_expect(api, body, tmp_path):
