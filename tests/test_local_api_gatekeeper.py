@@ -18,7 +18,9 @@ import zipfile
 import pytest
 import requests
 
+from models import slow_clients
 from models.processes import launch
+from models.slow_clients import established, read_answers
 from tests.support import LAMBDA_DIR, ROOT, SAMPLE_KEY, LocalAPI, free_port, load_event, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
@@ -61,26 +63,6 @@ def connect(api, rcvbuf: int | None = None) -> socket.socket:
     return s
 
 
-def read_answers(s: socket.socket, n: int, timeout: float = 10.0) -> list[tuple[int, bytes]]:
-    """`n` HTTP answers (status, body) read in order from one connection."""
-    s.settimeout(timeout)
-    buf, out = b"", []
-    while len(out) < n:
-        end = buf.find(b"\r\n\r\n")
-        if end >= 0:
-            head = buf[:end].decode("latin-1")
-            length = int(next(ln.split(":")[1] for ln in head.split("\r\n") if ln.lower().startswith("content-length")))
-            if len(buf) >= end + 4 + length:
-                out.append((int(head.split()[1]), buf[end + 4 : end + 4 + length]))
-                buf = buf[end + 4 + length :]
-                continue
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    return out
-
-
 def closed_within(s: socket.socket, seconds: float) -> bool:
     """True when the server closes `s` within `seconds` (whatever it sent first)."""
     s.settimeout(seconds)
@@ -96,13 +78,8 @@ def closed_within(s: socket.socket, seconds: float) -> bool:
     return False
 
 
-def established(s: socket.socket) -> bool:
-    """The connection's TCP state is still ESTABLISHED (tcp_info's first byte), learned without reading from it."""
-    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1
-
-
 def post_head(extra: str, path: str = "/prod/predict", version: str = "1.1") -> bytes:
-    return f"POST {path} HTTP/{version}\r\nHost: x\r\nX-API-Key: {SAMPLE_KEY}\r\n{extra}\r\n".encode()
+    return slow_clients.post_head(SAMPLE_KEY, extra, path, version)
 
 
 def chunked(data: bytes, size: int = 1000) -> bytes:
@@ -316,42 +293,10 @@ def test_a_client_still_uploading_a_refused_body_reads_its_answer(api):
     assert answer.startswith(b"HTTP/1.1 413"), answer
 
 
-def shapes(api, body: bytes, n: int) -> list[tuple[str, socket.socket]]:
-    """`n` clients of every slow shape: half a head, part of a body, part of a chunked body, a body held after a 100,
-    answers never read, and idle keep-alive."""
-    heads = {
-        "slow-head": b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Le",
-        "slow-body": post_head(f"Content-Length: {len(body)}\r\n") + body[:100],
-        "slow-chunked": post_head("Transfer-Encoding: chunked\r\n") + b"100\r\n" + b"a" * 50,
-        "expect-held": post_head(f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"),
-        "non-reading": b"GET /prod/nope HTTP/1.1\r\nHost: x\r\n\r\n" * 20,
-        "idle": b"",
-    }
-    out = []
-    for i in range(n):
-        shape = list(heads)[i % len(heads)]
-        s = connect(api, rcvbuf=4096 if shape == "non-reading" else None)
-        if heads[shape]:
-            s.sendall(heads[shape])
-        out.append((shape, s))
-    return out
-
-
 def test_health_p99_within_100ms_while_1000_slow_clients_are_held(api, body):
-    held = shapes(api, body, 1000)
+    held = slow_clients.hold(api.port, body, 1000, SAMPLE_KEY)  # every slow shape, as scripts/reliability.py holds them
     stop = threading.Event()
-
-    def drip():  # a byte at a time into every slow request, as the attack did
-        while not stop.wait(0.5):
-            for shape, s in held:
-                if shape.startswith("slow"):
-                    try:
-                        s.send(b"a")
-                    except OSError:
-                        pass
-
-    dripper = threading.Thread(target=drip, daemon=True)
-    dripper.start()
+    dripper = slow_clients.drip(held, stop, 0.5)  # a byte at a time into every slow request, as the attack did
     try:
         session = requests.Session()
         assert session.get(api.url + "/health", timeout=5).status_code == 200
