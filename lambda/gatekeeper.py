@@ -211,6 +211,9 @@ class Gatekeeper(threading.Thread):
                 return
             if now >= next_scan:  # deadlines: a scan every 100 ms is plenty for timeouts of seconds
                 next_scan = now + 0.1
+                # a request not sent in time is closed without an answer: API Gateway documents none for it (its gateway
+                # response types, docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html,
+                # have no 408), so none is invented here
                 while self.reading and (oldest := next(iter(self.reading.values()))).deadline <= now:
                     self._close(oldest)
                 for conn in [c for c in self.conns.values() if c.state in ("writing", "lingering") and c.deadline <= now]:

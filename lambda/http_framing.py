@@ -4,7 +4,8 @@ Pure and incremental: a RequestReader is fed the bytes of one connection as they
 requests (head and whole body, chunked or not) in order, keeping whatever follows for the next one (pipelining).
 Anything two servers could read differently (smuggling) is refused: repeated, folded or non-ASCII lengths,
 Content-Length beside Transfer-Encoding, chunk sizes Python's int() would accept but HTTP does not (0x10, 1_0, +5),
-chunked bodies on HTTP/1.0 and bare-LF line endings.
+chunked bodies on HTTP/1.0 and bare-LF line endings. A missing or repeated Host is 400 (RFC 9112 3.2), an expectation
+other than 100-continue 417 (RFC 9110 10.1.1).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(rb"[0-9]{1,19}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]*)?")  # RFC 3986 uri-host [":" port]
 _CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # no control bytes in a header value (a lone CR above all)
 
 
@@ -115,8 +117,20 @@ def parse_head(raw: bytes) -> Head:
         length = int(lengths[0])
         if length > MAX_PAYLOAD:
             raise Reject(413, "Request Too Long")
-    expect = next((v for k, v in reversed(headers) if k.lower() == "expect"), "")
-    expects = version == (1, 1) and expect.strip().lower() == "100-continue" and length != 0
+    # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host, and to any request with more
+    # than one Host or an invalid one (API Gateway's English docs say nothing on it; its endpoints route by Host)
+    hosts = [v for k, v in headers if k.lower() == "host"]
+    if len(hosts) > 1:
+        raise _bad("Host header repeated; send it once")
+    if version == (1, 1) and not hosts:
+        raise _bad("no Host header; an HTTP/1.1 request carries exactly one")
+    if hosts and not _HOST.fullmatch(hosts[0]):
+        raise _bad("invalid Host header; send host[:port]")
+    # RFC 9110 section 10.1.1: an expectation other than 100-continue MAY be answered 417 (nothing here can meet one)
+    expectations = {t.strip().lower() for k, v in headers if k.lower() == "expect" for t in v.split(",") if t.strip()}
+    if unmet := sorted(expectations - {"100-continue"}):
+        raise Reject(417, f"Expectation Failed: only 100-continue is supported, not {unmet[0][:40]}")
+    expects = version == (1, 1) and "100-continue" in expectations and length != 0
     return Head(m[1].decode("ascii"), m[2].decode("latin-1"), version, headers, length, keep_alive, expects)
 
 

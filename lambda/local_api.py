@@ -132,6 +132,10 @@ class Gateway:
             return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         if not self.bucket.take():
             return self._error(429, "Too Many Requests", "ThrottlingException")
+        # a repeated X-API-Key: API Gateway documents no rule (docs.aws.amazon.com/apigateway/latest/developerguide/
+        # api-gateway-api-key-source.html says only "the X-API-Key header"). The REST proxy event carries one value per
+        # name in `headers` and every value in `multiValueHeaders` (set-up-lambda-proxy-integrations.html); `headers` gets
+        # the last, and the function checks that one, so the usage-plan check reads the same: the two never disagree
         key = req.header("x-api-key")
         if route["api_key_required"] and (not key or not secrets.compare_digest(key.encode(), self.api_key.encode())):
             return self._error(403, "Forbidden", "ForbiddenException")

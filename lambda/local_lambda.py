@@ -64,6 +64,18 @@ class Invocation:
         self.done.set()
 
 
+class RuntimeServer(ThreadingHTTPServer):
+    """The Runtime API's server: a runtime client that vanishes mid-request (its worker killed, crashed or timed out)
+    is normal here, and its process watcher already reports it, so that costs no traceback; any other error still does."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted: the client left
+            return
+        super().handle_error(request, client_address)
+
+
 class Worker:
     """One execution environment: a process running awslambdaric, and the Runtime API it talks to."""
 
@@ -77,8 +89,7 @@ class Worker:
         self.invocations = 0
         self.inflight: dict[str, Invocation] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = RuntimeServer(("127.0.0.1", 0), self._handler_class())
         threading.Thread(target=self.server.serve_forever, daemon=True, name=f"runtime-api-{index}").start()
 
     @property

@@ -203,53 +203,6 @@ def _wait_ready(port: int, body: bytes) -> None:
     raise SystemExit("reliability: the local API did not answer within 10 minutes")
 
 
-def _post_head(extra: str) -> bytes:
-    return f"POST /prod/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n{extra}\r\n".encode()
-
-
-def hostile_shapes(port: int, body: bytes, n: int, shapes: tuple[str, ...] | None = None) -> list[tuple[str, socket.socket]]:
-    """`n` held clients cycling through every slow shape: half a head, part of a body, part of a chunked body, a body
-    held after its 100 Continue, answers never read (pipelined, a 4 KB receive window), and idle keep-alive."""
-    heads = {
-        "slow-head": b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Le",
-        "slow-body": _post_head(f"Content-Length: {len(body)}\r\n") + body[:100],
-        "slow-chunked": _post_head("Transfer-Encoding: chunked\r\n") + b"100\r\n" + b"a" * 50,
-        "expect-held": _post_head(f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"),
-        "non-reading": b"GET /prod/nope HTTP/1.1\r\nHost: x\r\n\r\n" * 20,
-        "idle": b"",
-    }
-    names = shapes or tuple(heads)
-    out = []
-    for i in range(n):
-        shape = names[i % len(names)]
-        s = socket.socket()
-        if shape == "non-reading":
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.settimeout(10)
-        s.connect(("127.0.0.1", port))
-        if heads[shape]:
-            s.sendall(heads[shape])
-        out.append((shape, s))
-    return out
-
-
-def drip(held: list[tuple[str, socket.socket]], stop: threading.Event, every_s: float = 1.0) -> threading.Thread:
-    """A byte at a time into every slow request (the attack that once held a handler thread per connection)."""
-
-    def run():
-        while not stop.wait(every_s):
-            for shape, s in held:
-                if shape.startswith("slow"):
-                    try:
-                        s.send(b"a")
-                    except OSError:
-                        pass
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 def _health_ms(port: int, n: int) -> dict:
     import http.client
 
@@ -268,33 +221,12 @@ def _health_ms(port: int, n: int) -> dict:
     return {"requests": n, "p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2), "max_ms": round(max(times), 2)}
 
 
-def _established(s: socket.socket) -> bool:
-    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1
-
-
-def _answers(s: socket.socket, n: int) -> list[int]:
-    buf, out = b"", []
-    while len(out) < n:
-        end = buf.find(b"\r\n\r\n")
-        if end >= 0:
-            head = buf[:end].decode("latin-1")
-            length = int(next(ln.split(":")[1] for ln in head.split("\r\n") if ln.lower().startswith("content-length")))
-            if len(buf) >= end + 4 + length:
-                out.append(int(head.split()[1]))
-                buf = buf[end + 4 + length :]
-                continue
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    return out
-
-
 def run_hostile_shapes(body: bytes) -> dict:
     """The second hostile pass's attacks, against 4 handler threads (as they were reproduced)."""
     import tempfile
 
     log_dir = Path(tempfile.mkdtemp(prefix="reliability-shapes-"))
+    from models import slow_clients  # the same slow shapes the gatekeeper tests hold
     from models.processes import free_port
 
     port = free_port()
@@ -305,8 +237,8 @@ def run_hostile_shapes(body: bytes) -> dict:
         _wait_ready(port, body)
         # 70 chunked bodies dripping a byte a second: once 8.5 s for every /health
         stop = threading.Event()
-        held = hostile_shapes(port, body, 70, ("slow-chunked",))
-        dripper = drip(held, stop)
+        held = slow_clients.hold(port, body, 70, KEY, ("slow-chunked",))
+        dripper = slow_clients.drip(held, stop)
         out["slow_chunked"] = {"held": len(held), "health_meanwhile": _health_ms(port, 100)}
         stop.set()
         dripper.join()
@@ -322,13 +254,13 @@ def run_hostile_shapes(body: bytes) -> dict:
             stuck.append(s)
         health = _health_ms(port, 100)
         t = time.monotonic()
-        while any(_established(s) for s in stuck) and time.monotonic() - t < 30:
+        while any(slow_clients.established(s) for s in stuck) and time.monotonic() - t < 30:
             time.sleep(0.1)
         out["non_reading"] = {
             "clients": len(stuck),
             "handler_threads": 4,
             "health_meanwhile": health,
-            "reset_by_the_write_deadline": sum(not _established(s) for s in stuck),
+            "reset_by_the_write_deadline": sum(not slow_clients.established(s) for s in stuck),
         }
         for s in stuck:
             s.close()
@@ -337,19 +269,19 @@ def run_hostile_shapes(body: bytes) -> dict:
         for pad in (0, 70_000, 300_000):
             big = body[:-1] + b" " * pad + b"}"
             for order in ((big, body, body), (body, big, body), (body, body, big), (big, big, body), (big, big, big)):
-                raw = b"".join(_post_head(f"Content-Length: {len(b)}\r\n") + b for b in order)
+                raw = b"".join(slow_clients.post_head(KEY, f"Content-Length: {len(b)}\r\n") + b for b in order)
                 t = time.perf_counter()
                 with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
                     s.sendall(raw)
-                    got = _answers(s, 3)
+                    got = [status for status, _ in slow_clients.read_answers(s, 3, timeout=15)]
                 slowest = max(slowest, time.perf_counter() - t)
                 layouts += 1
                 complete += got == [200, 200, 200]
         out["pipelining"] = {"layouts": layouts, "all_three_answered_in_order": complete, "slowest_ms": round(slowest * 1000, 1)}
         # 1,000 slow clients of every shape held at once
         stop = threading.Event()
-        held = hostile_shapes(port, body, 1000)
-        dripper = drip(held, stop, 0.5)
+        held = slow_clients.hold(port, body, 1000, KEY)
+        dripper = slow_clients.drip(held, stop, 0.5)
         out["mixed_1000"] = {"held": len(held), "health_meanwhile": _health_ms(port, 300)}
         stop.set()
         dripper.join()

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ast
+import os
+import signal
+import subprocess
+import sys
+import zipfile
 
 import http_framing  # noqa: E402  (lambda/ is on the path via tests.support)
 import pytest
 from http_framing import MAX_PAYLOAD, Reject, RequestReader
 
-from tests.support import LAMBDA_DIR
+from tests.support import LAMBDA_DIR, free_port
+
+REFUSAL_DEADLINE_S = 10.0  # a refusal takes about 0.2 s; a server that started never exits
 
 
 def read_all(raw: bytes, step: int | None = None) -> list:
@@ -42,8 +49,8 @@ def chunked(body: bytes, size: int = 7) -> bytes:
         (post("Content-Length: 5\r\nContent-Length: 5\r\n", b"hello"), 400),  # repeated, even identical
         (post("Content-Length:\r\n 5\r\n", b"hello"), 400),  # folded (obs-fold)
         (post("X-Other: a\r\n folded\r\nContent-Length: 5\r\n", b"hello"), 400),
-        ("POST /prod/predict HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode(), 400),  # "²".isdigit() is True
-        (b"POST /prod/predict HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # the same in latin-1, as headers decode
+        ("POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Length: \u00b2\r\n\r\n".encode(), 400),  # "²".isdigit() is True
+        (b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n", 400),  # the same in latin-1
         (post("Content-Length: 5, 5\r\n", b"hello"), 400),
         (post("Content-Length: +5\r\n", b"hello"), 400),
         (post("Content-Length: abc\r\n"), 400),
@@ -70,6 +77,16 @@ def chunked(body: bytes, size: int = 7) -> bytes:
             413,
         ),
         (b"GET /" + b"a" * (70 * 1024), 431),
+        # RFC 9112 section 3.2: exactly one Host on HTTP/1.1, never two, never an invalid one
+        (b"GET /prod/health HTTP/1.1\r\n\r\n", 400),
+        (b"GET /prod/health HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", 400),
+        (b"GET /prod/health HTTP/1.0\r\nHost: x\r\nhost: y\r\n\r\n", 400),
+        (b"GET /prod/health HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+        (b"GET /prod/health HTTP/1.1\r\nHost: x/y\r\n\r\n", 400),
+        # RFC 9110 section 10.1.1: an expectation nothing here can meet
+        (post("Content-Length: 5\r\nExpect: 200-ok\r\n", b"hello"), 417),
+        (post("Content-Length: 5\r\nExpect: 100-continue, x-y\r\n", b"hello"), 417),
+        (post("Content-Length: 5\r\nExpect: 100-continue\r\nExpect: x-y\r\n", b"hello"), 417),
     ],
 )
 def test_unsafe_framing_is_refused(raw, status):
@@ -119,7 +136,7 @@ def test_pipelined_requests_all_come_out_in_order(big, step):
         b"GET /prod/health HTTP/1.1\r\nHost: x\r\n\r\n"
         + post(f"Content-Length: {len(second)}\r\n", second)
         + post("Transfer-Encoding: chunked\r\n", chunked(b"third", 2))
-        + b"GET /prod/model HTTP/1.1\r\nConnection: close\r\n\r\n"
+        + b"GET /prod/model HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     reqs = read_all(raw, step)
     assert [(r.method, r.target) for r in reqs] == [
@@ -130,6 +147,36 @@ def test_pipelined_requests_all_come_out_in_order(big, step):
     ]
     assert reqs[1].body == second and reqs[2].body == b"third"
     assert [r.keep_alive for r in reqs] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /prod/health HTTP/1.0\r\n\r\n",  # HTTP/1.0 may leave Host out
+        b"GET /prod/health HTTP/1.1\r\nHost:\r\n\r\n",  # empty is valid (RFC 9112 3.2)
+        b"GET /prod/health HTTP/1.1\r\nhost: 127.0.0.1:3000\r\n\r\n",
+        b"GET /prod/health HTTP/1.1\r\nHost: [::1]:3000\r\n\r\n",
+        b"GET /prod/health HTTP/1.1\r\nHost: abc.execute-api.us-east-1.amazonaws.com\r\n\r\n",
+        b"GET /prod/health HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n\r\n",
+    ],
+)
+def test_hosts_and_expectations_that_are_fine(raw):
+    [req] = read_all(raw)
+    assert req.target == "/prod/health"
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (b"GET /prod/health HTTP/1.1\r\n\r\n", "no Host header"),
+        (b"GET /prod/health HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", "Host header repeated"),
+        (b"GET /prod/health HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid Host header"),
+        (post("Content-Length: 5\r\nExpect: 200-ok\r\n", b"hello"), "not 200-ok"),
+    ],
+)
+def test_host_and_expect_refusals_say_what_is_wrong(raw, says):
+    with pytest.raises(Reject, match=says):
+        read_all(raw)
 
 
 def test_expect_100_continue_and_keep_alive_rules():
@@ -165,9 +212,21 @@ def test_local_api_tooling_imports_models_only():
         (["--buffer-budget-mb", "-1"], "--buffer-budget-mb must be a positive number"),
     ],
 )
-def test_local_api_refuses_settings_that_answer_nothing(argv, says, capsys):
-    import local_api
-
-    with pytest.raises(SystemExit) as exc:
-        local_api.main(argv)
-    assert exc.value.code == 2 and says in capsys.readouterr().err
+def test_local_api_refuses_settings_that_answer_nothing(argv, says, tmp_path):
+    """Refused in one line before anything starts. In a process of its own with a deadline: a broken guard starts a
+    real server that never exits, and that must be a quick red, not a hung suite."""
+    fn, layer = tmp_path / "fn.zip", tmp_path / "layer.zip"  # a package of its own: a broken guard builds nothing
+    with zipfile.ZipFile(fn, "w") as zf:
+        zf.writestr("lambda_handler.py", "def lambda_handler(event, context):\n    return {'statusCode': 200, 'body': ''}\n")
+    zipfile.ZipFile(layer, "w").close()
+    cmd = [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(free_port()), "--log-dir", str(tmp_path)]
+    cmd += ["--function-zip", str(fn), "--layer-zip", str(layer), *argv]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=REFUSAL_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # its workers follow it (parent-death signal)
+        proc.communicate()
+        pytest.fail(f"local_api.py {' '.join(argv)} was still running after {REFUSAL_DEADLINE_S:g} s: the guard let it start")
+    assert proc.returncode == 2 and says in err, (proc.returncode, out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 200

@@ -18,7 +18,9 @@ import zipfile
 import pytest
 import requests
 
+from models import slow_clients
 from models.processes import launch
+from models.slow_clients import established, read_answers
 from tests.support import LAMBDA_DIR, ROOT, SAMPLE_KEY, LocalAPI, free_port, load_event, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
@@ -61,26 +63,6 @@ def connect(api, rcvbuf: int | None = None) -> socket.socket:
     return s
 
 
-def read_answers(s: socket.socket, n: int, timeout: float = 10.0) -> list[tuple[int, bytes]]:
-    """`n` HTTP answers (status, body) read in order from one connection."""
-    s.settimeout(timeout)
-    buf, out = b"", []
-    while len(out) < n:
-        end = buf.find(b"\r\n\r\n")
-        if end >= 0:
-            head = buf[:end].decode("latin-1")
-            length = int(next(ln.split(":")[1] for ln in head.split("\r\n") if ln.lower().startswith("content-length")))
-            if len(buf) >= end + 4 + length:
-                out.append((int(head.split()[1]), buf[end + 4 : end + 4 + length]))
-                buf = buf[end + 4 + length :]
-                continue
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    return out
-
-
 def closed_within(s: socket.socket, seconds: float) -> bool:
     """True when the server closes `s` within `seconds` (whatever it sent first)."""
     s.settimeout(seconds)
@@ -96,13 +78,8 @@ def closed_within(s: socket.socket, seconds: float) -> bool:
     return False
 
 
-def established(s: socket.socket) -> bool:
-    """The connection's TCP state is still ESTABLISHED (tcp_info's first byte), learned without reading from it."""
-    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1
-
-
 def post_head(extra: str, path: str = "/prod/predict", version: str = "1.1") -> bytes:
-    return f"POST {path} HTTP/{version}\r\nHost: x\r\nX-API-Key: {SAMPLE_KEY}\r\n{extra}\r\n".encode()
+    return slow_clients.post_head(SAMPLE_KEY, extra, path, version)
 
 
 def chunked(data: bytes, size: int = 1000) -> bytes:
@@ -128,6 +105,8 @@ def chunked(data: bytes, size: int = 1000) -> bytes:
         lambda b: post_head("Transfer-Encoding: chunked\r\n") + b"+5\r\n" + b[:5] + b"\r\n0\r\n\r\n",
         lambda b: post_head("Transfer-Encoding: chunked\r\n", version="1.0") + chunked(b),
         lambda b: b"GET /prod/health HTTP/1.1\nHost: x\n\n",
+        lambda b: b"GET /prod/health HTTP/1.1\r\n\r\n",  # RFC 9112 3.2: HTTP/1.1 carries exactly one Host
+        lambda b: b"GET /prod/health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
     ],
     ids=[
         "cl-and-te",
@@ -139,6 +118,8 @@ def chunked(data: bytes, size: int = 1000) -> bytes:
         "chunk-plus5",
         "chunked-http10",
         "bare-lf",
+        "no-host",
+        "two-hosts",
     ],
 )
 def test_unsafe_framing_is_answered_400_and_closed(api, body, raw):
@@ -199,6 +180,46 @@ def test_expect_100_continue_is_honoured(api, body):
         s.sendall(body)
         [(status, _)] = read_answers(s, 1)
     assert status == 200
+
+
+@pytest.mark.parametrize("expect", ["200-ok", "100-continue, x-unknown"])
+def test_an_expectation_other_than_100_continue_is_417(api, body, expect):
+    """RFC 9110 10.1.1: nothing here can meet any other expectation, so it says so (417) and closes, invoking nothing."""
+    before = len(api.invocations())
+    with connect(api) as s:
+        s.sendall(post_head(f"Content-Length: {len(body)}\r\nExpect: {expect}\r\n") + body)
+        [(status, answer)] = read_answers(s, 1, timeout=5)
+        assert closed_within(s, 5)
+    assert status == 417 and "only 100-continue is supported" in json.loads(answer)["message"]
+    assert len(api.invocations()) == before
+
+
+@pytest.mark.parametrize("first, last, status", [("wrong-key", SAMPLE_KEY, 200), (SAMPLE_KEY, "wrong-key", 403)])
+def test_two_api_keys_the_last_one_counts_as_in_the_event(api, body, first, last, status):
+    """API Gateway documents no rule for a repeated X-API-Key; its REST proxy event's `headers` holds a repeated header's
+    last value (all of them in `multiValueHeaders`), and that is what the function checks, so the usage-plan check
+    reads the same one: the two checks can never disagree about which key a request carries."""
+    head = f"POST /prod/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {first}\r\nx-api-key: {last}\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    with connect(api) as s:
+        s.sendall(head.encode() + body)
+        [(got, answer)] = read_answers(s, 1, timeout=10)
+    assert got == status, answer
+    if status == 403:
+        assert json.loads(answer) == {"message": "Forbidden"}
+
+
+def test_the_event_carries_a_repeated_header_as_api_gateway_does():
+    """`headers`: the last value; `multiValueHeaders`: every value in order (the REST proxy event's documented shape)."""
+    from types import SimpleNamespace
+
+    import local_api
+    from http_framing import Request
+
+    req = Request("POST", "/prod/predict", (1, 1), [("Host", "x"), ("X-API-Key", "a"), ("X-API-Key", "b")], b"{}", True)
+    event = local_api.Gateway._event(SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "b")
+    assert event["headers"]["X-API-Key"] == "b" and event["multiValueHeaders"]["X-API-Key"] == ["a", "b"]
+    assert event["requestContext"]["identity"]["apiKey"] == "b"
 
 
 def test_curl_does_not_stall_on_expect(api, body, tmp_path):
@@ -272,42 +293,10 @@ def test_a_client_still_uploading_a_refused_body_reads_its_answer(api):
     assert answer.startswith(b"HTTP/1.1 413"), answer
 
 
-def shapes(api, body: bytes, n: int) -> list[tuple[str, socket.socket]]:
-    """`n` clients of every slow shape: half a head, part of a body, part of a chunked body, a body held after a 100,
-    answers never read, and idle keep-alive."""
-    heads = {
-        "slow-head": b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Le",
-        "slow-body": post_head(f"Content-Length: {len(body)}\r\n") + body[:100],
-        "slow-chunked": post_head("Transfer-Encoding: chunked\r\n") + b"100\r\n" + b"a" * 50,
-        "expect-held": post_head(f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"),
-        "non-reading": b"GET /prod/nope HTTP/1.1\r\nHost: x\r\n\r\n" * 20,
-        "idle": b"",
-    }
-    out = []
-    for i in range(n):
-        shape = list(heads)[i % len(heads)]
-        s = connect(api, rcvbuf=4096 if shape == "non-reading" else None)
-        if heads[shape]:
-            s.sendall(heads[shape])
-        out.append((shape, s))
-    return out
-
-
 def test_health_p99_within_100ms_while_1000_slow_clients_are_held(api, body):
-    held = shapes(api, body, 1000)
+    held = slow_clients.hold(api.port, body, 1000, SAMPLE_KEY)  # every slow shape, as scripts/reliability.py holds them
     stop = threading.Event()
-
-    def drip():  # a byte at a time into every slow request, as the attack did
-        while not stop.wait(0.5):
-            for shape, s in held:
-                if shape.startswith("slow"):
-                    try:
-                        s.send(b"a")
-                    except OSError:
-                        pass
-
-    dripper = threading.Thread(target=drip, daemon=True)
-    dripper.start()
+    dripper = slow_clients.drip(held, stop, 0.5)  # a byte at a time into every slow request, as the attack did
     try:
         session = requests.Session()
         assert session.get(api.url + "/health", timeout=5).status_code == 200

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -198,6 +200,7 @@ def test_a_worker_killed_between_requests_costs_no_request(api, body):
     ]
     assert len(ran) == len(set(ran)), "a request ran twice"
     assert max(latencies) < 8, "a request waited out the function Timeout (10 s): it was handed to a dead worker"
+    assert "Traceback" not in (api.dir / "local_api.out").read_text(), "a killed worker is normal: no traceback for it"
     assert requests.post(api.url + "/predict", data=body, headers={"X-API-Key": SAMPLE_KEY}, timeout=10).status_code == 200
 
 
@@ -205,3 +208,46 @@ def test_key_files_are_owner_only_from_the_start(api):
     info = api.dir / "local_api.json"
     assert oct(info.stat().st_mode & 0o777) == "0o600"
     assert json.loads(info.read_text())["api_key"] == SAMPLE_KEY
+
+
+def runtime_api_errors(worker, capfd) -> Callable[[], str]:
+    """Wait until the worker's Runtime API has dealt with one failed request; -> what it wrote to stderr meanwhile."""
+    handled, original = threading.Event(), worker.server.handle_error
+
+    def spy(request, address):
+        try:
+            original(request, address)
+        finally:
+            handled.set()
+
+    worker.server.handle_error = spy
+
+    def wait() -> str:
+        assert handled.wait(5), "the Runtime API never reached its error handler"
+        return capfd.readouterr().err
+
+    return wait
+
+
+def test_a_runtime_client_that_vanishes_costs_no_traceback(capfd):
+    """A worker killed mid-request resets its Runtime API connection: normal, and already reported by the process
+    watcher, so the local API's output carries no traceback for it. A bug in our handler still prints one."""
+    from types import SimpleNamespace
+
+    from local_lambda import RUNTIME_PREFIX, Worker
+
+    worker = Worker(0, SimpleNamespace(function_name="fn"))  # only its Runtime API server runs: no process is spawned
+    try:
+        errors = runtime_api_errors(worker, capfd)
+        with socket.create_connection(("127.0.0.1", worker.server.server_address[1]), timeout=5) as s:
+            s.sendall(f"POST {RUNTIME_PREFIX}/invocation/x/response HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{{".encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # closed with a reset, as a kill does
+        assert "Traceback" not in errors()
+        errors = runtime_api_errors(worker, capfd)
+        with socket.create_connection(("127.0.0.1", worker.server.server_address[1]), timeout=5) as s:
+            s.sendall(f"GET {RUNTIME_PREFIX}/invocation/next HTTP/1.1\r\n\r\n".encode())  # the stub pool has no queue
+            s.recv(100)
+        assert "Traceback" in errors(), "a genuine error in the handler must still be reported"
+    finally:
+        worker.server.shutdown()
+        worker.server.server_close()
