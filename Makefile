@@ -11,7 +11,7 @@ PORT ?= 3000
 DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: mutation rollback reliability format promote help setup setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
+.PHONY: mutation rollback reliability format promote help setup setup-ledger setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
         dashboard bench deploy status teardown screenshots clean
 
 help: ## list the targets
@@ -25,7 +25,11 @@ $(VENV)/bin/python:
 $(VENV)/.stamp-main: requirements.txt | $(VENV)/bin/python
 	$(PIP) install --quiet -r requirements.txt
 	@touch $@
-$(VENV)/.stamp-train: requirements-train.txt $(VENV)/.stamp-main
+# the ledger's stamp sits between main and train: `make ledger` needs arch (GARCH baseline), not torch
+$(VENV)/.stamp-ledger: requirements-ledger.txt $(VENV)/.stamp-main
+	$(PIP) install --quiet -r requirements-ledger.txt
+	@touch $@
+$(VENV)/.stamp-train: requirements-train.txt $(VENV)/.stamp-ledger
 	$(PIP) install --quiet -r requirements-train.txt
 	@touch $@
 $(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-train
@@ -33,6 +37,7 @@ $(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-train
 	@touch $@
 
 setup: $(VENV)/.stamp-main ## create .venv with what `make run` needs (no torch)
+setup-ledger: $(VENV)/.stamp-ledger ## add arch (the ledger's GARCH baseline): what `make ledger` needs, no torch
 setup-train: $(VENV)/.stamp-train ## add torch 2.13 (local CPU wheel), scikit-learn, joblib
 setup-dev: $(VENV)/.stamp-dev ## add test and lint tools
 
@@ -89,7 +94,7 @@ evaluate: setup-train ## re-evaluate the served runtime model beside the risk ba
 	$(PY) -m models.evaluate
 
 .PHONY: ledger
-ledger: setup-train ## replay the test period through the local API into the track record, score it (ARGS="--json", "--url U --key K")
+ledger: setup-ledger ## replay the test period through the local API into the track record, score it (ARGS="--json", "--url U --key K")
 	$(PY) -m ledger.replay $(ARGS)
 
 package: setup ## build dist/lambda_function.zip and dist/layer.zip

@@ -11,7 +11,7 @@ import pytest
 from deployer.aws import tag_dict
 
 from tests import test_deploy
-from tests.test_deploy import NAMES, TAGS, client, inventory
+from tests.test_deploy import EMPTY, NAMES, TAGS, client, inventory
 
 aws, small_layer = test_deploy.aws, test_deploy.small_layer  # the same fixtures
 
@@ -169,3 +169,49 @@ def test_a_missing_ledger_package_is_one_line_before_anything_is_created(aws, aw
         with pytest.raises(deploy.DeployError, match=needs):
             test_deploy.run(aws, params=ON)
     assert inventory(aws_env) == before and not ledger_inventory(aws_env)["tables"]
+
+
+# --- a deploy killed between publishing the ledger's layer and recording it -----------------------------------
+
+
+def record_of(url) -> dict:
+    return json.loads(client("ssm", url).get_parameter(Name=NAMES["record"])["Parameter"]["Value"])
+
+
+def ledger_layer_arns(url) -> list[str]:
+    versions = client("lambda", url).list_layer_versions(LayerName=NAMES["ledger_layer"])["LayerVersions"]
+    return [v["LayerVersionArn"] for v in versions]
+
+
+def kill_after_ledger_layer_publish(aws, ledger_function, monkeypatch) -> str:
+    """Deploy with the ledger on and "die" right after PublishLayerVersion of the ledger's layer (the predict layer's
+    publish runs through); returns the version the dead deploy published."""
+    from tests.test_deploy_state import Interrupting, Killed
+
+    ledger_only = Interrupting(aws("lambda"), "publish_layer_version", when=lambda kw: kw["LayerName"] == NAMES["ledger_layer"])
+    monkeypatch.setitem(aws._clients, "lambda", ledger_only)
+    with pytest.raises(Killed):
+        run(aws, ledger_function, params=ON)
+    aws._clients.pop("lambda")
+    [leaked] = ledger_layer_arns(aws.endpoint_url)
+    assert leaked not in record_of(aws.endpoint_url)["ledger_layers"], "the crash came before the version was recorded"
+    return leaked
+
+
+def test_kill_after_publishing_the_ledger_layer_leaks_nothing(aws, aws_env, ledger_function, monkeypatch):
+    kill_after_ledger_layer_publish(aws, ledger_function, monkeypatch)
+    deploy.teardown(aws, purge=True)
+    assert ledger_layer_arns(aws_env) == [], "teardown deletes the version the killed deploy published"
+    assert {k: v for k, v in inventory(aws_env).items() if k != "buckets"} == EMPTY
+
+
+def test_the_next_deploy_claims_a_leaked_ledger_layer_version(aws, aws_env, ledger_function, monkeypatch):
+    leaked = kill_after_ledger_layer_publish(aws, ledger_function, monkeypatch)
+    run(aws, ledger_function, params=ON)
+    assert ledger_layer_arns(aws_env) == [leaked], "the leaked version is reused, not doubled"
+    r = record_of(aws_env)
+    assert r["ledger_layers"] == [leaked] and r.get("ledger_layer_intent") is None
+    cfg = client("lambda", aws_env).get_function_configuration(FunctionName=NAMES["ledger_function"])
+    assert [x["Arn"] for x in cfg["Layers"]] == [leaked]
+    deploy.teardown(aws)
+    assert ledger_layer_arns(aws_env) == []

@@ -246,10 +246,10 @@ def test_the_access_log_group_is_surveyed_set_and_purged(aws, aws_env):
 
 class Interrupting:
     """A boundary fake around one boto3 client: `operation` runs for real (optionally with `rewrite`d arguments),
-    then the process "dies" before the next call."""
+    then the process "dies" before the next call - only for the call whose arguments `when` picks, if given."""
 
-    def __init__(self, real, operation, rewrite=None):
-        self.real, self.operation, self.rewrite = real, operation, rewrite
+    def __init__(self, real, operation, rewrite=None, when=None):
+        self.real, self.operation, self.rewrite, self.when = real, operation, rewrite, when
 
     def __getattr__(self, name):
         call = getattr(self.real, name)
@@ -257,8 +257,10 @@ class Interrupting:
             return call
 
         def then_die(**kwargs):
-            call(**(self.rewrite(kwargs) if self.rewrite else kwargs))
-            raise Killed
+            answer = call(**(self.rewrite(kwargs) if self.rewrite else kwargs))
+            if self.when is None or self.when(kwargs):
+                raise Killed
+            return answer
 
         return then_die
 
@@ -304,6 +306,35 @@ def test_the_next_deploy_claims_a_leaked_layer_version(aws, aws_env, monkeypatch
     aws._clients.pop("lambda")
     result = run(aws)
     assert inventory(aws_env)["layers"] == 1 and result["layer"].endswith(":1"), "the leaked version is reused, not doubled"
+
+
+class PagedLayers:
+    """ListLayerVersions as AWS answers it (moto answers all at once): a few versions a call, NextMarker to go on."""
+
+    def __init__(self, count: int, page: int = 2):
+        arn = f"arn:aws:lambda:us-east-1:123456789012:layer:{NAMES['ledger_layer']}"
+        self.versions = [{"Version": v, "LayerVersionArn": f"{arn}:{v}"} for v in range(count, 0, -1)]
+        self.page, self.deleted = page, []
+
+    def list_layer_versions(self, LayerName, Marker=None):
+        start = int(Marker or 0)
+        answer = {"LayerVersions": self.versions[start : start + self.page]}
+        if start + self.page < len(self.versions):
+            answer["NextMarker"] = str(start + self.page)
+        return answer
+
+    def delete_layer_version(self, LayerName, VersionNumber):
+        self.deleted.append(VersionNumber)
+
+
+def test_layer_versions_past_the_first_page_are_found_and_deleted():
+    """Our oldest version sits on the last page: a teardown reading one page would leave it behind."""
+    from deployer import layers, ledger
+
+    lam = PagedLayers(5)
+    assert [v["Version"] for v in layers.versions(lambda service: lam, NAMES["ledger_layer"])] == [5, 4, 3, 2, 1]
+    rec = {"ledger_layers": [lam.versions[-1]["LayerVersionArn"]]}
+    assert ledger.delete_layers(lambda service: lam, {"names": NAMES}, rec) == [1] and lam.deleted == [1]
 
 
 # --- validation before anything exists ---------------------------------------------------------------------------

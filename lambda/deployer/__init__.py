@@ -5,6 +5,7 @@ validate.py     every parameter against the template's rules and AWS's documente
 aws.py          the boto3 session, errors, tag rules
 survey.py       the ownership survey: one Kind per kind of resource (teardown uses it too)
 record.py       the stack's own record (layer versions, version checks, canary, front door)
+layers.py       publish a layer version, its intent recorded first (the predict layer and the ledger's)
 steps.py        package check, key, bucket, role, layer, logs, function, alarms
 release.py      publish, verify, alias, canary, rollback
 front_doors.py  REST API, HTTP API, Function URL

@@ -14,7 +14,7 @@ from typing import Any
 
 import settings
 
-from . import record
+from . import layers
 from .aws import Aws, b64sha, tag_dict, tag_list
 
 Hit = tuple[str, Any, dict]
@@ -92,7 +92,7 @@ def delete_layers(aws: Aws, p: dict, rec: dict) -> list[int]:
     """The ledger layer versions the record lists (a layer carries no tags): called with the record's own teardown."""
     lam, name, ours = aws("lambda"), p["names"]["ledger_layer"], set(rec.get("ledger_layers", []))
     deleted = []
-    for v in lam.list_layer_versions(LayerName=name).get("LayerVersions", []) if ours else []:
+    for v in layers.versions(aws, name) if ours else []:
         if v["LayerVersionArn"] in ours:
             lam.delete_layer_version(LayerName=name, VersionNumber=v["Version"])
             deleted.append(v["Version"])
@@ -143,23 +143,11 @@ def _role(ctx, key: str, props: dict, refs: dict, found: dict | None) -> str:
 
 
 def _layer(ctx, layer_zip: Path) -> str:
-    """Publish the ledger layer unless a version this stack published holds this build (recorded: layers have no tags)."""
-    aws, name, fn = ctx.aws, ctx.plan["names"]["ledger_layer"], ctx.plan["ledger"]["function"]
-    sha = b64sha(layer_zip)
-    ours = record.read(aws, ctx.plan).get("ledger_layers", [])
-    lam = aws("lambda")
-    for v in lam.list_layer_versions(LayerName=name).get("LayerVersions", []):
-        if v["LayerVersionArn"] in ours and v.get("Description", "").endswith(sha):
-            return v["LayerVersionArn"]
-    arn = lam.publish_layer_version(
-        LayerName=name,
-        Description=f"the ledger job's dependencies (ledger/requirements.txt); sha256 {sha}",
-        Content={"ZipFile": layer_zip.read_bytes()},
-        CompatibleRuntimes=[fn["Runtime"]],
-        CompatibleArchitectures=fn["Architectures"],
-    )["LayerVersionArn"]
-    record.update(aws, ctx.plan, ledger_layers=ours + [arn])
-    return arn
+    """Publish the ledger layer unless a version this stack published holds this build: recorded (layers have no tags),
+    its intent first, exactly as the predict function's layer."""
+    fn = ctx.plan["ledger"]["function"]
+    what = "the ledger job's dependencies (ledger/requirements.txt)"
+    return layers.publish(ctx.aws, ctx.plan, "ledger_layer", layer_zip, what, fn["Runtime"], fn["Architectures"]).arn
 
 
 def _function(ctx, fn_zip: Path, cfg: dict, role_arn: str, layer_arn: str) -> str:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import record
+from . import layers
 from .aws import Aws, DeployError, b64sha, bucket_name, tag_list
 from .plan import bucket_config, function_config
 from .survey import Found
@@ -137,51 +137,16 @@ def step_role(ctx: Context) -> str:
     return f"IAM role {names['role']} ({state}): exactly {len(role['ManagedPolicyArns'])} managed policies, no others"
 
 
-def _layer_versions(aws: Aws, name: str) -> list[dict]:
-    return aws("lambda").list_layer_versions(LayerName=name).get("LayerVersions", [])
-
-
-def adopt_layer_intent(aws: Aws, p: dict) -> list[str]:
-    """A deploy killed after PublishLayerVersion left its intent in the record: claim the version it published
-    (newer than the intent's mark and holding its build), so teardown can delete it."""
-    r = record.read(aws, p)
-    intent = r.get("layer_intent")
-    if not intent:
-        return []
-    claimed = [
-        v["LayerVersionArn"]
-        for v in _layer_versions(aws, p["names"]["layer"])
-        if v["Version"] > intent["after"]
-        and v.get("Description", "").endswith(intent["sha"])
-        and v["LayerVersionArn"] not in r["layers"]
-    ]
-    record.update(aws, p, layers=r["layers"] + claimed, layer_intent=None)
-    return claimed
-
-
 def step_layer(ctx: Context, layer_zip: Path) -> str:
-    """Publish the layer unless a version we published holds this exact build. The intent is recorded first."""
-    aws, name, fn = ctx.aws, ctx.plan["names"]["layer"], ctx.plan["function"]
-    claimed = adopt_layer_intent(aws, ctx.plan)
-    sha = b64sha(layer_zip)
-    ours = record.read(aws, ctx.plan)["layers"]
-    existing = _layer_versions(aws, name)
-    for v in existing:
-        if v["LayerVersionArn"] in ours and v.get("Description", "").endswith(sha):
-            ctx.layer_arn = v["LayerVersionArn"]
-            return f"layer {name}: version {v['Version']} already holds this build" + (
-                f" (recovered {claimed})" if claimed else ""
-            )
-    record.update(aws, ctx.plan, layer_intent={"sha": sha, "after": max((v["Version"] for v in existing), default=0)})
-    ctx.layer_arn = aws("lambda").publish_layer_version(
-        LayerName=name,
-        Description=f"numpy, onnxruntime, orjson; sha256 {sha}",
-        Content={"ZipFile": layer_zip.read_bytes()},
-        CompatibleRuntimes=[fn["Runtime"]],
-        CompatibleArchitectures=fn["Architectures"],
-    )["LayerVersionArn"]
-    record.update(aws, ctx.plan, layers=ours + [ctx.layer_arn], layer_intent=None)
-    return f"layer {name}: published {ctx.layer_arn.rsplit(':', 1)[1]} ({layer_zip.stat().st_size / 1e6:.1f} MB)"
+    """Publish the layer unless a version we published holds this exact build (layers.publish records the intent first)."""
+    name, fn = ctx.plan["names"]["layer"], ctx.plan["function"]
+    done = layers.publish(ctx.aws, ctx.plan, "layer", layer_zip, "numpy, onnxruntime, orjson", fn["Runtime"], fn["Architectures"])
+    ctx.layer_arn = done.arn
+    version = done.arn.rsplit(":", 1)[1]
+    recovered = f" (recovered {done.claimed})" if done.claimed else ""
+    if done.reused:
+        return f"layer {name}: version {version} already holds this build{recovered}"
+    return f"layer {name}: published {version} ({layer_zip.stat().st_size / 1e6:.1f} MB){recovered}"
 
 
 def step_function(ctx: Context, fn_zip: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .aws import Aws, say
 from .front_doors import drop_permission
-from .steps import adopt_layer_intent
+from .layers import adopt_all
 from .survey import KINDS, survey
 
 
@@ -12,7 +12,7 @@ def teardown(aws: Aws, p: dict, purge: bool = False) -> dict:
     """Delete what this stack owns - and nothing that merely shares a name with it."""
     found = survey(aws, p)  # a foreign namesake stops teardown before it deletes anything
     if found.record:
-        claimed = adopt_layer_intent(aws, p)  # a layer version an interrupted deploy published is ours to delete
+        claimed = adopt_all(aws, p)  # a version of either layer an interrupted deploy published is ours to delete
         if claimed:
             found = survey(aws, p)
     removed: list[str] = []
