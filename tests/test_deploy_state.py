@@ -337,6 +337,20 @@ def test_layer_versions_past_the_first_page_are_found_and_deleted():
     assert ledger.delete_layers(lambda service: lam, {"names": NAMES}, rec) == [1] and lam.deleted == [1]
 
 
+def test_the_predict_layers_versions_past_the_first_page_are_deleted_at_teardown():
+    """survey's record teardown reads every page too: our oldest predict-layer version sits on the last one."""
+    import json as _json
+
+    from deployer import survey
+
+    lam = PagedLayers(5)
+    ssm = type("Ssm", (), {"deleted": [], "delete_parameter": lambda self, Name: self.deleted.append(Name)})()
+    names = dict(NAMES, layer=NAMES["ledger_layer"])  # the fake answers one layer name
+    item = {"Name": "/record", "Value": _json.dumps({"layers": [lam.versions[-1]["LayerVersionArn"]]})}
+    said = survey._delete_record(lambda service: {"lambda": lam, "ssm": ssm}[service], {"names": names}, item)
+    assert lam.deleted == [1] and ssm.deleted == ["/record"], said
+
+
 # --- validation before anything exists ---------------------------------------------------------------------------
 
 

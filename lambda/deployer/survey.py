@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import ledger
+from . import layers, ledger
 from .aws import Aws, Collision, DeployError, bucket_name, is_ours, refuse, tag_dict
 from .plan import canary_alarm_configs
 
@@ -204,7 +204,7 @@ def _delete_record(aws: Aws, p: dict, item: dict) -> str:
     lam, layer, record = aws("lambda"), p["names"]["layer"], json.loads(item["Value"])
     ours = set(record.get("layers", []))
     deleted, kept = [], []
-    for v in lam.list_layer_versions(LayerName=layer).get("LayerVersions", []):
+    for v in layers.versions(aws, layer):  # every page: a stack past 50 versions keeps none behind
         if v["LayerVersionArn"] in ours:
             lam.delete_layer_version(LayerName=layer, VersionNumber=v["Version"])
             deleted.append(v["Version"])
