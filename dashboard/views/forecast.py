@@ -48,7 +48,8 @@ tickers = c1.multiselect(
 source = c2.selectbox("Market data", list(data.SOURCE_CHOICES), key="forecast_source", format_func=data.SOURCE_CHOICES.get)
 tickers = [t.strip().upper() for t in tickers]
 if not tickers:
-    viewstate.publish(PAGE, forecasting.view_params({**view, "tickers": [], "chart": forecasting.COMPARE, "source": source}))
+    empty = {**view, "tickers": [], "chart": forecasting.COMPARE}
+    viewstate.publish(PAGE, forecasting.view_params({**empty, "source": source}), forecasting.view_params(empty))
     st.info("Pick at least one ticker.")
     st.stop()
 
@@ -79,8 +80,12 @@ if seed or ss.get("forecast_chart") not in options:
 chosen = st.segmented_control(
     "Chart", options, key="forecast_chart", required=True, help="All tickers on one scale, or one ticker's candlesticks"
 )
+# what the URL already means: a bare /forecast or a partial link is the default view, and is not rewritten
+implied = {**view, "end": view["end"] or common_end, "chart": view["chart"] if view["chart"] in options else forecasting.COMPARE}
 viewstate.publish(
-    PAGE, forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source})
+    PAGE,
+    forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source}),
+    forecasting.view_params(implied),
 )
 
 if chosen == forecasting.COMPARE:
