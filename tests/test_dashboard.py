@@ -283,6 +283,52 @@ def test_cost_monitor_works_without_the_api(down_url):
     assert any("above the monthly budget" in e.value for e in at.error)
 
 
+def cli_month(args: list[str]) -> dict:
+    """`python -m dashboard.costs ARGS --json`, run as a user runs it."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dashboard.costs", *args, "--json"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("settings", [{}, {"cost_requests": 1_000_000, "cost_batch": 8, "cost_memory": 1024, "cost_api": "http"}])
+def test_cost_monitor_money_figures_agree_with_the_cli_and_say_what_they_are(down_url, settings):
+    """Every calculator figure is the CLI's for the command the page prints; the two monthly figures for the guide's
+    100 predictions a day (the calculator's and the guide design's) stand with the reason they differ."""
+    import re
+
+    from dashboard.costs import money
+
+    at = app(down_url, page="views/cost_monitor.py")
+    for key, value in settings.items():
+        widget = next(w for kind in ("select_slider", "radio") for w in getattr(at, kind) if w.key == key)
+        widget.set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    caption = next(c.value for c in at.caption if "The same figures: `python -m dashboard.costs" in c.value)
+    args = re.search(r"`python -m dashboard\.costs ([^`]+)`", caption)[1].split()
+    month, paid = cli_month(args), cli_month([*args, "--no-free-tier"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Projected monthly cost"] == money(month["total_usd"])
+    calls = paid["inputs"]["requests_per_day"] * paid["inputs"]["days"]
+    assert metrics["Per million calls, list prices"] == money(paid["total_usd"] / calls * 1e6)
+    batch = settings.get("cost_batch", 1)
+    assert metrics["Per million predictions, list prices"] == money(paid["total_usd"] / calls / batch * 1e6)
+    # the per-million figure names its parts, each the CLI's line per million calls
+    for line in paid["lines"]:
+        if line["usd"] > 0:
+            assert f"{money(line['usd'] / calls * 1e6)} {line['item']}" in caption, line
+    if month["total_usd"] == 0:
+        assert f"Within the free tier: {money(paid['total_usd'])} a month at list prices without it" in caption
+    guide = next(c.value for c in at.caption if c.value.startswith("The guide says"))
+    if not settings:  # the guide's traffic: both monthly figures, and why they differ, side by side
+        assert money(paid["total_usd"]) in guide and "differs because it prices its own settings" in guide
+        assert "512 MB, 100 ms a call" in guide
+    else:
+        assert "differs because" not in guide
+
+
 def write_log(path, records):
     import json
 
