@@ -613,6 +613,29 @@ def test_the_backtest_says_where_the_range_lies(start, end, words):
     assert forecasting.test_period(start, end, span) == words.removeprefix("lies ")
 
 
+def test_the_data_note_says_what_each_short_data_label_means():
+    """The table's Data column holds a short key (so it fits 1280 px); the line under it names each key's source, the
+    tickers whose live data was not available, and the rows whose last day is before the chosen date."""
+    import datetime as dt
+
+    from dashboard.data import SOURCE_LABELS
+
+    rows = [
+        {"Ticker": "AAPL", "As of": "2013-02-28", "Data": "snapshot"},
+        {"Ticker": "SPY", "As of": "2026-11-27", "Data": "live"},
+    ]
+    note = forecasting.data_note(rows, dt.date(2026, 11, 27), ["AAPL"], SOURCE_LABELS)
+    assert "live = live (yfinance), snapshot = bundled snapshot" in note
+    assert "Live data unavailable for AAPL" in note and forecasting.SNAPSHOT_ENDS in note
+    assert "before 2026-11-27: AAPL (2013-02-28)" in note and "SPY (" not in note
+    live_only = forecasting.data_note(rows[1:], dt.date(2026, 11, 27), [], SOURCE_LABELS)
+    assert live_only == "Data: live = live (yfinance)."
+    assert all(len(r["Data"]) <= 8 for r in [forecasting.forecast_row("X", ANSWER, s, "2013-02-28") for s in SOURCE_LABELS])
+
+
+ANSWER = {"prediction": 101.0, "last_close": 100.0, "confidence": 0.6, "interval": {"low": 99.0, "high": 103.0, "level": 0.8}}
+
+
 def test_within_noise_is_one_sentence_naming_the_weak_forecasts():
     rows = [{"Ticker": "AAPL", "Confidence (%)": 51.0}, {"Ticker": "IBM", "Confidence (%)": 70.0}]
     sentence = forecasting.within_noise(rows)

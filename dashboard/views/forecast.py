@@ -96,7 +96,7 @@ if chosen == forecasting.COMPARE:
     if missing:
         st.caption(f"No data between {start} and {end} for {plain(', '.join(missing))}: pick an earlier date or the range Max.")
 
-rows, details, answers, sent = [], [], {}, {}
+rows, details, answers, sent, fell_back = [], [], {}, {}, []
 for t, (df, used, why) in loaded.items():
     try:
         features = forecasting.request_features(df, card, end=end)
@@ -112,8 +112,8 @@ for t, (df, used, why) in loaded.items():
             st.stop()
         continue
     last_day = df[df.index <= pd.Timestamp(end)].index[-1]
-    label = data.SOURCE_LABELS.get(used, used) + (" (live unavailable)" if why else "")
-    rows.append(forecasting.forecast_row(t, answer, label, last_day))
+    fell_back += [t] if why else []
+    rows.append(forecasting.forecast_row(t, answer, used, last_day))
     details.append(forecasting.request_details(t, answer))
     answers[t], sent[t] = answer, features
 if not rows:
@@ -127,22 +127,18 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        **{c: money for c in table.columns if "close" in c or "interval" in c},
+        **{c: money for c in table.columns if "close" in c or c.startswith(("Low (", "High ("))},
         "Change (%)": st.column_config.NumberColumn(format="%+.2f"),
         "Confidence (%)": st.column_config.NumberColumn(
             format="%.1f", help="P(the close moves the predicted way), in %: 50 = no idea"
         ),
+        "Data": st.column_config.TextColumn(help="the market data this row used: see the line under the table"),
     },
 )
 noise = forecasting.within_noise(rows)
 if noise:
     st.markdown(plain(noise))
-stale = [f"{r['Ticker']} ({r['As of']})" for r in rows if r["As of"] < str(end)]
-st.caption(
-    f"Market data in use: {', '.join(sorted({r['Data'] for r in rows}))}."
-    + (" The bundled snapshot ends in 2013 (stocks) and 2018 (indices)." if any("bundled" in r["Data"] for r in rows) else "")
-    + (f" Last day with data before {end}: {plain(', '.join(stale))}." if stale else "")
-)
+st.caption(plain(forecasting.data_note(rows, end, fell_back, data.SOURCE_LABELS)))
 st.download_button("Download the forecasts (CSV)", table.to_csv(index=False), "forecasts.csv", "text/csv", on_click="ignore")
 
 box = st.expander("Request details: latency, model version", key="forecast_details_open", on_change="rerun")
