@@ -101,6 +101,21 @@ def backtest_summary(bt: pd.DataFrame) -> dict:
     return {"mae": mae, "naive_mae": naive, "mase": mae / naive if naive else float("nan"), "coverage": covered, "n": len(bt)}
 
 
+def backtest_row(ticker: str, bt: pd.DataFrame, span: dict | None) -> dict:
+    """One line of the backtest table: the summary's figures with their units, and where the days lie against the
+    model's test period (`span`, from the card)."""
+    s = backtest_summary(bt)
+    return {
+        "Ticker": ticker,
+        "Days": s["n"],
+        "MAE (price)": s["mae"],
+        "Naive MAE (price)": s["naive_mae"],
+        "MASE": s["mase"],
+        "Coverage of the 80% interval (%)": 100 * s["coverage"],
+        "Test period": test_period(bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span),
+    }
+
+
 def forecast_row(ticker: str, answer: dict, source: str, last_date) -> dict:
     """One line of the forecasts table: readable headers with units, no developer columns (see request_details)."""
     last = answer.get("last_close")

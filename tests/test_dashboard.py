@@ -416,6 +416,18 @@ def test_backtest_summary_by_hand():
     )
     s = forecasting.backtest_summary(bt)
     assert s["mae"] == 0.5 and s["naive_mae"] == 1.0 and s["mase"] == 0.5 and s["coverage"] == 0.5
+    bt["as_of"] = ["2011-06-01", "2011-06-02"]
+    row = forecasting.backtest_row("AAPL", bt, {"test_from": "2011-04-11", "test_to": "2013-02-28"})
+    assert row == {
+        "Ticker": "AAPL",
+        "Days": 2,
+        "MAE (price)": 0.5,
+        "Naive MAE (price)": 1.0,
+        "MASE": 0.5,
+        "Coverage of the 80% interval (%)": 50.0,
+        "Test period": "inside",
+    }
+    assert forecasting.backtest_row("AAPL", bt, None)["Test period"] == "not evaluated"
 
 
 def test_usage_summary_by_hand(tmp_path):

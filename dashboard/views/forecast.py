@@ -165,19 +165,8 @@ for t in [chosen] if chosen in loaded else list(answers):
     bt["prediction"] = [p["prediction"] for p in preds]
     bt["low"], bt["high"] = [p["interval"]["low"] for p in preds], [p["interval"]["high"] for p in preds]
     bts[t] = bt
-    s = forecasting.backtest_summary(bt)
     span = card.get("test_metrics", {}).get("spans", {}).get(t)
-    summary.append(
-        {
-            "Ticker": t,
-            "Days": s["n"],
-            "MAE (price)": s["mae"],
-            "Naive MAE (price)": s["naive_mae"],
-            "MASE": s["mase"],
-            "Coverage of the 80% interval (%)": 100 * s["coverage"],
-            "Test period": forecasting.test_period(bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span),
-        }
-    )
+    summary.append(forecasting.backtest_row(t, bt, span))
     notes.append(forecasting.period_note(t, bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span))
 if summary:
     st.dataframe(
