@@ -304,9 +304,12 @@ def test_move_a_slider_and_see_the_total_change(servers, page):
 
     from playwright.sync_api import expect
 
+    # the quiet wait can end before the first run has drawn anything: wait for the slider itself, by name
+    handle = page.get_by_role("slider", name="Predictions per day")
+    handle.wait_for(timeout=60_000)
+    wait_rendered(page, timeout_ms=60_000)
     total = page.get_by_test_id("stMetric").first.get_by_test_id("stMetricValue")
     before = total.inner_text()
-    handle = page.get_by_role("slider").first  # requests per day
     handle.focus()
     page.keyboard.press("End")  # 10 million a day: past every free tier
     # the rerun may start well after the key press on a loaded machine: wait for the figure itself, not for quiet
