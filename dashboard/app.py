@@ -12,6 +12,7 @@ from dashboard import sidebar, viewstate  # noqa: E402
 # The pages live in views/, not pages/: Streamlit runs a pages/ folder as a v1 multipage app when a
 # fresh server's first visit is to a page URL (/deploy), skipping this file and its sidebar.
 st.set_page_config(page_title="Financial forecasting", page_icon=":chart_with_upwards_trend:", layout="wide")
+links = st.sidebar.container(key="sidebar_nav")  # the page list, first in the sidebar; filled once the pages are known
 sidebar.render()
 # Every page has a URL of its own; the root forwards to /forecast (Streamlit serves a default page only at the root).
 pages = [
@@ -22,6 +23,9 @@ pages = [
     st.Page("views/model.py", title="Model", icon=":material/model_training:", url_path="model"),
     st.Page("views/track_record.py", title="Track record", icon=":material/fact_check:", url_path="track-record"),
 ]
-nav = st.navigation(pages)
+# Streamlit's own page list would switch pages without their views (viewstate.py: two history entries a switch)
+nav = st.navigation(pages, position="hidden")
 viewstate.route(nav.url_path)  # the URL holds each page's view; another page's query string never leaks onto this one
+with links:
+    viewstate.nav_links(pages, nav.url_path)
 nav.run()

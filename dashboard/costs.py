@@ -354,6 +354,33 @@ def guide_claim() -> dict:
     }
 
 
+def paid_per_million(u: Usage) -> dict[str, float]:
+    """Each line of `u`'s month at list prices (no free tier) per million calls: what a per-million figure is made of."""
+    month = monthly_cost(Usage(**{**asdict(u), "free_tier": False}))
+    calls = max(1.0, month["quantities"]["requests"])
+    return {line["item"]: line["usd"] / calls * 1e6 for line in month["lines"]}
+
+
+def cli_args(u: Usage) -> list[str]:
+    """The `python -m dashboard.costs` arguments that price `u`, so a page can name the command behind its figure."""
+    args = [
+        f"--requests-per-day {u.requests_per_day:.12g}",  # 12 digits: no rounding crosses a billed-ms boundary
+        f"--duration-ms {u.duration_ms:.12g}",
+        f"--memory-mb {u.memory_mb}",
+        f"--arch {u.arch}",
+        f"--api {u.api}",
+    ]
+    if u.cold_start_share:
+        args += [f"--cold-start-share {u.cold_start_share:.12g}", f"--init-ms {u.init_ms:.12g}"]
+    args += ["--snapstart"] if u.snapstart else []
+    args += [f"--log-bytes {u.log_bytes_per_request}"] if u.log_bytes_per_request else []
+    args += [f"--storage-gb {u.storage_gb:g}"] if u.storage_gb else []
+    args += [f"--ephemeral-mb {u.ephemeral_mb}"] if u.ephemeral_mb != 512 else []
+    args += [f"--days {u.days}"] if u.days != 30 else []
+    args += [] if u.free_tier else ["--no-free-tier"]
+    return " ".join(args).split()
+
+
 def format_table(result: dict) -> str:
     rows = [(line["item"], money(line["usd"]), line["detail"]) for line in result["lines"]]
     w = max(len(r[0]) for r in rows + [("TOTAL", "", "")])
@@ -411,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snapstart", action="store_true", help="price SnapStart: restores instead of INIT, plus the snapshot cache")
     p.add_argument("--log-bytes", type=int, default=0, help="CloudWatch log bytes per request")
     p.add_argument("--ephemeral-mb", type=int, default=512, help="ephemeral storage (/tmp), 512 MB free")
+    p.add_argument("--storage-gb", type=finite, default=0.0, help="the S3 model bucket's size (GB)")
     p.add_argument("--free-tier", dest="free_tier", action="store_true", default=True)
     p.add_argument("--no-free-tier", dest="free_tier", action="store_false")
     p.add_argument("--days", type=int, default=30)
@@ -446,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             days=args.days,
             log_bytes_per_request=args.log_bytes,
             ephemeral_mb=args.ephemeral_mb,
+            storage_gb=args.storage_gb,
         )
         if not 1 <= args.batch <= MAX_BATCH:
             raise ValueError(f"--batch must be 1..{MAX_BATCH} predictions a call, not {args.batch}")

@@ -101,6 +101,21 @@ def backtest_summary(bt: pd.DataFrame) -> dict:
     return {"mae": mae, "naive_mae": naive, "mase": mae / naive if naive else float("nan"), "coverage": covered, "n": len(bt)}
 
 
+def backtest_row(ticker: str, bt: pd.DataFrame, span: dict | None) -> dict:
+    """One line of the backtest table: the summary's figures with their units, and where the days lie against the
+    model's test period (`span`, from the card)."""
+    s = backtest_summary(bt)
+    return {
+        "Ticker": ticker,
+        "Days": s["n"],
+        "MAE (price)": s["mae"],
+        "Naive MAE (price)": s["naive_mae"],
+        "MASE": s["mase"],
+        "Coverage of the 80% interval (%)": 100 * s["coverage"],
+        "Test period": test_period(bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span),
+    }
+
+
 def forecast_row(ticker: str, answer: dict, source: str, last_date) -> dict:
     """One line of the forecasts table: readable headers with units, no developer columns (see request_details)."""
     last = answer.get("last_close")
@@ -112,10 +127,26 @@ def forecast_row(ticker: str, answer: dict, source: str, last_date) -> dict:
         "Forecast (next close)": answer["prediction"],
         "Change (%)": (answer["prediction"] / last - 1) * 100 if last else float("nan"),
         "Confidence (%)": answer["confidence"] * 100,
-        f"{iv.get('level', 0.8):.0%} interval, low": iv["low"],
-        f"{iv.get('level', 0.8):.0%} interval, high": iv["high"],
-        "Data": source,
+        f"Low ({iv.get('level', 0.8):.0%})": iv["low"],
+        f"High ({iv.get('level', 0.8):.0%})": iv["high"],
+        "Data": source,  # a short key ("live", "snapshot"): data_note says the rest under the table, which fits 1280 px
     }
+
+
+SNAPSHOT_ENDS = "The bundled snapshot ends in 2013 (stocks) and 2018 (indices)."
+
+
+def data_note(rows: list[dict], end, fell_back: list[str], labels: dict[str, str]) -> str:
+    """The line under the forecasts table: which market data each row used, the tickers whose live data was not
+    available, and which rows' last day falls before the chosen date. Plain text: tickers are escaped by the caller."""
+    used = sorted({r["Data"] for r in rows})
+    stale = [f"{r['Ticker']} ({r['As of']})" for r in rows if r["As of"] < str(end)]
+    return (
+        f"Data: {', '.join(f'{u} = {labels.get(u, u)}' for u in used)}."
+        + (f" Live data unavailable for {', '.join(fell_back)}: the bundled snapshot is used." if fell_back else "")
+        + (f" {SNAPSHOT_ENDS}" if "snapshot" in used else "")
+        + (f" Last day with data before {end}: {', '.join(stale)}." if stale else "")
+    )
 
 
 def request_details(ticker: str, answer: dict) -> dict:

@@ -69,6 +69,11 @@ def page(browser, request, tmp_path):
     p.close()
 
 
+def nav(page):
+    """The sidebar's page list (dashboard/viewstate.py nav_links: each link carries its page's saved view)."""
+    return page.locator(".st-key-sidebar_nav")
+
+
 def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
@@ -123,7 +128,7 @@ def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
     assert "no data" not in main_text(page).lower()
     clean(page)
     default_url = page.url
-    assert "tickers=AAPL%2CMSFT%2C%5EIXIC" in default_url and "range=1Y" in default_url and "end=2013-02-28" in default_url
+    assert re.search(r"/forecast$", default_url), "a bare /forecast already means the default view: not rewritten"
     # 2. add a ticker: its forecast appears and the URL follows
     page.locator(".st-key-forecast_tickers").get_by_role("combobox").click()
     page.get_by_role("option", name="IBM", exact=True).click()
@@ -146,11 +151,11 @@ def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
     clean(page)
     shared = page.url
     # 5. to the Model page and back: the Model page's URL carries no Forecast state, and the view comes back
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model", exact=True).click()
+    nav(page).get_by_role("link", name="Model", exact=True).click()
     page.wait_for_url(re.compile(r"/model$"), timeout=30_000)
     wait_rendered(page, timeout_ms=60_000)
     clean(page)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Forecast", exact=True).click()
+    nav(page).get_by_role("link", name="Forecast", exact=True).click()
     page.wait_for_url(shared, timeout=30_000)
     wait_rendered(page, timeout_ms=60_000)
     assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
@@ -172,7 +177,7 @@ def test_the_cost_page_prices_the_function_url_at_least_10x_below_the_guide(serv
     least ten times cheaper than the guide's design (the README and `python -m dashboard.costs --front-doors` agree)."""
     dash, _ = servers
     open_forecast(page, dash + "/forecast")
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Cost monitor", exact=True).click()
+    nav(page).get_by_role("link", name="Cost monitor", exact=True).click()
     page.wait_for_url(re.compile(r"/costs$"), timeout=30_000)
     wait_rendered(page, timeout_ms=60_000)
     clean(page)
@@ -187,12 +192,86 @@ def test_one_pages_query_string_never_reaches_another_page(servers, page):
     dash, _ = servers
     page.goto(dash + "/forecast?tickers=GOOG&range=6M&end=2012-12-31")
     page.locator(".st-key-forecast_tickers").wait_for(timeout=60_000)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Model", exact=True).click()  # before it settles
+    nav(page).get_by_role("link", name="Model", exact=True).click()  # before it settles
     wait_rendered(page, timeout_ms=60_000)
     assert re.search(r"/model$", page.url), page.url
     page.goto(dash + "/model?tickers=IBM&range=6M")
     wait_rendered(page, timeout_ms=60_000)
     page.wait_for_url(re.compile(r"/model$"), timeout=30_000)
+
+
+def history_length(page) -> int:
+    return page.evaluate("history.length")
+
+
+def switch_to(page, name: str, url: re.Pattern | str, *, forward_entries: int = 0) -> None:
+    """Click a page in the sidebar's list and wait until it has drawn: the switch must be one history entry (a push
+    drops the `forward_entries` that Back left above the current one, then adds itself)."""
+    before = history_length(page)
+    nav(page).get_by_role("link", name=name, exact=True).click()
+    page.wait_for_url(url, timeout=30_000)
+    wait_rendered(page, timeout_ms=90_000)
+    assert page.get_by_role("heading", name=name, exact=True).count() >= 1, f"{name} did not draw at {page.url}"
+    added = history_length(page) - (before - forward_entries)
+    assert added == 1, f"the switch to {name} added {added} history entries"
+
+
+def back_to(page, url: re.Pattern | str) -> None:
+    page.go_back()
+    page.wait_for_url(url, timeout=30_000)
+    wait_rendered(page, timeout_ms=90_000)
+
+
+def test_one_back_undoes_every_page_switch(servers, page):
+    """Every switch in the sidebar is one history entry: one Back returns to the previous page and the view it showed
+    (a switch that also wrote the URL used to push a second entry, on the old page's path)."""
+    dash, _ = servers
+    shared = dash + "/forecast?tickers=IBM&range=6M&end=2012-06-29&chart=IBM"
+    open_forecast(page, shared)
+    assert page.url == shared, "a link that names the whole view is not rewritten"
+    for i, (name, path) in enumerate(
+        (("Cost monitor", "costs"), ("Model", "model"), ("Deploy", "deploy"), ("Track record", "track-record"))
+    ):
+        switch_to(page, name, re.compile(rf"/{path}$"), forward_entries=min(i, 1))
+        back_to(page, shared)
+        assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"], f"Back from {name}"
+        assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
+        assert "IBM: one-day-ahead forecasts" in main_text(page)
+    # to the Forecast page from another one: its link opens the view it showed last; Back, Back retraces the switches
+    switch_to(page, "Cost monitor", re.compile(r"/costs$"), forward_entries=1)
+    switch_to(page, "Forecast", shared)
+    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
+    back_to(page, re.compile(r"/costs$"))
+    assert page.get_by_role("heading", name="Cost monitor", exact=True).count() >= 1
+    back_to(page, shared)
+    assert chosen_tickers(page) == ["IBM"]
+
+
+# the Model page's interval scores (11 columns) and runs (13): they scroll, their first column pinned
+WIDE_BY_DESIGN = {"interval", "run"}
+
+
+def test_tables_fit_a_1280_by_800_window(servers, browser):
+    """No table cuts a column off at 1280 x 800 with the sidebar open (the Forecast table's "Data" column was cut):
+    each grid's content is no wider than the grid, apart from the two that scroll by design."""
+    dash, _ = servers
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        checked = []
+        for path in ("/forecast", "/costs", "/model"):
+            page.goto(dash + path)
+            wait_rendered(page, timeout_ms=90_000)
+            for g in page.locator('[data-testid="stDataFrame"]').all():
+                first, content, shown = g.evaluate(
+                    """d => { const s = d.querySelector('.dvn-scroller');
+                              return [d.querySelector('table tr th')?.innerText.trim(), s.scrollWidth, s.clientWidth] }"""
+                )
+                if first not in WIDE_BY_DESIGN:
+                    assert content <= shown, f"{path}: the table whose first column is {first!r} is {content - shown} px too wide"
+                    checked.append((path, first))
+        assert {("/forecast", "Ticker"), ("/costs", "front door"), ("/model", "ticker")} <= set(checked), checked
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("path", ["/forecast?chart=AAPL", "/forecast?tickers=IBM,^GSPC&range=Max", "/costs", "/deploy", "/model"])
@@ -207,11 +286,11 @@ def test_open_cost_monitor_and_deploy_pages(servers, page):
     dash, _ = servers
     page.goto(dash)
     wait_rendered(page, timeout_ms=60_000)
-    page.get_by_test_id("stSidebarNav").get_by_text("Cost monitor").click()
+    nav(page).get_by_text("Cost monitor").click()
     # a loaded machine may start the page switch after the old page has looked quiet: wait for the new page itself
     page.get_by_test_id("stMain").get_by_text("Projected monthly cost").first.wait_for(timeout=60_000)
     wait_rendered(page, timeout_ms=60_000)
-    page.get_by_test_id("stSidebarNav").get_by_text("Deploy").click()
+    nav(page).get_by_text("Deploy").click()
     page.get_by_test_id("stMain").get_by_text("Deploy locally").first.wait_for(timeout=60_000)
     wait_rendered(page, timeout_ms=60_000)
     text = main_text(page)
@@ -225,9 +304,12 @@ def test_move_a_slider_and_see_the_total_change(servers, page):
 
     from playwright.sync_api import expect
 
+    # the quiet wait can end before the first run has drawn anything: wait for the slider itself, by name
+    handle = page.get_by_role("slider", name="Predictions per day")
+    handle.wait_for(timeout=60_000)
+    wait_rendered(page, timeout_ms=60_000)
     total = page.get_by_test_id("stMetric").first.get_by_test_id("stMetricValue")
     before = total.inner_text()
-    handle = page.get_by_role("slider").first  # requests per day
     top = handle.get_attribute("max")  # an <input type="range">: End moves its value to max
     for _ in range(3):  # a key pressed while a late rerun replaces the slider is lost: press until the handle moved
         handle.focus()

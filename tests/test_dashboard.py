@@ -60,8 +60,11 @@ def test_forecast_page_shows_predictions(local_api):
     assert list(backtest["Ticker"]) == list(forecasting.DEFAULT_TICKERS) and (backtest["Days"] > 200).all()
     assert list(backtest["Test period"]) == ["inside", "inside", "never trained on"]
     assert "bundled snapshot" in texts(at) and "no data" not in texts(at).lower()
-    url = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
-    assert url == {"tickers": "AAPL,MSFT,^IXIC", "range": "1Y", "end": "2013-02-28", "chart": "Compare", "source": "snapshot"}
+    assert not dict(at.query_params), "a bare /forecast already means the default view: rewriting it is a history entry"
+
+
+def query(at: AppTest) -> dict:
+    return {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
 
 
 @pytest.mark.integration
@@ -69,6 +72,8 @@ def test_forecast_page_other_ticker(local_api):
     at = app(local_api.url)
     at.multiselect(key="forecast_tickers").set_value(["IBM"]).run()
     assert not at.exception and list(table(at, "Forecast (next close)")["Ticker"]) == ["IBM"]
+    # a changed view is written out in full, so the link shares it whatever the defaults become
+    assert query(at) == {"tickers": "IBM", "range": "1Y", "end": "2013-02-28", "chart": "Compare", "source": "snapshot"}
 
 
 @pytest.mark.integration
@@ -278,6 +283,52 @@ def test_cost_monitor_works_without_the_api(down_url):
     assert any("above the monthly budget" in e.value for e in at.error)
 
 
+def cli_month(args: list[str]) -> dict:
+    """`python -m dashboard.costs ARGS --json`, run as a user runs it."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dashboard.costs", *args, "--json"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("settings", [{}, {"cost_requests": 1_000_000, "cost_batch": 8, "cost_memory": 1024, "cost_api": "http"}])
+def test_cost_monitor_money_figures_agree_with_the_cli_and_say_what_they_are(down_url, settings):
+    """Every calculator figure is the CLI's for the command the page prints; the two monthly figures for the guide's
+    100 predictions a day (the calculator's and the guide design's) stand with the reason they differ."""
+    import re
+
+    from dashboard.costs import money
+
+    at = app(down_url, page="views/cost_monitor.py")
+    for key, value in settings.items():
+        widget = next(w for kind in ("select_slider", "radio") for w in getattr(at, kind) if w.key == key)
+        widget.set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    caption = next(c.value for c in at.caption if "The same figures: `python -m dashboard.costs" in c.value)
+    args = re.search(r"`python -m dashboard\.costs ([^`]+)`", caption)[1].split()
+    month, paid = cli_month(args), cli_month([*args, "--no-free-tier"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Projected monthly cost"] == money(month["total_usd"])
+    calls = paid["inputs"]["requests_per_day"] * paid["inputs"]["days"]
+    assert metrics["Per million calls, list prices"] == money(paid["total_usd"] / calls * 1e6)
+    batch = settings.get("cost_batch", 1)
+    assert metrics["Per million predictions, list prices"] == money(paid["total_usd"] / calls / batch * 1e6)
+    # the per-million figure names its parts, each the CLI's line per million calls
+    for line in paid["lines"]:
+        if line["usd"] > 0:
+            assert f"{money(line['usd'] / calls * 1e6)} {line['item']}" in caption, line
+    if month["total_usd"] == 0:
+        assert f"Within the free tier: {money(paid['total_usd'])} a month at list prices without it" in caption
+    guide = next(c.value for c in at.caption if c.value.startswith("The guide says"))
+    if not settings:  # the guide's traffic: both monthly figures, and why they differ, side by side
+        assert money(paid["total_usd"]) in guide and "differs because it prices its own settings" in guide
+        assert "512 MB, 100 ms a call" in guide
+    else:
+        assert "differs because" not in guide
+
+
 def write_log(path, records):
     import json
 
@@ -365,6 +416,18 @@ def test_backtest_summary_by_hand():
     )
     s = forecasting.backtest_summary(bt)
     assert s["mae"] == 0.5 and s["naive_mae"] == 1.0 and s["mase"] == 0.5 and s["coverage"] == 0.5
+    bt["as_of"] = ["2011-06-01", "2011-06-02"]
+    row = forecasting.backtest_row("AAPL", bt, {"test_from": "2011-04-11", "test_to": "2013-02-28"})
+    assert row == {
+        "Ticker": "AAPL",
+        "Days": 2,
+        "MAE (price)": 0.5,
+        "Naive MAE (price)": 1.0,
+        "MASE": 0.5,
+        "Coverage of the 80% interval (%)": 50.0,
+        "Test period": "inside",
+    }
+    assert forecasting.backtest_row("AAPL", bt, None)["Test period"] == "not evaluated"
 
 
 def test_usage_summary_by_hand(tmp_path):
@@ -560,6 +623,29 @@ def test_the_backtest_says_where_the_range_lies(start, end, words):
     span = {"test_from": "2011-04-11", "test_to": "2013-02-28"}
     assert words in forecasting.period_note("AAPL", start, end, span)
     assert forecasting.test_period(start, end, span) == words.removeprefix("lies ")
+
+
+def test_the_data_note_says_what_each_short_data_label_means():
+    """The table's Data column holds a short key (so it fits 1280 px); the line under it names each key's source, the
+    tickers whose live data was not available, and the rows whose last day is before the chosen date."""
+    import datetime as dt
+
+    from dashboard.data import SOURCE_LABELS
+
+    rows = [
+        {"Ticker": "AAPL", "As of": "2013-02-28", "Data": "snapshot"},
+        {"Ticker": "SPY", "As of": "2026-11-27", "Data": "live"},
+    ]
+    note = forecasting.data_note(rows, dt.date(2026, 11, 27), ["AAPL"], SOURCE_LABELS)
+    assert "live = live (yfinance), snapshot = bundled snapshot" in note
+    assert "Live data unavailable for AAPL" in note and forecasting.SNAPSHOT_ENDS in note
+    assert "before 2026-11-27: AAPL (2013-02-28)" in note and "SPY (" not in note
+    live_only = forecasting.data_note(rows[1:], dt.date(2026, 11, 27), [], SOURCE_LABELS)
+    assert live_only == "Data: live = live (yfinance)."
+    assert all(len(r["Data"]) <= 8 for r in [forecasting.forecast_row("X", ANSWER, s, "2013-02-28") for s in SOURCE_LABELS])
+
+
+ANSWER = {"prediction": 101.0, "last_close": 100.0, "confidence": 0.6, "interval": {"low": 99.0, "high": 103.0, "level": 0.8}}
 
 
 def test_within_noise_is_one_sentence_naming_the_weak_forecasts():

@@ -23,6 +23,12 @@ BENCH = bench["source"] if bench else "no benchmark yet (`make bench`): 1 ms ass
 single_default = round(bench["single_ms"], 3) if bench else 1.0
 per_window = bench["per_window_ms"] if bench else 0.1
 
+
+def money_parts(parts: dict[str, float]) -> str:
+    """A per-million figure as the sum of its lines, each named, so two per-million figures can be told apart."""
+    return " + ".join(f"{money(v)} {k}" for k, v in parts.items() if v > 0)
+
+
 st.subheader("Calculator")
 c1, c2, c3 = st.columns(3)
 preds = c1.select_slider("Predictions per day", PER_DAY, value=100, key="cost_requests")
@@ -91,16 +97,22 @@ a.metric(
     delta=f"{'over' if over else 'within'} the {money(budget)} budget",
     delta_color="inverse" if over else "normal",
 )
-b.metric("Per million calls", money(per_call * 1e6), help="paid list prices, no free tier")
-c.metric("Per million predictions", money(per_call / batch * 1e6), help=f"{batch} prediction(s) a call; paid list prices")
+parts = costs.paid_per_million(u)
+b.metric(
+    "Per million calls, list prices",
+    money(per_call * 1e6),
+    help="No free tier; every line of the table below, so cold starts' INIT, logs and S3 too: " + money_parts(parts),
+)
+c.metric("Per million predictions, list prices", money(per_call / batch * 1e6), help=f"the same, {batch} prediction(s) a call")
+paid = costs.monthly_cost(replace(u, free_tier=False))["total_usd"]
 st.caption(
     f"A call of {batch} prediction(s) takes {call_ms:.2f} ms at {mem} MB ({scale:.2f}x the full-core time: "
     f"{RULES['vcpu_full_at_mb']:,} MB = one vCPU, as in the memory chart), billed {costs.billed_ms(call_ms)} ms; "
-    f"{preds / batch:,.0f} calls a day."
+    f"{preds / batch:,.0f} calls a day. "
+    + (f"Within the free tier: {money(paid)} a month at list prices without it. " if total == 0 else "")
+    + f"Per million calls at list prices, {money(per_call * 1e6)} = {money_parts(parts)}. The same figures: "
+    f"`python -m dashboard.costs {' '.join(costs.cli_args(u))}` (add `--no-free-tier` for list prices)."
 )
-if total == 0:
-    paid = costs.monthly_cost(replace(u, free_tier=False))["total_usd"]
-    st.caption(f"Within the free tier: {money(paid)} a month at list prices without it.")
 if over:
     st.error(f"Over budget: the projection ({money(total)} a month) is above the monthly budget ({money(budget)}).")
 st.dataframe(
@@ -109,9 +121,17 @@ st.dataframe(
     width="stretch",
 )
 g = costs.guide_claim()
+gi = costs.pricing()["guide_claim"]
 st.caption(
-    f"The guide says 100 predictions a day cost {money(g['claimed_usd'])} a month; with list prices it is "
-    f"{money(g['real_usd'])} before the free tier ({g['ratio']:.0f}x less): {g['mistake']}."
+    f"The guide says {gi['requests_per_day']} predictions a day cost {money(g['claimed_usd'])} a month; its design "
+    f"({gi['memory_mb']} MB, {gi['duration_ms']} ms a call, REST, warm calls, no logs) costs {money(g['real_usd'])} at "
+    f"list prices ({g['ratio']:.0f}x less): {g['mistake']}. "
+    + (
+        f"The calculator's {money(paid)} for the same traffic differs because it prices its own settings: "
+        f"{mem} MB, {costs.billed_ms(call_ms)} ms billed a call, cold starts' INIT, logs and S3."
+        if abs(preds / batch - gi["requests_per_day"]) < 1e-9
+        else ""
+    )
 )
 
 st.subheader("Cost against traffic")
@@ -160,7 +180,9 @@ if bench:
         f"Duration: {bench['source']}, measured {bench['date']}: {bench['single_ms']:.3f} ms single and "
         f"{bench['batch32_ms']:.2f} ms for 32, x {scale:.2f} at {mem} MB = {rows[1]['inputs']['duration_ms']:.2f} ms "
         f"(billed {rows[1]['inputs']['billed_ms']} ms) and {rows[32]['inputs']['duration_ms']:.2f} ms (billed "
-        f"{rows[32]['inputs']['billed_ms']} ms). Paid list prices, no free tier. The same figures: `python -m "
+        f"{rows[32]['inputs']['billed_ms']} ms). Paid list prices, no free tier, warm calls: Lambda's requests and "
+        "compute and the front door only, so below the calculator's per-million figure, which adds cold starts' INIT, "
+        "logs and S3. The same figures: `python -m "
         f"dashboard.costs --front-doors --memory-mb {mem} --arch {arch}` (add `--batch 32`), and the README's table."
     )
 else:
@@ -198,10 +220,13 @@ if measured:
         st.write(
             f"At the logged mix ({1 / calls_per_pred:.1f} predictions a call, "
             f"{m['duration_per_prediction_ms']:.3f} ms a prediction here, x {scale:.2f} at {mem} MB), a million "
-            f"predictions cost {', '.join(f'{money(v)} ({k})' for k, v in mix['doors'].items())}: "
+            f"predictions cost {', '.join(f'{money(v)} ({k})' for k, v in mix['doors'].items())} (warm calls, list "
+            "prices, as in the table above): "
             f"{mix['times_cheaper']['url']:.1f}x cheaper than the guide through a Function URL. At the logged rate "
             f"({m['projected_predictions_per_day']:,.0f} predictions a day over {m['span_hours']:.1f} h) this deployment "
-            f"would cost **{money(proj['total_usd'])} a month** through {api}; peak memory {m['max_memory_mb']} MB "
+            f"would cost **{money(proj['total_usd'])} a month** through {api} with the calculator's settings"
+            + ("" if free else " (no free tier)")
+            + f"; peak memory {m['max_memory_mb']} MB "
             f"of {m['memory_mb']} MB."
         )
 else:
@@ -248,7 +273,8 @@ rows = [
 st.plotly_chart(charts.memory_tradeoff(pd.DataFrame(rows)), width="stretch", key="cost_memory_chart")
 full = RULES["vcpu_full_at_mb"]
 st.caption(
-    f"Single calls through a Function URL. Duration: the calculator's {single:.3f} ms on a full core ({BENCH}) scaled by "
+    f"Single warm calls through a Function URL at list prices. Duration: the calculator's {single:.3f} ms on a full core "
+    f"({BENCH}) scaled by "
     f"Lambda's CPU share ({full:,} MB = one vCPU); billed in whole ms per call, so below about {full:,}/duration MB "
     "smaller is cheaper."
 )

@@ -48,7 +48,8 @@ tickers = c1.multiselect(
 source = c2.selectbox("Market data", list(data.SOURCE_CHOICES), key="forecast_source", format_func=data.SOURCE_CHOICES.get)
 tickers = [t.strip().upper() for t in tickers]
 if not tickers:
-    viewstate.publish(PAGE, forecasting.view_params({**view, "tickers": [], "chart": forecasting.COMPARE, "source": source}))
+    empty = {**view, "tickers": [], "chart": forecasting.COMPARE}
+    viewstate.publish(PAGE, forecasting.view_params({**empty, "source": source}), forecasting.view_params(empty))
     st.info("Pick at least one ticker.")
     st.stop()
 
@@ -79,8 +80,12 @@ if seed or ss.get("forecast_chart") not in options:
 chosen = st.segmented_control(
     "Chart", options, key="forecast_chart", required=True, help="All tickers on one scale, or one ticker's candlesticks"
 )
+# what the URL already means: a bare /forecast or a partial link is the default view, and is not rewritten
+implied = {**view, "end": view["end"] or common_end, "chart": view["chart"] if view["chart"] in options else forecasting.COMPARE}
 viewstate.publish(
-    PAGE, forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source})
+    PAGE,
+    forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source}),
+    forecasting.view_params(implied),
 )
 
 if chosen == forecasting.COMPARE:
@@ -91,7 +96,7 @@ if chosen == forecasting.COMPARE:
     if missing:
         st.caption(f"No data between {start} and {end} for {plain(', '.join(missing))}: pick an earlier date or the range Max.")
 
-rows, details, answers, sent = [], [], {}, {}
+rows, details, answers, sent, fell_back = [], [], {}, {}, []
 for t, (df, used, why) in loaded.items():
     try:
         features = forecasting.request_features(df, card, end=end)
@@ -107,8 +112,8 @@ for t, (df, used, why) in loaded.items():
             st.stop()
         continue
     last_day = df[df.index <= pd.Timestamp(end)].index[-1]
-    label = data.SOURCE_LABELS.get(used, used) + (" (live unavailable)" if why else "")
-    rows.append(forecasting.forecast_row(t, answer, label, last_day))
+    fell_back += [t] if why else []
+    rows.append(forecasting.forecast_row(t, answer, used, last_day))
     details.append(forecasting.request_details(t, answer))
     answers[t], sent[t] = answer, features
 if not rows:
@@ -122,22 +127,18 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        **{c: money for c in table.columns if "close" in c or "interval" in c},
+        **{c: money for c in table.columns if "close" in c or c.startswith(("Low (", "High ("))},
         "Change (%)": st.column_config.NumberColumn(format="%+.2f"),
         "Confidence (%)": st.column_config.NumberColumn(
             format="%.1f", help="P(the close moves the predicted way), in %: 50 = no idea"
         ),
+        "Data": st.column_config.TextColumn(help="the market data this row used: see the line under the table"),
     },
 )
 noise = forecasting.within_noise(rows)
 if noise:
     st.markdown(plain(noise))
-stale = [f"{r['Ticker']} ({r['As of']})" for r in rows if r["As of"] < str(end)]
-st.caption(
-    f"Market data in use: {', '.join(sorted({r['Data'] for r in rows}))}."
-    + (" The bundled snapshot ends in 2013 (stocks) and 2018 (indices)." if any("bundled" in r["Data"] for r in rows) else "")
-    + (f" Last day with data before {end}: {plain(', '.join(stale))}." if stale else "")
-)
+st.caption(plain(forecasting.data_note(rows, end, fell_back, data.SOURCE_LABELS)))
 st.download_button("Download the forecasts (CSV)", table.to_csv(index=False), "forecasts.csv", "text/csv", on_click="ignore")
 
 box = st.expander("Request details: latency, model version", key="forecast_details_open", on_change="rerun")
@@ -164,19 +165,8 @@ for t in [chosen] if chosen in loaded else list(answers):
     bt["prediction"] = [p["prediction"] for p in preds]
     bt["low"], bt["high"] = [p["interval"]["low"] for p in preds], [p["interval"]["high"] for p in preds]
     bts[t] = bt
-    s = forecasting.backtest_summary(bt)
     span = card.get("test_metrics", {}).get("spans", {}).get(t)
-    summary.append(
-        {
-            "Ticker": t,
-            "Days": s["n"],
-            "MAE (price)": s["mae"],
-            "Naive MAE (price)": s["naive_mae"],
-            "MASE": s["mase"],
-            "Coverage of the 80% interval (%)": 100 * s["coverage"],
-            "Test period": forecasting.test_period(bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span),
-        }
-    )
+    summary.append(forecasting.backtest_row(t, bt, span))
     notes.append(forecasting.period_note(t, bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span))
 if summary:
     st.dataframe(

@@ -47,7 +47,12 @@ if tm.get("overall"):
 
 def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
     st.subheader(title)
-    st.dataframe(tables.risk_table(block, tm.get("risk_labels", {})), hide_index=True, width="stretch")
+    st.dataframe(
+        tables.risk_table(block, tm.get("risk_labels", {})),
+        hide_index=True,
+        width="stretch",
+        column_config={"interval": st.column_config.Column(pinned=True)},  # eleven columns scroll: the name stays
+    )
     if goals:
         # each goal as models.evaluate judged it (manifest.json's test_metrics.goals), with the figure it judged
         checks = {
@@ -84,12 +89,13 @@ if tm.get("held_out_risk"):
         all_goals.get("held_out"),
         "on the held-out ticker",
     )
+MASE_HELP = {"MASE": st.column_config.Column(help="MAE / the naive forecast's MAE: naive = 1, below 1 beats it")}
 if tm.get("per_ticker"):
     st.subheader("Per ticker: ensemble against naive")
-    st.dataframe(tables.per_ticker_table(tm["per_ticker"], spans), hide_index=True, width="stretch")
+    st.dataframe(tables.per_ticker_table(tm["per_ticker"], spans), hide_index=True, width="stretch", column_config=MASE_HELP)
 if tm.get("held_out"):
     st.subheader("Held-out tickers (never seen in training)")
-    st.dataframe(tables.per_ticker_table(tm["held_out"], spans), hide_index=True, width="stretch")
+    st.dataframe(tables.per_ticker_table(tm["held_out"], spans), hide_index=True, width="stretch", column_config=MASE_HELP)
     st.caption("Never seen in training, so every sample is a test sample.")
 
 st.subheader("Training runs")
@@ -109,7 +115,7 @@ if not records:
     )
 else:
     shown = tables.runs_table(records)
-    st.dataframe(shown, hide_index=True, width="stretch")
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={"run": st.column_config.Column(pinned=True)})
     st.caption(f"Source: {source}. A is the served configuration; A0 is A with the old interval.")
     metric = st.selectbox("Metric", [label for label, _ in tables.RUN_COLUMNS.values()], key="model_metric")
     key = next(k for k, (label, _) in tables.RUN_COLUMNS.items() if label == metric)

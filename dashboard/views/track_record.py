@@ -36,7 +36,11 @@ which = right.selectbox(
     "Record", list(read.RECORDS), format_func=read.RECORDS.get, key="track_record", on_change=to_url, args=("record",)
 )
 # the page's saved view too, so a switch to another page and back restores it
-viewstate.publish("track-record", {tr.PREFIX + k: v for k, v in {"ticker": ticker, "version": version, "record": which}.items()})
+viewstate.publish(
+    "track-record",
+    {tr.PREFIX + k: v for k, v in {"ticker": ticker, "version": version, "record": which}.items()},
+    {tr.PREFIX + k: v for k, v in view.items()},  # what the URL means: a bare /track-record is not rewritten
+)
 
 shown = read.view(DEFAULT_DB, ticker, version, which)
 s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
