@@ -152,8 +152,10 @@ class Gateway:
 
         headers: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
+        spelled: dict[str, str] = {}  # header names are case-insensitive: x-api-key and X-API-Key are one header
         for k, v in req.headers:
-            headers[k] = v
+            k = spelled.setdefault(k.lower(), k)
+            headers[k] = v  # the last value, as req.header() gives the usage-plan check: the two never disagree
             multi.setdefault(k, []).append(v)
         qs = parse_qs(query, keep_blank_values=True) if query else {}
         body = req.body

@@ -220,6 +220,25 @@ def test_the_event_carries_a_repeated_header_as_api_gateway_does():
     event = local_api.Gateway._event(SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "b")
     assert event["headers"]["X-API-Key"] == "b" and event["multiValueHeaders"]["X-API-Key"] == ["a", "b"]
     assert event["requestContext"]["identity"]["apiKey"] == "b"
+    # names differing only in case are one header: the function's lower-casing must not resurrect an earlier value
+    mixed = [("Host", "x"), ("x-api-key", "good"), ("X-API-Key", "bad"), ("x-api-key", "good")]
+    req = Request("POST", "/prod/predict", (1, 1), mixed, b"{}", True)
+    event = local_api.Gateway._event(
+        SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "good"
+    )
+    assert event["headers"] == {"Host": "x", "x-api-key": "good"}
+    assert event["multiValueHeaders"]["x-api-key"] == ["good", "bad", "good"]
+
+
+def test_case_variant_api_keys_reach_the_function_with_the_key_the_gateway_checked(api, body):
+    """x-api-key: K, X-API-Key: bad, x-api-key: K passed the usage plan (last wins) and then got the function's 401,
+    which read an earlier spelling's value: the hostile pass's finding."""
+    head = f"POST /prod/predict HTTP/1.1\r\nHost: x\r\nx-api-key: {SAMPLE_KEY}\r\nX-API-Key: bad\r\n"
+    head += f"x-api-key: {SAMPLE_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    with connect(api) as s:
+        s.sendall(head.encode() + body)
+        [(got, answer)] = read_answers(s, 1, timeout=10)
+    assert got == 200, answer
 
 
 def test_curl_does_not_stall_on_expect(api, body, tmp_path):
