@@ -200,14 +200,16 @@ def parse_view(params: dict, source: str = "auto") -> dict:
 
 
 def view_params(view: dict) -> dict:
-    """The canonical query string of a view: every part written, so a link restores exactly this view."""
-    return {
+    """The canonical query string of a view: every part written, so a link restores exactly this view. A view with
+    no tickers has no end date yet: the link leaves it out rather than writing end=None."""
+    params = {
         "tickers": ",".join(view["tickers"]),
         "range": view["range"],
-        "end": str(view["end"]),
+        "end": "" if view["end"] is None else str(view["end"]),
         "chart": view["chart"],
         "source": view["source"],
     }
+    return {k: v for k, v in params.items() if k != "end" or v}
 
 
 def range_start(end, preset: str, first):

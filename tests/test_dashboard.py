@@ -600,6 +600,9 @@ def test_shared_views_parse_safely(params, tickers, end, rng, chart):
     if tickers:
         again = forecasting.parse_view(forecasting.view_params({**view, "end": view["end"] or dt.date(2012, 1, 3)}), "auto")
         assert again == {**view, "end": view["end"] or dt.date(2012, 1, 3)}, "a written view reads back as itself"
+    written = forecasting.view_params(view)
+    assert "None" not in written.values() and ("end" in written) == (view["end"] is not None), written
+    assert forecasting.parse_view(written, "snapshot") == view, "a view without an end reads back without one"
 
 
 @pytest.mark.parametrize(
