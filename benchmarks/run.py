@@ -639,7 +639,7 @@ def render(res: dict) -> str:
             "",
             f"Powertools would add {pi * 1000:.0f} ms to every cold start (x3.5 at 512 MB) and {(pw - ow) / 1e3:.0f} "
             "µs to every warm",
-            "request, against a 300 µs warm budget; the function writes the same Embedded Metric Format by hand instead.",
+            "request, against the 200 µs warm p50 goal; the function writes the same Embedded Metric Format by hand instead.",
             "",
         ]
     if "memory" in res:
