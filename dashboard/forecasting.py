@@ -240,10 +240,11 @@ def period_note(ticker: str, start, end, span: dict | None) -> str:
     if where == "never trained on":
         return f"{ticker}: {span['note']}."
     period = f"{ticker}'s test period ({span['test_from']} to {span['test_to']})"
+    days = f"{ticker}'s backtested days ({pd.Timestamp(start):%Y-%m-%d} to {pd.Timestamp(end):%Y-%m-%d})"
     return {
-        "inside": f"The range lies inside {period}: these are out-of-sample forecasts.",
-        "outside": f"The range lies outside {period}: the model saw these days in training or validation, so this flatters it.",
-        "partly outside": f"The range lies partly outside {period}: only the days inside it are out of sample.",
+        "inside": f"{days} lie inside {period}: these are out-of-sample forecasts.",
+        "outside": f"{days} lie outside {period}: the model saw them in training or validation, so this flatters it.",
+        "partly outside": f"{days} lie partly outside {period}: only the days inside it are out of sample.",
     }[where]
 
 

@@ -619,13 +619,15 @@ def test_range_presets(preset, start):
     [
         ("2011-06-01", "2012-06-01", "inside"),
         ("2010-06-01", "2011-06-01", "partly outside"),
-        ("2008-01-01", "2009-01-01", "lies outside"),
+        ("2008-01-01", "2009-01-01", "lie outside"),
     ],
 )
 def test_the_backtest_says_where_the_range_lies(start, end, words):
+    """The note names the days actually backtested, not the range chosen (a 5Y range backtests its last 256 days)."""
     span = {"test_from": "2011-04-11", "test_to": "2013-02-28"}
-    assert words in forecasting.period_note("AAPL", start, end, span)
-    assert forecasting.test_period(start, end, span) == words.removeprefix("lies ")
+    note = forecasting.period_note("AAPL", start, end, span)
+    assert words in note and f"AAPL's backtested days ({start} to {end})" in note, note
+    assert forecasting.test_period(start, end, span) == words.removeprefix("lie ")
 
 
 def test_the_data_note_says_what_each_short_data_label_means():

@@ -148,8 +148,9 @@ with box:
 
 st.subheader("Backtest over the range")
 st.caption(
-    f"Each trading day from {start} to {end} is forecast from the 60 days before it (walk-forward, at most the last "
-    f"{BACKTEST_MAX_DAYS} days, batch requests), against the actual close and the naive forecast (tomorrow = today)."
+    f"The last {BACKTEST_MAX_DAYS} trading days up to {end} (all of them if the range holds fewer) are each forecast "
+    "from the 60 days before it (walk-forward, batch requests), against the actual close and the naive forecast "
+    "(tomorrow = today); the note under the table gives each ticker's days."
 )
 bts, summary, notes = {}, [], []
 for t in [chosen] if chosen in loaded else list(answers):
