@@ -55,9 +55,13 @@ def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
     )
     if goals:
         # each goal as models.evaluate judged it (manifest.json's test_metrics.goals), with the figure it judged
+        served = block.get("served") or {}
+        cov = served.get("coverage")
+        storm = (served.get("coverage_by_vol_tercile") or [None])[-1]
+        cov, storm = (v if isinstance(v, int | float) else None for v in (cov, storm))  # a card's figures, or none
         checks = {
-            "coverage 77–83%": goals.get("coverage_77_83"),
-            "stormy third ≥ 75%": goals.get("top_tercile_75"),
+            ("coverage 77–83%" if cov is None else f"coverage {cov:.1%} (goal 77–83%)"): goals.get("coverage_77_83"),
+            ("stormy third ≥ 75%" if storm is None else f"stormy third {storm:.1%} (goal ≥ 75%)"): goals.get("top_tercile_75"),
             f"Winkler {goals['winkler_vs_rolling']:.3f}x the rolling volatility's (goal ≤ 0.95)": goals.get(
                 "winkler_095_rolling"
             ),
