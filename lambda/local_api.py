@@ -122,7 +122,11 @@ class Gateway:
         return status, headers, _json({"message": message}), False
 
     def handle(self, req: Request, addr) -> gatekeeper.Answer:
-        path, _, query = req.target.partition("?")
+        target = req.target
+        if target[:7].lower() == "http://" or target[:8].lower() == "https://":
+            # absolute-form (RFC 9112 3.2.2): a server must accept it; the path is what follows the authority
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path, _, query = target.partition("?")
         prefix = f"/{self.stage}"
         if not (path == prefix or path.startswith(prefix + "/")):
             return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")

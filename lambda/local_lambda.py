@@ -229,7 +229,11 @@ class Worker:
                 )
 
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
+                text = (self.headers.get("Content-Length") or "0").strip()
+                if not text.isascii() or not text.isdigit():  # a runtime always sends one; anything else is not one
+                    self.close_connection = True
+                    return self._reply(400, _json({"errorMessage": f"Content-Length {text[:20]!r} is not a length"}))
+                length = int(text)
                 body = self.rfile.read(length) if length else b""
                 if len(body) < length:  # the runtime died mid-answer: no answer; its process watcher reports the crash
                     self.close_connection = True

@@ -457,3 +457,16 @@ def test_sigterm_does_not_wait_for_a_hung_invocation(tmp_path, built_packages):
         assert status == 503 and time.monotonic() - t < 6.0
     finally:
         api.stop()
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://x/prod/health", "HTTP://elsewhere.example:8080/prod/health", "https://x/prod/health?a=1"],
+)
+def test_an_absolute_form_target_is_served_by_its_path(api, target):
+    """RFC 9112 3.2.2: a server MUST accept the absolute-form; the path after the authority is the route (it was a
+    403 Missing Authentication Token). A Host that disagrees with the target's authority does not matter."""
+    with connect(api) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: other\r\nX-API-Key: {SAMPLE_KEY}\r\n\r\n".encode())
+        [(status, answer)] = read_answers(s, 1, timeout=10)
+    assert status == 200 and json.loads(answer)["status"] == "ok", answer

@@ -251,3 +251,25 @@ def test_a_runtime_client_that_vanishes_costs_no_traceback(capfd):
     finally:
         worker.server.shutdown()
         worker.server.server_close()
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3", "²"])
+def test_a_runtime_request_with_a_malformed_length_is_400_not_a_traceback(capfd, length):
+    """Only a local process that found the worker's port could send one, but it gets an answer, not a traceback."""
+    from types import SimpleNamespace
+
+    from local_lambda import RUNTIME_PREFIX, Worker
+
+    worker = Worker(0, SimpleNamespace(function_name="fn"))
+    try:
+        with socket.create_connection(("127.0.0.1", worker.server.server_address[1]), timeout=5) as s:
+            s.sendall(f"POST {RUNTIME_PREFIX}/invocation/x/response HTTP/1.1\r\nContent-Length: {length}\r\n\r\n".encode())
+            answer = b""
+            while chunk := s.recv(4096):  # the server closes after its answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer
+        assert b"is not a length" in answer
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        worker.server.shutdown()
+        worker.server.server_close()
