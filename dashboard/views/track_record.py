@@ -59,8 +59,8 @@ cols[1].metric("coverage (80% interval)", f"{s['covered'].mean():.1%}")
 cols[2].metric(
     "MASE", f"{last['cum_mase']:.4f}", help="sum |forecast - close| / sum |last close - close|: below 1 beats tomorrow = today"
 )
-cols[3].metric("Winkler vs rolling", f"{last['cum_winkler'] / last['cum_winkler_rolling']:.3f}x")
-cols[4].metric("Winkler vs GARCH", f"{last['cum_winkler'] / last['cum_winkler_garch']:.3f}x")
+cols[3].metric("Winkler vs rolling", f"{last['cum_winkler'] / last['cum_winkler_rolling']:.4f}x")  # as the scorecard
+cols[4].metric("Winkler vs GARCH", f"{last['cum_winkler'] / last['cum_winkler_garch']:.4f}x")
 
 st.subheader("Alarms")
 states = {
