@@ -146,7 +146,7 @@ def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
     assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
     assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
     assert page.locator('.st-key-forecast_range [aria-checked="true"]').inner_text() == "6M"
-    assert "from 2011-12-29 to 2012-06-29" in main_text(page)
+    assert "backtested days (2011-12-29 to 2012-06-29)" in main_text(page)  # the link's 6M range, all backtested
     assert "IBM: one-day-ahead forecasts" in main_text(page)  # the chart the link named: IBM's, with its backtest
     clean(page)
     shared = page.url
