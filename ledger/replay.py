@@ -260,9 +260,6 @@ def endpoint(url: str | None, key: str | None) -> Iterator[tuple[str, str]]:
 # --- the report ---------------------------------------------------------------------------------------------------
 
 
-_fmt = read.fmt
-
-
 def format_scorecard(cards: list[dict]) -> str:
     cols = list(read.SCORECARD_COLUMNS)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -278,8 +275,8 @@ def format_alarms(rows: list[dict]) -> str:
     for a in rows:
         raised = [k for k in ("coverage", "kupiec", "winkler") if a[f"{k}_alarm"]]
         lines.append(
-            f"| {a['ticker']} | {a['model_version']} | {_fmt(a['coverage_60'], True)} | "
-            f"{a['kupiec_p']:.3f} ({a['kupiec_breaches']} / {a['kupiec_n']}) | {_fmt(a['winkler_ratio_60'])} "
+            f"| {a['ticker']} | {a['model_version']} | {read.fmt(a['coverage_60'], True)} | "
+            f"{a['kupiec_p']:.3f} ({a['kupiec_breaches']} / {a['kupiec_n']}) | {read.fmt(a['winkler_ratio_60'])} "
             f"({a['winkler_days_above_1']}) | {', '.join(raised) or 'none'} |"
         )
     return "\n".join(lines)

@@ -42,10 +42,14 @@ def _ticker(value, where: str, ticker_re: re.Pattern) -> str:
     return value.upper()
 
 
+def _check_item(v, where: str, i: int) -> None:
+    if type(v) not in (float, int):
+        raise bad_request("non_numeric", f"{where}features[{i}] must be a number, got {type(v).__name__}")
+
+
 def _item_types(value: list, where: str) -> None:
     for i, v in enumerate(value):
-        if type(v) not in (float, int):
-            raise bad_request("non_numeric", f"{where}features[{i}] must be a number, got {type(v).__name__}")
+        _check_item(v, where, i)
 
 
 def _huge_ints(value: list, where: str) -> None:
@@ -147,8 +151,7 @@ def parse_predict(payload, shape: tuple[int, int], ticker_re: re.Pattern) -> tup
     hit = X * X == X
     if hit.any():
         for b, i in np.argwhere(hit).tolist():  # row-major: the first boolean of the first row holding one
-            if type(v := rows[b][i]) not in (float, int):
-                raise bad_request("non_numeric", f"{wheres[b]}features[{i}] must be a number, got {type(v).__name__}")
+            _check_item(rows[b][i], wheres[b], i)
     return tickers, X, is_batch, version
 
 
