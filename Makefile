@@ -101,7 +101,7 @@ package: setup ## build dist/lambda_function.zip and dist/layer.zip
 	$(PY) lambda/package.py
 
 local-api: setup ## only the local API (PORT=3000)
-	$(PY) lambda/local_api.py --port $(PORT)
+	$(PY) -m local_api --port $(PORT)
 
 dashboard: setup ## only the dashboard, on 127.0.0.1 (DASHBOARD_HOST=0.0.0.0 to share it: it can deploy with your AWS keys)
 	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(DASHBOARD_PORT) --server.address $(or $(DASHBOARD_HOST),127.0.0.1)
@@ -110,16 +110,16 @@ bench: setup-dev setup-function ## cold start (3.13 vs the old 3.11 build vs tor
 	$(PY) benchmarks/run.py
 
 deploy: setup setup-function ## deploy to AWS (or --endpoint-url) with boto3: ARGS="--region R [--api http|url] [--canary 10]"
-	$(PY) lambda/deploy.py deploy $(ARGS)
+	$(PY) -m deployer deploy $(ARGS)
 
 status: setup ## what is deployed
-	$(PY) lambda/deploy.py status $(ARGS)
+	$(PY) -m deployer status $(ARGS)
 
 rollback: setup ## move the alias live back (ARGS="--region R [--to VERSION]")
-	$(PY) lambda/deploy.py rollback $(ARGS)
+	$(PY) -m deployer rollback $(ARGS)
 
 teardown: setup ## delete what deploy created (keeps the model bucket unless ARGS=--purge)
-	$(PY) lambda/deploy.py teardown $(ARGS)
+	$(PY) -m deployer teardown $(ARGS)
 
 reliability: setup-dev setup-function ## the README's reliability figures: hostile events, load, slow, chunked, non-reading and pipelining clients, killed workers, collisions
 	$(FN_PY) scripts/reliability.py function --n 20000

@@ -56,6 +56,11 @@ def process_identity(pid: int) -> dict | None:
     return {"start": fields[19], "cmdline": [c.decode(errors="replace") for c in cmdline if c]}
 
 
+def _runs_module(cmdline: list[str], module: str) -> bool:
+    """True when a command line is `python -m MODULE ...`."""
+    return any(a == "-m" and b == module for a, b in zip(cmdline, cmdline[1:], strict=False))
+
+
 def is_ours(record: dict) -> bool:
     """True only when the recorded pid is still the local API this dashboard started (not a recycled pid)."""
     pid = record.get("pid")
@@ -63,10 +68,7 @@ def is_ours(record: dict) -> bool:
         return False
     now = process_identity(pid)
     return bool(
-        now
-        and now["start"] == record.get("start")
-        and any(c.endswith("local_api.py") for c in now["cmdline"])
-        and os.getpgid(pid) == pid
+        now and now["start"] == record.get("start") and _runs_module(now["cmdline"], "local_api") and os.getpgid(pid) == pid
     )
 
 
@@ -99,7 +101,8 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
     proc = launch(
         [
             PY,
-            str(ROOT / "lambda" / "local_api.py"),
+            "-m",
+            "local_api",
             "--port",
             str(port),
             "--workers",
@@ -135,28 +138,28 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
 
 @lru_cache(maxsize=8)
 def deploy_plan(front_door: str | None = None) -> dict:
-    """What lambda/deploy.py would deploy, read through its CLI: the dashboard never imports lambda/."""
-    cmd = [PY, str(ROOT / "lambda" / "deploy.py"), "plan", "--json"] + (["--api", front_door] if front_door else [])
+    """What the deployer would deploy, read through its CLI (`python -m deployer plan`): the dashboard never imports it."""
+    cmd = [PY, "-m", "deployer", "plan", "--json"] + (["--api", front_door] if front_door else [])
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     if r.returncode != 0:
-        raise RuntimeError(f"`deploy.py plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
+        raise RuntimeError(f"`python -m deployer plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
     return json.loads(r.stdout)
 
 
 @lru_cache(maxsize=8)
 def deploy_plan_text(front_door: str) -> str:
-    """`deploy.py plan --api DOOR` as it prints it: what a deploy would create, shown before anything is created."""
-    cmd = [PY, str(ROOT / "lambda" / "deploy.py"), "plan", "--api", front_door]
+    """`python -m deployer plan --api DOOR` as it prints it: what a deploy would create, shown before anything is created."""
+    cmd = [PY, "-m", "deployer", "plan", "--api", front_door]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     if r.returncode != 0:
-        raise RuntimeError(f"`deploy.py plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
+        raise RuntimeError(f"`python -m deployer plan` failed: {(r.stderr or r.stdout).strip()[-300:]}")
     return r.stdout.strip()
 
 
 @lru_cache(maxsize=8)
 def runtime_support(runtime: str) -> str:
-    """The runtime's support dates from lambda/runtimes.json, through lambda/lifecycle.py: no AWS access needed."""
-    r = subprocess.run([PY, str(ROOT / "lambda" / "lifecycle.py"), runtime], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    """The runtime's support dates from deployer/runtimes.json, through the deployer's lifecycle module: no AWS access needed."""
+    r = subprocess.run([PY, "-m", "deployer.lifecycle", runtime], capture_output=True, text=True, timeout=60, cwd=ROOT)
     lines = r.stdout.strip().splitlines()
     if not lines:
         return f"the support dates of {runtime} could not be read: {(r.stderr or 'no output').strip()[-200:]}"

@@ -84,6 +84,8 @@ def settings() -> tuple[str, str, str]:
     ss = st.session_state
     url = ss.get("endpoint_url", "").strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        st.info("Set the endpoint URL in the sidebar: http://127.0.0.1:3000/prod after `make run`, or the URL deploy.py printed.")
+        st.info(
+            "Set the endpoint URL in the sidebar: http://127.0.0.1:3000/prod after `make run`, or the URL the deploy printed."
+        )
         st.stop()
     return url, ss.get("endpoint_key", "").strip(), data.SOURCES.get(ss.get("data_source"), "auto")

@@ -1,9 +1,10 @@
-"""The AWS session every step shares, the errors deploy.py prints without a traceback, and the tag rules."""
+"""The AWS session every step shares, the errors the deployer prints without a traceback, and the tag rules."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from pathlib import Path
 
 
@@ -99,3 +100,17 @@ def refuse(kind: str, name: str, found_tags: dict | None, want: dict, extra: str
         f"{', '.join(f'{k}={v}' for k, v in want.items())}){extra}. Nothing was created or changed: choose other "
         "names with the template's parameters (--param FunctionName=..., ApiName=...) or remove that resource yourself"
     )
+
+
+def wait_updated(aws: Aws, name: str, timeout_s: float = 120) -> None:
+    """Wait until the function has applied its last change (Lambda refuses a second update while one runs)."""
+    lam = aws("lambda")
+    t_end = time.time() + timeout_s
+    while time.time() < t_end:
+        c = lam.get_function_configuration(FunctionName=name)
+        if c.get("State", "Active") != "Pending" and c.get("LastUpdateStatus", "Successful") != "InProgress":
+            if c.get("State") == "Failed" or c.get("LastUpdateStatus") == "Failed":
+                raise DeployError(f"function {name} failed to update: {c.get('StateReason') or c.get('LastUpdateStatusReason')}")
+            return
+        time.sleep(1)
+    raise DeployError(f"function {name} is still updating after {timeout_s:.0f} s; run deploy again")

@@ -19,7 +19,7 @@ def parse_param(text: str) -> tuple[str, str]:
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m deployer", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["deploy", "status", "rollback", "teardown", "plan"])
     p.add_argument("--region", default=None, help="AWS region (default: your AWS config or AWS_DEFAULT_REGION)")
     p.add_argument("--profile", default=None, help="AWS profile from ~/.aws")
@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None, doc: str = "") -> int:
         else:
             result = teardown.teardown(aws, plan, purge=args.purge)
     except DeployError as e:
-        print(f"deploy.py: {e}", file=sys.stderr)
+        print(f"deployer: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # botocore's errors, reworded: no traceback for a configuration problem
-        print(f"deploy.py: {explain(e, args)}", file=sys.stderr)
+        print(f"deployer: {explain(e, args)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, indent=1, default=str))

@@ -117,7 +117,7 @@ def front_rest(ctx: Context) -> str:
         except aws.exc.ClientError as e:
             if aws.code(e) not in ("NotImplementedException", "NotImplemented"):
                 raise
-    apigw.create_deployment(restApiId=api_id, stageName=names["stage"], description="deploy.py")
+    apigw.create_deployment(restApiId=api_id, stageName=names["stage"], description="deployer")
     ops = [
         {"op": "replace", "path": "/tracingEnabled", "value": str(rest["tracing"]).lower()},
         {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": f"{rest['throttle']['rateLimit']:g}"},

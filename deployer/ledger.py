@@ -15,7 +15,7 @@ from typing import Any
 import settings
 
 from . import layers
-from .aws import Aws, b64sha, tag_dict, tag_list
+from .aws import Aws, b64sha, tag_dict, tag_list, wait_updated
 
 Hit = tuple[str, Any, dict]
 
@@ -152,7 +152,6 @@ def _layer(ctx, layer_zip: Path) -> str:
 
 def _function(ctx, fn_zip: Path, cfg: dict, role_arn: str, layer_arn: str) -> str:
     """Create the ledger function, or change only what differs (a second deploy of the same build changes nothing)."""
-    from .steps import wait_updated
 
     lam, name, found = ctx.aws("lambda"), cfg["FunctionName"], ctx.found.ledger_function
     if found is None:

@@ -1,7 +1,7 @@
-"""Is a Lambda runtime still deployable? Dates live in lambda/runtimes.json; this file only reads them.
+"""Is a Lambda runtime still deployable? Dates live in deployer/runtimes.json; this file only reads them.
 
-    python lambda/lifecycle.py              # every Python runtime with its dates, as of today
-    python lambda/lifecycle.py python3.11   # one verdict; exit 1 if AWS blocks it
+    python deployer/lifecycle.py              # every Python runtime with its dates, as of today
+    python deployer/lifecycle.py python3.11   # one verdict; exit 1 if AWS blocks it
 
 A runtime with no known block date counts as blocked from its deprecation date: AWS has blocked creates
 4.5 months after deprecation before, and a deploy that half-succeeds is worse than one that refuses.
@@ -39,7 +39,7 @@ def _day(value: str | None) -> date | None:
 
 
 def verdict(runtime: str, today: date | None = None, creating: bool = True, data: dict | None = None) -> Verdict:
-    """What AWS does with `runtime` on `today`: deploy.py refuses a blocked one before it creates anything."""
+    """What AWS does with `runtime` on `today`: the deployer refuses a blocked one before it creates anything."""
     data = data or load()
     today = today or datetime.now(UTC).date()
     entry = data["runtimes"].get(runtime)
@@ -49,7 +49,7 @@ def verdict(runtime: str, today: date | None = None, creating: bool = True, data
             runtime,
             "unknown",
             None,
-            f"runtime {runtime!r} is not in lambda/runtimes.json, so its support "
+            f"runtime {runtime!r} is not in deployer/runtimes.json, so its support "
             f"dates are unknown; {fix}, or add its dates from AWS's Lambda runtimes page",
         )
     deprecated = _day(entry["deprecated"])
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         v = verdict(name, data=data)
         print(f"{name:11s} {v.state:12s} {v.message}")
         worst = max(worst, 1 if v.blocked else 0)
-    print(f"(dates checked {data['checked']}; sources in lambda/runtimes.json)")
+    print(f"(dates checked {data['checked']}; sources in deployer/runtimes.json)")
     return worst if argv else 0
 
 

@@ -1,4 +1,4 @@
-"""`deploy.py deploy`: validate, survey, check, upload, publish, verify, promote, front door, alarms - in that order."""
+"""`python -m deployer deploy`: validate, survey, check, upload, publish, verify, promote, front door, alarms - in that order."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def deploy(
     print(f"done. Invoke URL: {ctx.url}  (front door: {p['names']['front_door']})", flush=True)
     print(
         f"  the API key is in SSM Parameter Store {p['names']['key_parameter']}; "
-        "print it with `python lambda/deploy.py status --show-key`"
+        "print it with `python -m deployer status --show-key`"
     )
     return {
         "url": ctx.url,

@@ -245,7 +245,7 @@ def ledger_config(template: dict, params: dict | None = None) -> dict:
 
 
 def plan(template: dict | None = None, params: dict | None = None) -> dict:
-    """Everything a deploy applies, resolved: what `deploy.py plan --json` prints and the dashboard reads."""
+    """Everything a deploy applies, resolved: what `python -m deployer plan --json` prints and the dashboard reads."""
     template = template or settings.load_template()
     p = settings.params_with_defaults(template, params)
     return {
@@ -268,7 +268,7 @@ def plan(template: dict | None = None, params: dict | None = None) -> dict:
 
 
 def plan_text(p: dict) -> str:
-    """`deploy.py plan`: one line a concern, only the chosen front door's settings."""
+    """`python -m deployer plan`: one line a concern, only the chosen front door's settings."""
     n, f = p["names"], p["function"]
     door = n["front_door"]
     if door == "rest":

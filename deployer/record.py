@@ -57,7 +57,7 @@ def write(aws: Aws, p: dict, record: dict) -> None:
         Value=json.dumps(record, separators=(",", ":")),
         Type="String",
         Overwrite=exists,
-        Description="What lambda/deploy.py must remember about this stack",
+        Description="What the deployer must remember about this stack",
         **({} if exists else {"Tags": tag_list(p["tags"])}),
     )
 

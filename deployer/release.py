@@ -17,7 +17,7 @@ from .aws import Aws, DeployError, say, tag_list
 from .plan import canary_alarm_configs
 from .steps import Context
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "lambda" / "events"  # the sample events the function is checked with
 CANARY_GRACE_S = 120  # a canary this far past its end with traffic still split has lost its watcher
 clock, sleep = time.time, time.sleep  # the canary's time; tests drive it
 
@@ -227,7 +227,7 @@ def repair_canary(aws: Aws, p: dict) -> str | None:
         c = record.read(aws, p)["canary"]
         raise DeployError(
             f"a canary of version {c['version']} is running until {datetime.fromtimestamp(c['until'], UTC):%H:%M:%S} UTC; "
-            "wait for it, or cancel it with `deploy.py rollback`"
+            "wait for it, or cancel it with `python -m deployer rollback`"
         )
     _drop_canary_alarms(aws, canary_alarm_configs(p["alarms"], p["names"]["function"], p["names"]["alias"], "0"))
     set_alias(aws, p, alias["FunctionVersion"])
@@ -255,7 +255,7 @@ def rollback(aws: Aws, p: dict, to: str | None = None) -> dict:
     if current == "$LATEST" and to is None:
         raise DeployError(
             f"`{names['alias']}` points at $LATEST, not a published version, so there is no version before it: "
-            "name one that passed its check with `rollback --to N`, or run `deploy.py deploy` to publish one"
+            "name one that passed its check with `rollback --to N`, or run `python -m deployer deploy` to publish one"
         )
     if weights(alias):  # a canary: cancelling it is the rollback
         c = record.read(aws, p)["canary"]

@@ -1,10 +1,8 @@
-"""`deploy.py status`: versions with their checks, every front door found, canaries, alarms, the key, CloudWatch."""
+"""`python -m deployer status`: versions with their checks, every front door found, canaries, alarms, the key, CloudWatch."""
 
 from __future__ import annotations
 
-import lifecycle
-
-from . import record
+from . import lifecycle, record
 from .aws import Aws, Collision, bucket_name
 from .front_doors import doors_found, url_config_of
 from .release import alarm_states, get_alias, rollback_target, unwatched_canary, versions, weights

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import layers
-from .aws import Aws, DeployError, b64sha, bucket_name, tag_list
+from .aws import Aws, DeployError, b64sha, bucket_name, tag_list, wait_updated
 from .plan import bucket_config, function_config
 from .survey import Found
 
@@ -209,16 +209,3 @@ def step_alarms(ctx: Context) -> str:
     for a in ctx.plan["alarms"]:
         cw.put_metric_alarm(**a, Tags=tag_list(ctx.plan["tags"]))
     return f"CloudWatch alarms: {', '.join(a['AlarmName'] for a in ctx.plan['alarms'])}"
-
-
-def wait_updated(aws: Aws, name: str, timeout_s: float = 120) -> None:
-    lam = aws("lambda")
-    t_end = time.time() + timeout_s
-    while time.time() < t_end:
-        c = lam.get_function_configuration(FunctionName=name)
-        if c.get("State", "Active") != "Pending" and c.get("LastUpdateStatus", "Successful") != "InProgress":
-            if c.get("State") == "Failed" or c.get("LastUpdateStatus") == "Failed":
-                raise DeployError(f"function {name} failed to update: {c.get('StateReason') or c.get('LastUpdateStatusReason')}")
-            return
-        time.sleep(1)
-    raise DeployError(f"function {name} is still updating after {timeout_s:.0f} s; run deploy again")

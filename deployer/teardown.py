@@ -1,4 +1,4 @@
-"""`deploy.py teardown`: delete what this stack owns, in the reverse order of the survey's kinds - nothing else."""
+"""`python -m deployer teardown`: delete what this stack owns, in the reverse order of the survey's kinds - nothing else."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import re
 
-import lifecycle
 import settings
 
+from . import lifecycle
 from .aws import DeployError
 
 # AWS's documented bounds that an emulator does not enforce (checked against AWS's English API references)

@@ -1,7 +1,7 @@
-"""Read the function's settings from template.yaml, so that deploy.py, local_api.py and SAM agree.
+"""Read the function's settings from template.yaml, so that the deployer, the local API and SAM agree.
 
 CloudFormation's short tags (!Ref, !Sub, !GetAtt ...) become their long form ({"Ref": ...}); `resolve`
-substitutes parameters (defaults, or the values deploy.py chooses).
+substitutes parameters (defaults, or the values the deployer chooses).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def names(template: dict | None = None, params: dict | None = None) -> dict:
         "plan": p["UsagePlanName"],
         "key_parameter": p["KeyParameterName"],
         "stage": p["StageName"],
-        # deploy.py's own record (layer versions, version checks, canary, front door): not a CloudFormation resource
+        # the deployer's own record (layer versions, version checks, canary, front door): not a CloudFormation resource
         "record": f"/{p['FunctionName']}/deploy-record",
         "alias": res[FUNCTION_RESOURCE]["Properties"]["AutoPublishAlias"],
         "role": prop("FunctionRole", "RoleName"),
@@ -134,7 +134,7 @@ def names(template: dict | None = None, params: dict | None = None) -> dict:
 
 
 def tags(template: dict | None = None, params: dict | None = None) -> dict:
-    """The tags that mark a resource as this stack's: deploy.py acts only on resources that carry all of them."""
+    """The tags that mark a resource as this stack's: the deployer acts only on resources that carry all of them."""
     template = template or load_template()
     return {
         k: str(v) for k, v in resolve(template["Globals"]["Function"]["Tags"], params_with_defaults(template, params)).items()

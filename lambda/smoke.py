@@ -3,7 +3,7 @@ nothing on the path but the extracted function and layer.
 
     python lambda/smoke.py          # build if stale, then check the sample events; exit 1 with the failing event
 
-deploy.py calls `check()` before it uploads anything; tests call `run_isolated()` to compare answers.
+The deployer calls `check()` before it uploads anything; tests call `run_isolated()` to compare answers.
 """
 
 from __future__ import annotations

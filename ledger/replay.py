@@ -216,7 +216,7 @@ def local_api(log=sys.stderr) -> Iterator[tuple[str, str]]:
     tmp = Path(tempfile.mkdtemp(prefix="ledger-api-"))
     out = open(tmp / "local_api.out", "w")  # noqa: SIM115
     proc = launch(
-        [sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(port), "--log-dir", str(tmp)],
+        [sys.executable, "-m", "local_api", "--port", str(port), "--log-dir", str(tmp)],
         env={**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"},
         cwd=ROOT,
         stdout=out,

@@ -1,6 +1,6 @@
-"""A local stand-in for API Gateway (REST API, one stage) in front of the Lambda runtime (local_lambda.py).
+"""A local stand-in for API Gateway (REST API, one stage) in front of the Lambda runtime (runtime.py).
 
-    python lambda/local_api.py [--port 3000] [--workers 2] [--stage prod]
+    python -m local_api [--port 3000] [--workers 2] [--stage prod]
 
 It serves dist/lambda_function.zip + dist/layer.zip (rebuilt when missing or stale) the way AWS would:
   * API Gateway: the exact REST v1 proxy event; 403 without the API key on POST /predict (usage plan);
@@ -10,7 +10,7 @@ It serves dist/lambda_function.zip + dist/layer.zip (rebuilt when missing or sta
     and closed. One gatekeeper thread (gatekeeper.py) does every read and write, so a client that sends or reads
     slowly costs a buffer, not a thread: --read-timeout to send a request, --write-timeout to take an answer,
     --max-connections requests handled at once, a buffer budget, and SIGTERM drains within a few seconds.
-  * Lambda (local_lambda.py): each worker is a separate process running the real runtime client (awslambdaric)
+  * Lambda (runtime.py): each worker is a separate process running the real runtime client (awslambdaric)
     on the template Runtime's CPython, against a Lambda Runtime API served there, with the package extracted
     and nothing else on its path. A worker that crashes or hangs past the function's Timeout is replaced.
 Every invocation is appended to .local/invocations.jsonl with its duration and billed duration (whole ms,
@@ -20,218 +20,25 @@ rounded up as Lambda bills); the cost monitor reads it. The function's own log l
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-LAMBDA_DIR = Path(__file__).resolve().parent
-ROOT = LAMBDA_DIR.parent
-sys.path.insert(0, str(LAMBDA_DIR))
+import package
+import runtime_python
+import settings
 
-import gatekeeper  # noqa: E402
-import package  # noqa: E402
-import runtime_python  # noqa: E402
-import settings  # noqa: E402
-from http_framing import MAX_PAYLOAD, Request  # noqa: E402,F401  (MAX_PAYLOAD: API Gateway's 10 MB, for readers)
-from local_lambda import Invocation, InvocationLog, Pool, _json  # noqa: E402
+from models.local import LOCAL_DIR, saved_key
 
-sys.path.insert(0, str(ROOT))
-from models.local import LOCAL_DIR, saved_key  # noqa: E402  (the one place the .local folder is named; lambda/ tooling imports models only)
-
-INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's default integration timeout
-DRAIN_S = 3.0  # on SIGTERM: how long in-flight requests get to finish before the workers stop
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.t = float(burst), time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
-            self.t = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
-
-
-def predictions_in(resource: str, status: int, body: bytes) -> int:
-    """How many predictions an answer carries (the cost monitor's count): 1 for a single /predict, N for a batch of
-    N, 0 for anything else or an error."""
-    if resource != "/predict" or status != 200:
-        return 0
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return 0
-    if isinstance(answer, dict) and isinstance(answer.get("predictions"), list):
-        return len(answer["predictions"])
-    return 1 if isinstance(answer, dict) and "prediction" in answer else 0
-
-
-class Gateway:
-    """API Gateway's side of a request: stage, route, throttle, usage-plan key, the proxy event, the invocation and
-    the answer. Sockets are the gatekeeper's; this runs in its handler threads and never touches one."""
-
-    def __init__(
-        self,
-        addr: tuple[str, int],
-        pool: Pool,
-        api_key: str,
-        stage: str,
-        bucket: TokenBucket,
-        integration_timeout: float,
-        log: InvocationLog,
-        read_timeout: float = gatekeeper.READ_TIMEOUT_S,
-        write_timeout: float = gatekeeper.WRITE_TIMEOUT_S,
-        max_connections: int = gatekeeper.MAX_CONNECTIONS,
-        max_pending: int = gatekeeper.MAX_PENDING,
-        buffer_budget: int = gatekeeper.BUFFER_BUDGET,
-    ):
-        self.pool, self.api_key, self.stage, self.bucket = pool, api_key, stage, bucket
-        self.integration_timeout, self.log = integration_timeout, log
-        self.routes = {(r["path"], r["method"]): r for r in settings.api_routes(pool.template)}
-        self.api_id = "local" + secrets.token_hex(3)
-        self.listener = socket.create_server(addr, backlog=1024)
-        self.server_address = self.listener.getsockname()
-        self.gatekeeper = gatekeeper.Gatekeeper(
-            self.listener, self.handle, read_timeout, write_timeout, max_connections, max_pending, buffer_budget
-        )
-
-    def serve(self) -> None:
-        self.gatekeeper.start()
-
-    @staticmethod
-    def _error(status: int, message: str, error_type: str, rid: str = "") -> gatekeeper.Answer:
-        headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*", "x-amzn-ErrorType": error_type}
-        headers["x-amzn-RequestId"] = rid or str(uuid.uuid4())
-        return status, headers, _json({"message": message}), False
-
-    def handle(self, req: Request, addr) -> gatekeeper.Answer:
-        target = req.target
-        if target[:7].lower() == "http://" or target[:8].lower() == "https://":
-            # absolute-form (RFC 9112 3.2.2): a server must accept it; the path is what follows the authority
-            target = "/" + target.split("://", 1)[1].partition("/")[2]
-        path, _, query = target.partition("?")
-        prefix = f"/{self.stage}"
-        if not (path == prefix or path.startswith(prefix + "/")):
-            return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-        resource = (path[len(prefix) :] or "/").rstrip("/") or "/"
-        route = self.routes.get((resource, req.method))
-        if route is None:
-            return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-        if not self.bucket.take():
-            return self._error(429, "Too Many Requests", "ThrottlingException")
-        # a repeated X-API-Key: API Gateway documents no rule (docs.aws.amazon.com/apigateway/latest/developerguide/
-        # api-gateway-api-key-source.html says only "the X-API-Key header"). The REST proxy event carries one value per
-        # name in `headers` and every value in `multiValueHeaders` (set-up-lambda-proxy-integrations.html); `headers` gets
-        # the last, and the function checks that one, so the usage-plan check reads the same: the two never disagree
-        key = req.header("x-api-key")
-        if route["api_key_required"] and (not key or not secrets.compare_digest(key.encode(), self.api_key.encode())):
-            return self._error(403, "Forbidden", "ForbiddenException")
-        event = self._event(req, addr, resource, query, key if route["api_key_required"] else None)
-        rid = event["requestContext"]["requestId"]
-        outcome, inv = self.pool.invoke(event, self.integration_timeout)
-        answer = self._respond(outcome, inv, rid)
-        # invoked means billed: logged whatever happens to the answer on its way out
-        self.log.write(inv, req.method, resource, answer[0], outcome, predictions_in(resource, answer[0], answer[2]))
-        return answer
-
-    def _event(self, req: Request, addr, resource: str, query: str, key: str | None) -> dict:
-        from urllib.parse import parse_qs
-
-        headers: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        spelled: dict[str, str] = {}  # header names are case-insensitive: x-api-key and X-API-Key are one header
-        for k, v in req.headers:
-            k = spelled.setdefault(k.lower(), k)
-            headers[k] = v  # the last value, as req.header() gives the usage-plan check: the two never disagree
-            multi.setdefault(k, []).append(v)
-        qs = parse_qs(query, keep_blank_values=True) if query else {}
-        body = req.body
-        try:
-            text, b64 = (body.decode("utf-8"), False) if body else (None, False)
-        except UnicodeDecodeError:
-            text, b64 = base64.b64encode(body).decode(), True
-        now = datetime.now(UTC)
-        rid = str(uuid.uuid4())
-        return {
-            "resource": resource,
-            "path": resource,
-            "httpMethod": req.method,
-            "headers": headers or None,
-            "multiValueHeaders": multi or None,
-            "queryStringParameters": {k: v[-1] for k, v in qs.items()} or None,
-            "multiValueQueryStringParameters": qs or None,
-            "pathParameters": None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourceId": "local",
-                "resourcePath": resource,
-                "httpMethod": req.method,
-                "extendedRequestId": rid[:18],
-                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "path": f"/{self.stage}{resource}",
-                "accountId": "000000000000",
-                "protocol": f"HTTP/{req.version[0]}.{req.version[1]}",
-                "stage": self.stage,
-                "domainPrefix": "127",
-                "requestTimeEpoch": int(now.timestamp() * 1000),
-                "requestId": rid,
-                "domainName": req.header("Host") or "127.0.0.1",
-                "apiId": self.api_id,
-                "identity": {
-                    "sourceIp": addr[0],
-                    "userAgent": req.header("User-Agent"),
-                    "apiKey": key,
-                    "apiKeyId": "local-key" if key else None,
-                    "accessKey": None,
-                    "accountId": None,
-                    "caller": None,
-                    "user": None,
-                    "userArn": None,
-                },
-            },
-            "body": text,
-            "isBase64Encoded": b64,
-        }
-
-    def _respond(self, outcome: str, inv: Invocation, rid: str) -> gatekeeper.Answer:
-        if outcome == "integration_timeout":
-            return self._error(504, "Endpoint request timed out", "EndpointTimeoutException", rid)
-        if outcome != "ok":
-            return self._error(502, "Internal server error", "InternalServerErrorException", rid)
-        try:
-            res = json.loads(inv.result)
-            status = int(res["statusCode"])
-            headers = {str(k): str(v) for k, v in (res.get("headers") or {}).items()}
-            for k, vs in (res.get("multiValueHeaders") or {}).items():
-                headers[str(k)] = ", ".join(map(str, vs))
-            body = res.get("body") or ""
-            data = base64.b64decode(body) if res.get("isBase64Encoded") else body.encode()
-        except (ValueError, KeyError, TypeError, AttributeError):  # "Malformed Lambda proxy response", as API Gateway logs it
-            return self._error(502, "Internal server error", "InternalServerErrorException", rid)
-        lower = {k.lower() for k in headers}
-        if "content-type" not in lower:
-            headers["Content-Type"] = "application/json"
-        if "access-control-allow-origin" not in lower:  # gateway responses carry CORS too (deploy sets them alike)
-            headers["Access-Control-Allow-Origin"] = "*"
-        headers["x-amzn-RequestId"] = rid
-        return status, headers, data, False
+from . import ROOT, gatekeeper
+from .gateway import DRAIN_S, INTEGRATION_TIMEOUT_S, Gateway, InvocationLog, TokenBucket
+from .runtime import Pool
 
 
 def write_private(path: Path, text: str) -> None:
@@ -261,7 +68,9 @@ def function_runtime() -> tuple[Path, package.Target, str | None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m local_api", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_API_PORT", 3000)))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--workers", type=int, default=2, help="warm execution environments (default 2: one per core here)")

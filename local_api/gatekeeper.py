@@ -20,9 +20,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from http import HTTPStatus
 
-from http_framing import Reject, Request, RequestReader
+from .http_framing import OVERLOADED, Answer, Reject, Request, RequestReader, reject_answer, render
 
 READ_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 10.0
@@ -32,42 +31,6 @@ BUFFER_BUDGET = 128 * 1024 * 1024  # bytes held across every connection (request
 LINGER_S = 1.0  # after refusing a request mid-body, how long its remaining bytes are read and dropped
 FD_RESERVE = 64  # descriptors kept for everything else: workers' Runtime APIs, logs, the listener
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-# (status, headers, body, close) from the handler; the gatekeeper renders it
-Answer = tuple[int, dict[str, str], bytes, bool]
-
-
-def render(status: int, headers: dict[str, str], body: bytes, close: bool, head_only: bool = False) -> bytes:
-    """An HTTP/1.1 response, Content-Length always set (HEAD: the length of the body it would have had)."""
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = ""
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("content-length", "connection")]
-    if close:
-        lines.append("Connection: close")
-    lines.append(f"Content-Length: {len(body)}")
-    out = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-    return out if head_only else out + body
-
-
-def gateway_error(status: int, message: str, error_type: str) -> bytes:
-    """The answers API Gateway itself gives (framing, overload), always closing the connection."""
-    body = ('{"message":"' + message.replace("\\", "\\\\").replace('"', '\\"') + '"}').encode()
-    headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*", "x-amzn-ErrorType": error_type}
-    return render(status, headers, body, close=True)
-
-
-OVERLOADED = gateway_error(503, "Service Unavailable", "ServiceUnavailableException")
-
-
-def reject_answer(exc: Reject) -> bytes:
-    if exc.status == 413:
-        return gateway_error(413, "Request Too Long", "RequestTooLongException")
-    if exc.status == 400:
-        return gateway_error(400, f"Bad Request: {exc}", "BadRequestException")
-    return gateway_error(exc.status, str(exc), "BadRequestException")
 
 
 def pending_bound(requested: int, max_connections: int) -> int:

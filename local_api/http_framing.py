@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's hard limit
 MAX_HEAD = 64 * 1024  # request line + headers (and a chunked body's trailers)
@@ -259,3 +260,40 @@ class RequestReader:
                 self.trailer_len += line_len + 2
                 if self.trailer_len > MAX_HEAD:
                     raise Reject(431, "Request Header Fields Too Large")
+
+
+# (status, headers, body, close) from the handler; the gatekeeper renders it
+Answer = tuple[int, dict[str, str], bytes, bool]
+
+
+def render(status: int, headers: dict[str, str], body: bytes, close: bool, head_only: bool = False) -> bytes:
+    """An HTTP/1.1 response, Content-Length always set (HEAD: the length of the body it would have had)."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("content-length", "connection")]
+    if close:
+        lines.append("Connection: close")
+    lines.append(f"Content-Length: {len(body)}")
+    out = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+    return out if head_only else out + body
+
+
+def gateway_error(status: int, message: str, error_type: str) -> bytes:
+    """The answers API Gateway itself gives (framing, overload), always closing the connection."""
+    body = ('{"message":"' + message.replace("\\", "\\\\").replace('"', '\\"') + '"}').encode()
+    headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*", "x-amzn-ErrorType": error_type}
+    return render(status, headers, body, close=True)
+
+
+OVERLOADED = gateway_error(503, "Service Unavailable", "ServiceUnavailableException")
+
+
+def reject_answer(exc: Reject) -> bytes:
+    if exc.status == 413:
+        return gateway_error(413, "Request Too Long", "RequestTooLongException")
+    if exc.status == 400:
+        return gateway_error(400, f"Bad Request: {exc}", "BadRequestException")
+    return gateway_error(exc.status, str(exc), "BadRequestException")

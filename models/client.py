@@ -103,7 +103,7 @@ class ForecastClient:
             raise EndpointError(
                 "down",
                 f"nothing answers at {self.url}: start the local API (`make run`, or "
-                "`python lambda/local_api.py`) or set the endpoint URL in the sidebar",
+                "`python -m local_api`) or set the endpoint URL in the sidebar",
             ) from None
         except requests.Timeout:
             raise EndpointError("down", f"{self.url} did not answer within {self.timeout:g} s") from None

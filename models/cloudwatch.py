@@ -1,4 +1,4 @@
-"""CloudWatch's view of the deployed function: the one reader that deploy.py's status and the cost monitor share."""
+"""CloudWatch's view of the deployed function: the one reader that the deployer's status and the cost monitor share."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Clients that hold an HTTP server's resources on purpose: the slow shapes the local API must survive, one definition.
 
-scripts/reliability.py measures the local API with them and tests/test_local_api_gatekeeper.py asserts on them, so the
+scripts/reliability_local_api.py measures the local API with them and tests/test_local_api_gatekeeper.py asserts on them, so the
 README's figures and the tests attack with the same bytes. It lives below both (DESIGN's arrows: scripts and tests may
 import models/, and models/ imports nothing of theirs). Standard library only; loopback only.
 """

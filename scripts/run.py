@@ -2,7 +2,7 @@
 
     python scripts/run.py [--port 3000] [--dashboard-port 8501]
 
-Builds the Lambda packages if they are missing or stale, starts lambda/local_api.py and
+Builds the Lambda packages if they are missing or stale, starts the local API (python -m local_api) and
 `streamlit run dashboard/app.py`, prints both URLs, and stops both on Ctrl-C (a second Ctrl-C kills them at
 once). A busy port is replaced by a free one rather than failing; a port left in TIME_WAIT by the last run is
 not busy. The API key is reused from the last run (.local/local_api.json, owner-only) unless LOCAL_API_KEY is set.
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         api = sup.launch(
-            [sys.executable, str(ROOT / "lambda" / "local_api.py"), "--port", str(api_port), "--workers", str(args.workers)],
+            [sys.executable, "-m", "local_api", "--port", str(api_port), "--workers", str(args.workers)],
             env=env,
             cwd=ROOT,
         )

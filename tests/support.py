@@ -183,7 +183,7 @@ BAD = [
 
 
 class LocalAPI:
-    """`python lambda/local_api.py` as `make run` starts it, on a free port, in its own process group."""
+    """`python -m local_api` as `make run` starts it, on a free port, in its own process group."""
 
     def __init__(self, tmp: Path, key: str = SAMPLE_KEY, args: tuple = (), env: dict | None = None):
         self.key, self.dir = key, tmp
@@ -204,7 +204,7 @@ class LocalAPI:
         self.port = free_port()
         self.out = open(tmp / "local_api.out", "w")  # noqa: SIM115
         self.proc = launch(
-            [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(self.port), "--log-dir", str(tmp), *args],
+            [sys.executable, "-m", "local_api", "--port", str(self.port), "--log-dir", str(tmp), *args],
             env=env,
             stdout=self.out,
             stderr=subprocess.STDOUT,

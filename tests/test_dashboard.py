@@ -540,7 +540,7 @@ def test_deploy_page_lists_versions_and_rolls_back(down_url, aws_env, built_pack
     args = ["--region", "us-east-1", "--endpoint-url", aws_env]
     for _ in range(3):
         r = subprocess.run(
-            [sys.executable, str(ROOT / "lambda" / "deploy.py"), "deploy", "--no-verify", *args],
+            [sys.executable, "-m", "deployer", "deploy", "--no-verify", *args],
             capture_output=True,
             text=True,
             cwd=ROOT,

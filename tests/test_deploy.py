@@ -9,14 +9,14 @@ import subprocess
 import sys
 
 import boto3
-import deploy
 import pytest
 import requests
 import settings
+
+from deployer import commands as deploy
 from deployer import release
 from deployer.aws import tag_list
-
-from tests.support import LAMBDA_DIR, ROOT
+from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -464,9 +464,7 @@ def test_teardown_deletes_only_the_layer_versions_it_published(aws, aws_env, bui
 def run_cli(*args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
     env.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **(env_extra or {})})
-    return subprocess.run(
-        [sys.executable, str(LAMBDA_DIR / "deploy.py"), *args], capture_output=True, text=True, env=env, cwd=ROOT
-    )
+    return subprocess.run([sys.executable, "-m", "deployer", *args], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
 def test_no_credentials_is_a_clear_message():
@@ -544,7 +542,7 @@ def test_a_retired_runtime_is_refused_before_anything_is_created(aws, aws_env, m
 def test_runtime_lifecycle_rules(runtime, today, creating, state):
     from datetime import date
 
-    import lifecycle
+    from deployer import lifecycle
 
     v = lifecycle.verdict(runtime, today=date.fromisoformat(today), creating=creating)
     assert v.state == state, v.message
@@ -556,7 +554,7 @@ def test_python311_is_a_warning_with_its_dates_not_retired():
     2026-11-30): the guard warns with every date and never calls it retired before then."""
     from datetime import date
 
-    import lifecycle
+    from deployer import lifecycle
 
     v = lifecycle.verdict("python3.11", today=date(2026, 11, 30), creating=True)
     assert v.state == "deprecating" and not v.blocked

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-import deploy
 import pytest
-from deployer.aws import tag_dict
 
+from deployer import commands as deploy
+from deployer.aws import tag_dict
 from tests import test_deploy
 from tests.test_deploy import EMPTY, NAMES, TAGS, client, inventory
 

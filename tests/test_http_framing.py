@@ -1,19 +1,18 @@
-"""The local API's request framing, byte by byte: one reading of every request, or a refusal (lambda/http_framing.py)."""
+"""The local API's request framing, byte by byte: one reading of every request, or a refusal (local_api/http_framing.py)."""
 
 from __future__ import annotations
 
-import ast
 import os
 import signal
 import subprocess
 import sys
 import zipfile
 
-import http_framing  # noqa: E402  (lambda/ is on the path via tests.support)
 import pytest
-from http_framing import MAX_PAYLOAD, Reject, RequestReader
 
-from tests.support import LAMBDA_DIR, free_port
+from local_api import http_framing
+from local_api.http_framing import MAX_PAYLOAD, Reject, RequestReader
+from tests.support import ROOT, free_port
 
 REFUSAL_DEADLINE_S = 10.0  # a refusal takes about 0.2 s; a server that started never exits
 
@@ -217,14 +216,7 @@ def test_expect_100_continue_and_keep_alive_rules():
     assert not old.keep_alive and old_ka.keep_alive
 
 
-def test_local_api_tooling_imports_models_only():
-    """DESIGN's arrows: lambda/ tooling imports the standard library, its own modules and models/, never dashboard/."""
-    for name in ("local_api.py", "gatekeeper.py", "http_framing.py", "local_lambda.py"):
-        tree = ast.parse((LAMBDA_DIR / name).read_text())
-        for node in ast.walk(tree):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            mods += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            assert not any(m.split(".")[0] == "dashboard" for m in mods), f"{name} imports {mods}"
+def test_api_gateways_payload_limit():
     assert http_framing.MAX_PAYLOAD == 10 * 1024 * 1024
 
 
@@ -245,14 +237,16 @@ def test_local_api_refuses_settings_that_answer_nothing(argv, says, tmp_path):
     with zipfile.ZipFile(fn, "w") as zf:
         zf.writestr("lambda_handler.py", "def lambda_handler(event, context):\n    return {'statusCode': 200, 'body': ''}\n")
     zipfile.ZipFile(layer, "w").close()
-    cmd = [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(free_port()), "--log-dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "local_api", "--port", str(free_port()), "--log-dir", str(tmp_path)]
     cmd += ["--function-zip", str(fn), "--layer-zip", str(layer), *argv]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT)
     try:
         out, err = proc.communicate(timeout=REFUSAL_DEADLINE_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # its workers follow it (parent-death signal)
         proc.communicate()
-        pytest.fail(f"local_api.py {' '.join(argv)} was still running after {REFUSAL_DEADLINE_S:g} s: the guard let it start")
+        pytest.fail(
+            f"python -m local_api {' '.join(argv)} was still running after {REFUSAL_DEADLINE_S:g} s: the guard let it start"
+        )
     assert proc.returncode == 2 and says in err, (proc.returncode, out, err)
     assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 200

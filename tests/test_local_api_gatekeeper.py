@@ -1,5 +1,5 @@
 """The local API's gatekeeper over real sockets: strict framing, slow and non-reading clients, pipelining, the buffer
-budget, the open-file bound, 100-continue and the SIGTERM drain (lambda/gatekeeper.py, lambda/http_framing.py)."""
+budget, the open-file bound, 100-continue and the SIGTERM drain (local_api/gatekeeper.py, local_api/http_framing.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import requests
 from models import slow_clients
 from models.processes import launch
 from models.slow_clients import established, read_answers
-from tests.support import LAMBDA_DIR, ROOT, SAMPLE_KEY, LocalAPI, free_port, load_event, stop_group, wait_for
+from tests.support import ROOT, SAMPLE_KEY, LocalAPI, free_port, load_event, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -213,19 +213,17 @@ def test_the_event_carries_a_repeated_header_as_api_gateway_does():
     """`headers`: the last value; `multiValueHeaders`: every value in order (the REST proxy event's documented shape)."""
     from types import SimpleNamespace
 
-    import local_api
-    from http_framing import Request
+    from local_api.gateway import Gateway
+    from local_api.http_framing import Request
 
     req = Request("POST", "/prod/predict", (1, 1), [("Host", "x"), ("X-API-Key", "a"), ("X-API-Key", "b")], b"{}", True)
-    event = local_api.Gateway._event(SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "b")
+    event = Gateway._event(SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "b")
     assert event["headers"]["X-API-Key"] == "b" and event["multiValueHeaders"]["X-API-Key"] == ["a", "b"]
     assert event["requestContext"]["identity"]["apiKey"] == "b"
     # names differing only in case are one header: the function's lower-casing must not resurrect an earlier value
     mixed = [("Host", "x"), ("x-api-key", "good"), ("X-API-Key", "bad"), ("x-api-key", "good")]
     req = Request("POST", "/prod/predict", (1, 1), mixed, b"{}", True)
-    event = local_api.Gateway._event(
-        SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "good"
-    )
+    event = Gateway._event(SimpleNamespace(stage="prod", api_id="local1"), req, ("127.0.0.1", 1), "/predict", "", "good")
     assert event["headers"] == {"Host": "x", "x-api-key": "good"}
     assert event["multiValueHeaders"]["x-api-key"] == ["good", "bad", "good"]
 
@@ -313,7 +311,7 @@ def test_a_client_still_uploading_a_refused_body_reads_its_answer(api):
 
 
 def test_health_p99_within_100ms_while_1000_slow_clients_are_held(api, body):
-    held = slow_clients.hold(api.port, body, 1000, SAMPLE_KEY)  # every slow shape, as scripts/reliability.py holds them
+    held = slow_clients.hold(api.port, body, 1000, SAMPLE_KEY)  # every slow shape, as scripts/reliability_local_api.py holds them
     stop = threading.Event()
     dripper = slow_clients.drip(held, stop, 0.5)  # a byte at a time into every slow request, as the attack did
     try:
@@ -348,7 +346,7 @@ def test_max_pending_is_bounded_by_the_open_file_limit(tmp_path, built_packages)
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
     proc = launch(
-        [sys.executable, str(LAMBDA_DIR / "local_api.py"), "--port", str(port), "--log-dir", str(tmp_path), "--workers", "1"],
+        [sys.executable, "-m", "local_api", "--port", str(port), "--log-dir", str(tmp_path), "--workers", "1"],
         env={**os.environ, "LOCAL_API_KEY": SAMPLE_KEY},
         stdout=out,
         stderr=subprocess.STDOUT,

@@ -17,7 +17,7 @@ import requests
 from tests.support import ROOT, SAMPLE_KEY, LocalAPI, load_event, wait_for
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from reliability import worker_pids  # noqa: E402  (one /proc scan for the local API's workers)
+from reliability_local_api import worker_pids  # noqa: E402  (one /proc scan for the local API's workers)
 
 pytestmark = pytest.mark.integration
 
@@ -234,7 +234,8 @@ def test_a_runtime_client_that_vanishes_costs_no_traceback(capfd):
     watcher, so the local API's output carries no traceback for it. A bug in our handler still prints one."""
     from types import SimpleNamespace
 
-    from local_lambda import RUNTIME_PREFIX, Worker
+    from local_api.runtime import Worker
+    from local_api.runtime_api import RUNTIME_PREFIX
 
     worker = Worker(0, SimpleNamespace(function_name="fn"))  # only its Runtime API server runs: no process is spawned
     try:
@@ -258,7 +259,8 @@ def test_a_runtime_request_with_a_malformed_length_is_400_not_a_traceback(capfd,
     """Only a local process that found the worker's port could send one, but it gets an answer, not a traceback."""
     from types import SimpleNamespace
 
-    from local_lambda import RUNTIME_PREFIX, Worker
+    from local_api.runtime import Worker
+    from local_api.runtime_api import RUNTIME_PREFIX
 
     worker = Worker(0, SimpleNamespace(function_name="fn"))
     try:

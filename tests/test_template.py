@@ -7,11 +7,11 @@ import hashlib
 import subprocess
 import sys
 
-import deploy
 import pytest
 import settings
 
-from tests.support import LAMBDA_DIR
+from deployer import commands as deploy
+from tests.support import LAMBDA_DIR, ROOT
 
 KEY = "k" * 32
 KEY_SHA = hashlib.sha256(KEY.encode()).hexdigest()
@@ -202,13 +202,13 @@ def test_runtime_is_named_once():
 
 def test_no_setting_is_hard_coded_in_deploy_py():
     """Every name deploy.py uses comes from the template: none of the template's defaults appear in its source."""
-    for path in [LAMBDA_DIR / "deploy.py", *sorted((LAMBDA_DIR / "deployer").glob("*.py"))]:
+    for path in sorted((ROOT / "deployer").glob("*.py")):
         source = path.read_text()
         for name, value in settings.names().items():
             if name in ("front_door", "url_auth", "alias", "stage"):
                 continue
             assert value not in source, f"{name} {value!r} is written in {path.name}; read it from template.yaml"
-    assert "AES256" not in (LAMBDA_DIR / "deployer" / "steps.py").read_text(), "the bucket's settings come from ModelBucket"
+    assert "AES256" not in (ROOT / "deployer" / "steps.py").read_text(), "the bucket's settings come from ModelBucket"
 
 
 @pytest.mark.parametrize("overrides", [{"Architecture": "arm64"}, {"SnapStart": "PublishedVersions"}])

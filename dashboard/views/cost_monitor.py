@@ -288,11 +288,14 @@ except RuntimeError as e:
 try:
     cap = costs.spend_cap(u, plan)
     cap_paid = costs.spend_cap(replace(u, free_tier=False), plan)["cap_usd"]
-except (KeyError, TypeError) as e:  # the plan's JSON is deploy.py's: say what is missing rather than fail
-    st.error(f"`deploy.py plan --json --api {api}` did not include {e} for the {api} front door; the cap cannot be priced.")
+except (KeyError, TypeError) as e:  # the plan's JSON is the deployer's: say what is missing rather than fail
+    st.error(
+        f"`python -m deployer plan --json --api {api}` did not include {e} for the {api} front door; the cap cannot be priced."
+    )
     st.stop()
 st.write(
-    f"Through **{api}** ({costs.door_price_text(api)}), what caps the spend is {cap['what']} (`deploy.py plan --api {api}`, "
+    f"Through **{api}** ({costs.door_price_text(api)}), what caps the spend is {cap['what']} "
+    f"(`python -m deployer plan --api {api}`, "
     f"from template.yaml). At that cap a month costs about **{money(cap['cap_usd'])}** ({money(cap_paid)} without the free tier) "
     "with the calculator's settings. "
     "Alarms on errors, throttles and p99 duration (template.yaml) report trouble."

@@ -108,7 +108,7 @@ canary = d2.number_input(
     0,
     5,
     key="deploy_canary",
-    help="deploy.py watches the error and p99 alarms, then promotes or rolls back by itself",
+    help="The deployer watches the error and p99 alarms, then promotes or rolls back by itself",
 )
 minutes = d2.number_input("Canary watch (minutes)", 1, 60, 10, key="deploy_canary_minutes", disabled=not canary)
 deploy_args = (
@@ -122,13 +122,13 @@ try:
     st.caption(f"Runtime: {processes.runtime_support(runtime)}.")
 except (RuntimeError, KeyError, TypeError) as e:
     plan = None
-    st.error(str(e) if isinstance(e, RuntimeError) else f"`deploy.py plan --json` did not include the function's {e}.")
+    st.error(str(e) if isinstance(e, RuntimeError) else f"`python -m deployer plan --json` did not include the function's {e}.")
 if endpoint:
     st.caption("An emulator cannot run the function, so the new version is not invoked before `live` moves (--no-verify).")
 if plan:
     fn = plan["function"]
     bench = costs.benchmark_durations()
-    with st.expander(f"What a deploy with `--api {door}` creates (`deploy.py plan --api {door}`)", expanded=True):
+    with st.expander(f"What a deploy with `--api {door}` creates (`python -m deployer plan --api {door}`)", expanded=True):
         try:
             st.code(processes.deploy_plan_text(door), language=None)
         except RuntimeError as e:
@@ -147,21 +147,17 @@ if plan:
         key="deploy_aws_confirm",
     )
     if st.button("Deploy to AWS", key="deploy_aws", disabled=not sure):
-        code, lines = run(
-            "Deploying with lambda/deploy.py", [PY, str(ROOT / "lambda" / "deploy.py"), "deploy", *deploy_args, *aws_args]
-        )
+        code, lines = run("Deploying with python -m deployer", [PY, "-m", "deployer", "deploy", *deploy_args, *aws_args])
         found = next((m.group(1) for ln in lines if (m := re.search(r"Invoke URL: (\S+)", ln))), None)
         if code != 0 or not found:
             last = lines[-1] if lines else "no output"
-            # deploy.py names the fix for missing credentials itself: the hint is added only where it did not
+            # the deployer names the fix for missing credentials itself: the hint is added only where it did not
             hint = "" if "aws configure" in "\n".join(lines) else " Credentials: `aws configure`, or AWS_ACCESS_KEY_ID."
             st.session_state["deploy_aws_log"] = (code, lines[:-1])  # its last line is the message below
             st.session_state["deploy_aws_result"] = ("error", f"The deploy did not finish (exit {code}): {last}{hint}")
             st.rerun()  # the outcome below replaces the live box, so its last line is not shown twice
         else:
-            status_lines = list(
-                processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", "--show-key", *aws_args])
-            )
+            status_lines = list(processes.stream([PY, "-m", "deployer", "status", "--json", "--show-key", *aws_args]))
             try:
                 aws_key = json.loads("\n".join(status_lines[:-1]))["api_key"]["value"]
             except (ValueError, KeyError, TypeError):
@@ -175,7 +171,7 @@ outcome("aws", "Log of the last AWS deploy")
 
 st.subheader("Versions and rollback")
 if st.button("Read what is deployed", key="deploy_status"):
-    out = list(processes.stream([PY, str(ROOT / "lambda" / "deploy.py"), "status", "--json", *aws_args]))
+    out = list(processes.stream([PY, "-m", "deployer", "status", "--json", *aws_args]))
     try:
         st.session_state["deploy_status_json"] = json.loads("\n".join(out[:-1]))
     except ValueError:
@@ -198,7 +194,7 @@ if status:
                 f"Cancel the canary: all traffic back to version {fn['alias_version']}", key="deploy_rollback_confirm"
             )
             if st.button("Cancel canary", disabled=not cancel, key="deploy_rollback"):
-                code, _ = run("Cancelling the canary", [PY, str(ROOT / "lambda" / "deploy.py"), "rollback", *aws_args])
+                code, _ = run("Cancelling the canary", [PY, "-m", "deployer", "rollback", *aws_args])
                 st.session_state.pop("deploy_status_json", None)
                 if code != 0:
                     st.error("The rollback failed; the lines above say why.")
@@ -212,9 +208,7 @@ if status:
                 f"Move `live` from version {fn['alias_version']} to version {target}", key="deploy_rollback_confirm"
             )
             if st.button("Roll back", disabled=not sure, key="deploy_rollback"):
-                code, _ = run(
-                    "Rolling back", [PY, str(ROOT / "lambda" / "deploy.py"), "rollback", "--to", str(target), *aws_args]
-                )
+                code, _ = run("Rolling back", [PY, "-m", "deployer", "rollback", "--to", str(target), *aws_args])
                 st.session_state.pop("deploy_status_json", None)
                 if code != 0:
                     st.error("The rollback failed; the lines above say why.")
@@ -226,6 +220,6 @@ confirm = st.checkbox(
     key="deploy_confirm",
 )
 if st.button("Tear down AWS deployment", disabled=not confirm, key="deploy_teardown"):
-    code, lines = run("Tearing down", [PY, str(ROOT / "lambda" / "deploy.py"), "teardown", *aws_args])
+    code, lines = run("Tearing down", [PY, "-m", "deployer", "teardown", *aws_args])
     if code != 0:
         st.error("Teardown failed: " + (lines[-1] if lines else "no output"))
