@@ -30,7 +30,7 @@ def test_function_zip_holds_only_the_function(built_packages):
     names = set(zipfile.ZipFile(built_packages[0]).namelist())
     assert {"lambda_handler.py", "forecast/inference.py", "runtime/manifest.json", "runtime/model.onnx"} <= names
     assert PYC in names, "the .pyc must come from the runtime's CPython, or Lambda compiles on every cold start"
-    for tooling in ("package.py", "local_api.py", "deploy.py", "template.yaml", "settings.py"):
+    for tooling in ("package.py", "smoke.py", "template.yaml", "settings.py", "runtime_python.py", "openapi.yaml"):
         assert tooling not in names
     assert not any(n.startswith("events/") for n in names)
 
@@ -66,7 +66,9 @@ def test_layer_needs_no_newer_glibc_than_amazon_linux_2023(built_packages):
 
 
 def test_the_glibc_check_fails_above_2_34(built_packages, monkeypatch):
-    monkeypatch.setattr(package, "MAX_GLIBC", (2, 17))
+    import package_checks
+
+    monkeypatch.setattr(package_checks, "MAX_GLIBC", (2, 17))
     failures = package.check_glibc(built_packages[1])
     assert failures and "newer than Amazon Linux 2023" in failures[0]
 
@@ -114,10 +116,12 @@ def test_a_limit_breach_fails_with_a_clear_message(built_packages, monkeypatch, 
 def test_tampered_model_refuses_to_package(tmp_path, monkeypatch):
     import shutil
 
+    import package_build
+
     rt = tmp_path / "runtime"
     shutil.copytree(RUNTIME_DIR, rt)
     (rt / "model.onnx").write_bytes(b"not a model")
-    monkeypatch.setattr(package, "RUNTIME_SRC", rt)
+    monkeypatch.setattr(package_build, "RUNTIME_SRC", rt)
     with pytest.raises(SystemExit, match="sha256"):
         package.build_function(tmp_path / "fn.zip")
 
