@@ -1,4 +1,4 @@
-"""The served ensemble in plain numpy, for choosing the runtime by measuring (benchmarks/run.py, stage "runtime").
+"""The served ensemble in plain numpy, for choosing the runtime by measuring (benchmarks/runtime.py, `--only runtime`).
 
 Not used by the function: onnxruntime won the measurement (BENCHMARKS.md). Kept so the choice can be re-checked.
 """
