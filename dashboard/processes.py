@@ -99,18 +99,8 @@ def start_local_api(key: str, port: int | None = None, workers: int = 2, wait_s:
     # launched, not Popen'ed: it ends with this dashboard, even though a Streamlit script run (a short-lived thread)
     # asked for it
     proc = launch(
-        [
-            PY,
-            "-m",
-            "local_api",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-build",
-            "--log-dir",
-            str(log_dir / "dashboard_api"),
-        ],
+        [PY, "-m", "local_api", "--port", str(port), "--workers", str(workers), "--no-build"]
+        + ["--log-dir", str(log_dir / "dashboard_api")],
         cwd=ROOT,
         env={**os.environ, "LOCAL_API_KEY": key},
         stdout=out,
