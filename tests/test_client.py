@@ -11,7 +11,10 @@ import pytest
 import requests
 
 from models.client import EndpointError, ForecastClient, RefusedAnswer, check_prediction
-from tests.test_dashboard import app, fresh_caches, table, texts  # noqa: F401  (fresh_caches: the same autouse fixture)
+from tests import test_dashboard
+from tests.test_dashboard import app, table, texts
+
+fresh_caches = test_dashboard.fresh_caches  # the same autouse fixture
 
 GOOD = {
     "ticker": "AAPL",
