@@ -3,6 +3,7 @@ answer that breaks the API contract - becomes an EndpointError whose message say
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -48,18 +49,53 @@ def _finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def check_prediction(item, where: str = "POST /predict") -> dict:
-    """A prediction as contract v1 defines it: finite numbers, an interval around the prediction."""
-    if not isinstance(item, dict):
-        raise _broken(where, f"a prediction must be an object, got {type(item).__name__}")
-    for name in ("prediction", "confidence"):
-        if not _finite(item.get(name)):
-            raise _broken(where, f"{name} is {item.get(name)!r:.40}, not a finite number")
+class RefusedAnswer(EndpointError):
+    """One prediction that breaks contract v1 (a number that is not finite, low above high): kind "contract", with the
+    ticker and the field named, so a caller can skip that ticker alone. From a batch, `index` is its place in the
+    batch, `refused` lists every refused item of that batch (this one first) and `answers` holds the batch's checked
+    answers, None where refused."""
+
+    def __init__(self, where: str, ticker: str, field: str, problem: str, index: int | None = None):
+        super().__init__(
+            "contract",
+            f"{where} answered {ticker} with {field} {problem}: the API's contract is finite numbers and low <= high; "
+            "check the endpoint's logs and model version",
+        )
+        self.ticker, self.field, self.index = ticker, field, index
+        self.refused: list[RefusedAnswer] = [self]
+        self.answers: list[dict | None] = []
+
+
+def _refusal(item: dict, ticker: str) -> tuple[str, str] | None:
+    """(field, problem) for the first number of an answer that breaks the contract, or None."""
     interval = item.get("interval")
-    if not isinstance(interval, dict) or not all(_finite(interval.get(k)) for k in ("low", "high")):
-        raise _broken(where, "interval must hold finite low and high")
-    if not isinstance(item.get("ticker"), str):
-        raise _broken(where, "ticker must be a string")
+    if not isinstance(interval, dict):
+        return "interval", f"= {interval!r:.40}, not an object with low and high"
+    values = {
+        "prediction": item.get("prediction"),
+        "confidence": item.get("confidence"),
+        "interval.low": interval.get("low"),
+        "interval.high": interval.get("high"),
+    }
+    for name, value in values.items():
+        if not _finite(value):
+            return name, f"= {value!r:.40}, not a finite number"
+    if interval["low"] > interval["high"]:
+        return "interval", f"low {interval['low']:g} above its high {interval['high']:g}"
+    return None
+
+
+def check_prediction(item, where: str = "POST /predict", asked: str = "?", index: int | None = None) -> dict:
+    """A prediction as contract v1 defines it: finite numbers, low <= high. `asked` is the ticker the request named,
+    used when the answer names none."""
+    if not isinstance(item, dict):
+        raise _broken(where, f"a prediction for {asked} must be an object, got {type(item).__name__}")
+    ticker = item.get("ticker")
+    problem = _refusal(item, ticker if isinstance(ticker, str) else asked)
+    if problem:
+        raise RefusedAnswer(where, ticker if isinstance(ticker, str) else asked, *problem, index=index)
+    if not isinstance(ticker, str):
+        raise _broken(where, f"ticker must be a string (asked for {asked})")
     return item
 
 
@@ -110,8 +146,9 @@ class ForecastClient:
         except requests.RequestException as e:  # a malformed URL, a bad TLS certificate...
             raise EndpointError("down", f"cannot call {self.url}: {type(e).__name__}: {e}") from None
         self.last_latency_ms = (time.perf_counter() - t0) * 1000
-        try:
-            data = r.json()
+        try:  # the standard library, not r.json(): requests uses simplejson when installed (awslambdaric pulls it in),
+            # which refuses NaN; parsing NaN here lets the contract check name the field and the ticker either way
+            data = json.loads(r.content)
         except (ValueError, RecursionError):  # not JSON, or JSON nested too deep to parse
             data = None
         if not isinstance(data, dict):
@@ -158,7 +195,7 @@ class ForecastClient:
         body = {"ticker": ticker, "features": features}
         if model_version:
             body["model_version"] = model_version
-        out = check_prediction(self._call("POST", "/predict", body))
+        out = check_prediction(self._call("POST", "/predict", body), asked=ticker)
         out["latency_ms"] = self.last_latency_ms
         return out
 
@@ -169,4 +206,19 @@ class ForecastClient:
         preds = self._call("POST", "/predict", body).get("predictions")
         if not isinstance(preds, list) or len(preds) != len(instances):
             raise _broken("POST /predict (batch)", f"predictions must be a list of {len(instances)}")
-        return [check_prediction(p, "POST /predict (batch)") for p in preds]
+        answers: list[dict | None] = []
+        refused: list[RefusedAnswer] = []
+        for i, (item, asked) in enumerate(zip(preds, instances, strict=True)):
+            try:
+                answers.append(check_prediction(item, "POST /predict (batch)", str(asked.get("ticker", "?")), i))
+            except RefusedAnswer as e:  # the others are checked too: a caller skips exactly the refused tickers
+                answers.append(None)
+                refused.append(e)
+        if refused:
+            first = refused[0]
+            first.refused, first.answers = refused, answers
+            if len(refused) > 1:
+                first.message += f" (and {len(refused) - 1} more in this batch: {', '.join(e.ticker for e in refused[1:])})"
+                first.args = (first.message,)
+            raise first
+        return answers  # type: ignore[return-value]
