@@ -157,6 +157,23 @@ class DynamoStore:
             out |= {(t, f["target_date"]) for f in self.forecasts(t) if f["target_date"] not in have}
         return sorted(out, key=lambda k: (k[1], k[0]))
 
+    def awaiting_refs(self, tickers: Iterable[str]) -> dict[tuple[str, str], list[tuple[str, float]]]:
+        out: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for t in tickers:
+            have = {o["date"] for o in self.outcomes(t)}
+            for f in sorted(self.forecasts(t), key=lambda f: (f["target_date"], f["as_of"])):
+                if f["target_date"] not in have:
+                    out.setdefault((t, f["target_date"]), []).append((f["as_of"], f["last_close"]))
+        return dict(sorted(out.items(), key=lambda kv: (kv[0][1], kv[0][0])))
+
+    def latest_refs(self, tickers: Iterable[str]) -> dict[str, tuple[str, float]]:
+        out = {}
+        for t in tickers:
+            rows = sorted(self.forecasts(t), key=lambda f: f["as_of"])
+            if rows:
+                out[t] = (rows[-1]["as_of"], rows[-1]["last_close"])
+        return out
+
     def joined(self, tickers: Iterable[str]) -> pd.DataFrame:
         """Forecasts whose close has arrived, with it: the frame ledger.scoring takes (as the SQLite `scored` view)."""
         rows = []

@@ -230,5 +230,24 @@ class SqliteStore:
         wanted = None if tickers is None else set(tickers)
         return [(t, d) for t, d in rows if wanted is None or t in wanted]
 
+    def awaiting_refs(self, tickers: Iterable[str] | None = None) -> dict[tuple[str, str], list[tuple[str, float]]]:
+        """(ticker, target_date) awaiting its close -> (as_of, last_close) of each forecast for it: the units check."""
+        rows = self.conn.execute(
+            "SELECT f.ticker, f.target_date, f.as_of, f.last_close FROM forecasts f LEFT JOIN outcomes o "
+            "ON o.ticker = f.ticker AND o.date = f.target_date WHERE o.ticker IS NULL ORDER BY 2, 1, 3"
+        )
+        wanted = None if tickers is None else set(tickers)
+        out: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for t, d, as_of, last in rows:
+            if wanted is None or t in wanted:
+                out.setdefault((t, d), []).append((as_of, last))
+        return out
+
+    def latest_refs(self, tickers: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """Per ticker, the (as_of, last_close) of its latest recorded forecast: what today's data must agree with."""
+        wanted = set(tickers)
+        rows = self.conn.execute("SELECT ticker, as_of, last_close FROM forecasts ORDER BY ticker, as_of")
+        return {t: (a, c) for t, a, c in rows if t in wanted}
+
     def counts(self) -> dict[str, int]:
         return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ROWS}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from ledger import scoring
@@ -99,14 +100,34 @@ def test_the_ledger_function_runs_the_daily_job(ddb, local_api, monkeypatch, cap
     FakeTicker.answers = {"AAPL": bars("AAPL", "2013-02-26")}
     monkeypatch.setattr(handler, "now", lambda: at("2013-02-26"))
     monkeypatch.setattr(handler, "MARKET_CACHE", tmp_path / "market")
+    # a retired version whose every close fell outside its band: its alarms are its own, never the served version's
+    days = list(pd.bdate_range("2012-08-31", "2012-12-31").strftime("%Y-%m-%d")[:81])
+    retired = DynamoStore(TABLE, ddb)
+    retired.record([fc(target=d, as_of=a, version="retired") for a, d in zip(days, days[1:], strict=False)])
+    days = days[1:]
+    retired.add_outcomes([Outcome("AAPL", d, 200.0, "yfinance", "t") for d in days])
     out = handler.handler({"watchlist": "AAPL"}, None)
     assert out["forecasts"] == 1
     assert DynamoStore(TABLE, ddb).forecast_keys(out["model_version"], ["AAPL"]) == {("AAPL", "2013-02-27")}
+    assert all(a["model_version"] == out["model_version"] for a in out["alarms"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    assert lines[0]["FunctionName"] == "ff-ledger" and lines[0]["CoverageAlarms"] == 0
+    assert lines[0]["FunctionName"] == "ff-ledger" and lines[0]["CoverageAlarms"] == 0 and lines[0]["KupiecAlarms"] == 0
+    assert lines[-1]["RunsCompleted"] == 1  # the heartbeat, last: written only by a run that completed
     assert lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == handler.NAMESPACE
     assert handler.handler({"watchlist": "AAPL"}, None)["forecasts"] == 0  # idempotent on DynamoDB too
     assert live.parse_watchlist("AAPL") == ["AAPL"]
+
+
+@pytest.mark.parametrize(
+    "event", [{"watchlist": 5}, [1, 2], "AAPL", 7, {"watchlist": "A;B"}, {"watchlist": ["AAPL"]}, {"watchlist": {"a": 1}}]
+)
+def test_a_malformed_event_is_answered_never_raised(event, capsys):
+    """Finding 9: AttributeError on a list, SystemExit (which ends the runtime process) on "A;B"."""
+    from ledger import handler
+
+    out = handler.handler(event, None)
+    assert out["code"] == "bad_event" and out["error"]
+    assert "RunsCompleted" not in capsys.readouterr().out  # no heartbeat: the LedgerMissedRun alarm will say so
 
 
 def test_metric_lines_count_the_tickers_in_alarm():

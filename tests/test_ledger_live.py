@@ -102,8 +102,10 @@ def test_the_last_closed_session(now_ny, closed):
 
 def test_a_watchlist_is_checked():
     assert live.parse_watchlist("aapl, msft,AAPL") == ["AAPL", "MSFT"]
-    with pytest.raises(SystemExit, match="--watchlist has no usable symbols: A;B"):
+    with pytest.raises(live.WatchlistError, match="--watchlist has no usable symbols: A;B"):
         live.parse_watchlist("A;B")
+    with pytest.raises(SystemExit, match="--watchlist has no usable symbols: A;B"):
+        live.main(["--watchlist", "A;B"])
 
 
 def at(day: str) -> dt.datetime:
