@@ -53,8 +53,32 @@ class DynamoStore:
 
         self._ser, self._de = TypeSerializer(), TypeDeserializer()
 
+    def _taken(self, items: list[tuple[dict, str]]) -> str | None:
+        """The first of these keys already in the table (BatchGetItem, 100 keys a call), or None."""
+        keys = [{"pk": self._ser.serialize(i["pk"]), "sk": self._ser.serialize(i["sk"])} for i, _ in items]
+        what = {(i["pk"], i["sk"]): w for i, w in items}
+        for i in range(0, len(keys), 100):
+            ask = {self.table: {"Keys": keys[i : i + 100], "ProjectionExpression": "pk, sk", "ConsistentRead": True}}
+            while ask:
+                got = self.ddb.batch_get_item(RequestItems=ask)
+                for item in got["Responses"].get(self.table, []):
+                    return what[(item["pk"]["S"], item["sk"]["S"])]
+                ask = got.get("UnprocessedKeys") or None
+        return None
+
     def _put_all(self, items: list[tuple[dict, str]]) -> int:
-        """(item, what) pairs, TRANSACTION_MAX per transaction, each put conditional on its key being new."""
+        """(item, what) pairs, TRANSACTION_MAX per transaction, each put conditional on its key being new.
+        A batch beyond one transaction is checked first (a consistent read of every key), so a key already there
+        refuses all of it before anything is written. Only a writer racing this one between that check and the
+        puts can split it; then what was written is exactly this batch's first transactions (a put never
+        overwrites), and a rerun converges: the job asks only for keys not yet recorded."""
+        seen: set = set()
+        for item, what in items:  # as the SQLite store's trigger refuses the second of two equal keys in one batch
+            if (item["pk"], item["sk"]) in seen:
+                raise DuplicateError(f"ledger: {what} is already recorded; the ledger never overwrites")
+            seen.add((item["pk"], item["sk"]))
+        if len(items) > TRANSACTION_MAX and (taken := self._taken(items)):
+            raise DuplicateError(f"ledger: {taken} is already recorded; the ledger never overwrites")
         for i in range(0, len(items), TRANSACTION_MAX):
             chunk = items[i : i + TRANSACTION_MAX]
             try:

@@ -217,7 +217,7 @@ def test_the_schedule_runs_after_the_close_in_new_york_with_retries_and_a_dlq(le
     s = one(ledger_cfn, "AWS::Scheduler::Schedule")
     assert s["ScheduleExpressionTimezone"] == "America/New_York"
     params = ledger_cfn["Parameters"]
-    assert params["LedgerScheduleExpression"]["Default"] == "cron(30 16 ? * MON-FRI *)"  # 16:30, after the 16:00 bell
+    assert params["LedgerScheduleExpression"]["Default"] == "cron(30 16 * * ? *)"  # 16:30, after the 16:00 bell, daily
     assert s["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert s["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["LedgerDeadLetterQueue", "Arn"]}}
 
@@ -227,10 +227,44 @@ def test_the_alarms_watch_what_the_handler_emits(ledger_cfn):
 
     alarms = [r["Properties"] for r in ledger_cfn["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     drift = {a["MetricName"]: a for a in alarms if a["Namespace"] == handler.NAMESPACE}
-    assert set(drift) == set(handler.ALARM_METRICS.values())
+    assert set(drift) == {*handler.ALARM_METRICS.values(), "RunsCompleted"}
     ledger_fn = {"Fn::Sub": "${FunctionName}-ledger"}
     assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": ledger_fn}] for a in drift.values())
     assert any(a["Namespace"] == "AWS/SQS" for a in alarms)  # a run that failed its retries
+
+
+def test_a_failed_run_reaches_the_dead_letter_queue_and_alarms(ledger_cfn):
+    """Finding 6: Scheduler's DLQ covers only the hand-over to Lambda; a run that raises is retried by Lambda and,
+    without an on-failure destination, discarded. Now: 2 retries on purpose, the record to the queue, an alarm on
+    the function's errors, and a heartbeat whose absence (missing data) breaches."""
+    from ledger import handler
+
+    res = ledger_cfn["Resources"]
+    [invoke] = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] <= 3600
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["LedgerDeadLetterQueue", "Arn"]}
+    role = json.dumps(res["LedgerRole"]["Properties"]["Policies"])
+    assert '"sqs:SendMessage"' in role  # Lambda sends the failure record with the function's own role
+    alarms = {
+        r["Properties"]["AlarmName"]["Fn::Sub"]: r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    errors = alarms["${FunctionName}-ledger-errors"]
+    assert errors["Namespace"] == "AWS/Lambda" and errors["MetricName"] == "Errors"
+    missed = alarms["${FunctionName}-ledger-missed-run"]
+    assert missed["MetricName"] == handler.heartbeat("f", 0)["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+    assert missed["TreatMissingData"] == "breaching" and missed["ComparisonOperator"] == "LessThanThreshold"
+    assert missed["Period"] == 86400  # the schedule runs every day, so every day has its heartbeat
+
+
+def test_the_role_cannot_overwrite_with_a_plain_put(ledger_cfn):
+    """Finding 8: PutItem only inside TransactWriteItems, where every put is conditional; no UpdateItem/DeleteItem."""
+    [stmt] = [
+        st
+        for pol in ledger_cfn["Resources"]["LedgerRole"]["Properties"]["Policies"]
+        for st in pol["PolicyDocument"]["Statement"]
+        if "dynamodb:PutItem" in st["Action"]
+    ]
+    assert stmt["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}
 
 
 def test_the_predict_package_holds_nothing_of_the_ledger(built_packages):
@@ -283,5 +317,5 @@ def test_the_templates_table_and_schedule_are_what_aws_accepts(monkeypatch):
         schedule["GroupName"] = group["Name"]
         scheduler.create_schedule(**schedule)
         got = scheduler.get_schedule(Name=schedule["Name"], GroupName=group["Name"])
-    assert got["ScheduleExpression"] == "cron(30 16 ? * MON-FRI *)" and got["ScheduleExpressionTimezone"] == "America/New_York"
+    assert got["ScheduleExpression"] == "cron(30 16 * * ? *)" and got["ScheduleExpressionTimezone"] == "America/New_York"
     assert got["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 3 and got["Target"]["DeadLetterConfig"]["Arn"] == dlq_arn
