@@ -20,6 +20,7 @@ import json
 import math
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -337,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         alarms = read.alarms(args.db, tickers)
     except EndpointError as exc:
         raise SystemExit(f"ledger: {exc.message}") from None
-    except LedgerError as exc:
+    except (LedgerError, read.NoLedger) as exc:
         raise SystemExit(str(exc)) from None
+    except sqlite3.DatabaseError as exc:  # damage the open's check did not reach: one line, not a traceback
+        raise SystemExit(f"ledger: {args.db} cannot be used ({exc}); restore it from a copy or move it aside") from None
     except KeyboardInterrupt:  # each batch is committed as it answers: a rerun carries on where this one stopped
         print("\nledger: interrupted; what was recorded stays, and a rerun carries on", file=sys.stderr)
         return 130

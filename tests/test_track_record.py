@@ -76,6 +76,13 @@ def test_without_a_ledger_it_says_what_to_run(ledger_db):
     assert not ledger_db.exists(), "the page must never create (write) the ledger"
 
 
+def test_an_empty_ledger_file_says_what_it_is_not_a_redacted_error(ledger_db):
+    """Finding 11: `sqlite3 .local/ledger.sqlite "SELECT ..."` before `make ledger` leaves a 0-byte file."""
+    ledger_db.touch()
+    at = page()
+    assert any("is empty" in i.value and "make ledger" in i.value for i in at.info)
+
+
 def test_the_page_shows_the_record_charts_and_alarms(ledger_db):
     make_ledger(ledger_db)
     before = ledger_db.read_bytes()
@@ -119,7 +126,7 @@ def test_a_live_version_shows_its_record_from_its_deploy_date(ledger_db):
     make_ledger(ledger_db)
     at = page({"track_version": "v2", "track_record": "live"})
     texts = [t.value for t in at.text]
-    assert any("deployed 2026-11-02" in t for t in texts)
+    assert any("live from 2026-11-02" in t for t in texts)
     assert {m.label: m.value for m in at.metric}["scored forecasts"] == "30"
 
 
