@@ -52,6 +52,8 @@ def _connect(db: Path) -> Iterator[sqlite3.Connection]:
             raise NoLedger(f"the ledger {db} is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code")
         yield conn
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+        if "readonly" in str(exc):  # a write tried through the reader: refused, and said as SQLite says it
+            raise
         raise NoLedger(
             f"the ledger {db} cannot be read ({exc}): it is damaged or not a ledger; restore it from a copy, or move it "
             "aside and run `make ledger`"
