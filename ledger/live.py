@@ -98,7 +98,11 @@ class LastGood:
 def fetch(ticker: str, cache: LastGood, history: Callable[[str], pd.DataFrame] = yf_history) -> Market:
     try:
         df = history(ticker)
-    except LiveDataError as exc:
+        if not isinstance(df, pd.DataFrame) or df.empty:
+            raise LiveDataError(f"{ticker}: the market data came back empty")
+    except Exception as exc:  # noqa: BLE001 - LiveDataError, or a frame yfinance garbled: this ticker only, never the run
+        if not isinstance(exc, LiveDataError):
+            exc = LiveDataError(f"{ticker}: unusable market data: {type(exc).__name__}: {exc}")
         kept = cache.load(ticker)
         if kept is None or kept.empty:
             return Market(ticker, None, True, f"{exc}; no earlier data kept")
@@ -158,11 +162,13 @@ def run(
     for t, m in markets.items():
         if m.ohlcv is None:
             report[t]["forecast"] = "not made: no data"
+            skip(t, "no_data", m.note)
             continue
         ohlcv = m.ohlcv[m.ohlcv.index <= pd.Timestamp(closed)]  # a bar of a session still trading is not data yet
         as_of = ohlcv.index[-1].date() if len(ohlcv) else None
         if m.stale or as_of != closed:
             report[t]["forecast"] = f"not made: data ends {as_of}, the last closed session is {closed}"
+            skip(t, "stale_data" if m.stale else "no_bar", f"{report[t]['forecast'][10:]} ({m.note})")
             continue
         target = sessions.next_session(as_of)
         if (t, str(target)) in done:

@@ -142,6 +142,19 @@ def deploy_date(db: Path, model_version: str) -> str | None:
     return first or None
 
 
+def skips(db: Path, ticker: str, model_version: str) -> pd.DataFrame:
+    """The days the daily job left this ticker out for this version, newest first, and why (ledger.guards)."""
+    with _connect(db) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'skips'").fetchone():
+            return pd.DataFrame(columns=["as_of", "reason_code", "detail", "recorded_at"])  # a v1 file: none recorded
+        return pd.read_sql_query(
+            "SELECT as_of, reason_code, detail, recorded_at FROM skips WHERE ticker = ? AND model_version = ? "
+            "ORDER BY as_of DESC, reason_code",
+            conn,
+            params=[ticker, model_version],
+        )
+
+
 def tickers(db: Path = DEFAULT_DB) -> list[str]:
     with _connect(db) as conn:
         return [t for (t,) in conn.execute("SELECT DISTINCT ticker FROM forecasts ORDER BY ticker")]

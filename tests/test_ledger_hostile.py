@@ -156,6 +156,30 @@ def test_an_off_contract_answer_skips_only_its_ticker(job, local_api):
     assert [s["ticker"] for s in out["skips"]] == ["IBM"]
 
 
+def garbled(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy().astype(object)
+    df.iloc[-3, df.columns.get_loc("Close")] = "n/a"
+    return df
+
+
+@pytest.mark.parametrize(
+    "hostile, code",
+    [
+        (garbled, "no_data"),  # a string among the prices: normalize_yf's astype(float) raised, and stopped the run
+        (lambda df: with_bar(df, DAY1, Close=np.nan), "no_bar"),  # the session's bar missing its close
+        (lambda df: with_bar(df, DAY1, Close=np.inf), "bad_price"),
+        (lambda df: df.iloc[-80:], "short_history"),
+        (lambda df: df.iloc[::-1], None),  # newest first: sorted, forecast as usual
+    ],
+    ids=["string", "nan-close", "inf-close", "short", "reversed"],
+)
+def test_more_hostile_frames_skip_only_their_ticker(job, hostile, code):
+    out = job({"AAPL": bars("AAPL", DAY1), "IBM": hostile(bars("IBM", DAY1))}, DAY1)
+    assert "recorded for 2013-02-27" in out["tickers"]["AAPL"]["forecast"]
+    assert [r for r, _ in skipped(job.store, "IBM")] == ([code] if code else [])
+    assert out["forecasts"] == (1 if code else 2)
+
+
 def test_a_second_run_of_the_day_keeps_each_skip_once(job):
     bad = with_bar(bars("IBM", DAY1), "2013-02-20", Close=0.0)
     job({"AAPL": bars("AAPL", DAY1), "IBM": bad}, DAY1)

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import ledger.store
 from dashboard import track_record
-from ledger.store import Forecast, Outcome, SqliteStore
+from ledger.store import Forecast, Outcome, Skip, SqliteStore
 from tests.support import ROOT, SAMPLE_KEY
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -81,6 +81,16 @@ def test_an_empty_ledger_file_says_what_it_is_not_a_redacted_error(ledger_db):
     ledger_db.touch()
     at = page()
     assert any("is empty" in i.value and "make ledger" in i.value for i in at.info)
+
+
+def test_a_skipped_day_is_shown_with_its_reason(ledger_db):
+    make_ledger(ledger_db)
+    with SqliteStore(ledger_db) as s:
+        s.add_skips([Skip("AAPL", "2026-11-20", "v2", "unit_jump", "close of 2026-11-21 not scored: x10", "t")])
+    at = page({"track_ticker": "AAPL", "track_version": "v2", "track_record": "live"})
+    assert any("Days skipped (1)" in h.value for h in at.subheader)
+    shown = at.dataframe[0].value
+    assert list(shown["reason_code"]) == ["unit_jump"] and "not scored" in shown["detail"].iloc[0]
 
 
 def test_the_page_shows_the_record_charts_and_alarms(ledger_db):

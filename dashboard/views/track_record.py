@@ -53,6 +53,10 @@ st.text(
     f"Model version {version}: "
     + (f"live from {deployed} (its first live forecast's as-of day)" if deployed else "no live forecasts yet")
 )
+skipped = read.skips(DEFAULT_DB, ticker, version)
+if len(skipped):  # the daily job's checks: a day left out is shown with its reason, never silently missing
+    st.subheader(f"Days skipped ({len(skipped)})")
+    st.dataframe(skipped, hide_index=True, width="stretch")
 if card is None:
     st.info("No scored forecasts for this ticker, version and record yet." + (" Run `make ledger`." if which == "replay" else ""))
     st.stop()
