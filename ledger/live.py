@@ -6,6 +6,8 @@ Market data comes from yfinance. Its failures (rate limiting, empty or all-NaN f
 are never cached: the last good frame of each ticker is kept (LOCAL_DIR/ledger_market/) and used, marked stale, to
 add closes; a stale frame never makes a forecast (it would be issued after the fact). Run twice, it adds nothing.
 Where a watchlist outgrows one call it fans out: batches of 64, --concurrency calls at once.
+One ticker's bad data or answer never stops the others: it is skipped for the day with its reason (ledger.guards;
+the `skips` table, the report's "skips", --json), and the closes are recorded in the units the forecasts were made in.
 """
 
 from __future__ import annotations
