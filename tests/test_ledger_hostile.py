@@ -156,6 +156,25 @@ def test_an_off_contract_answer_skips_only_its_ticker(job, local_api):
     assert [s["ticker"] for s in out["skips"]] == ["IBM"]
 
 
+class Inverted(ForecastClient):
+    """An answer the client lets through today (issue 31 tightens it): IBM's interval upside down."""
+
+    def predict_batch(self, instances, model_version=None):
+        got = super().predict_batch(instances, model_version)
+        for a in got:
+            if a["ticker"] == "IBM":
+                a["interval"] = {**a["interval"], "low": a["interval"]["high"], "high": a["interval"]["low"]}
+        return got
+
+
+def test_an_answer_the_store_would_refuse_skips_only_its_ticker(job, local_api):
+    client = Inverted(local_api.url, local_api.key, timeout=60)
+    out = job({"AAPL": bars("AAPL", DAY1), "IBM": bars("IBM", DAY1)}, DAY1, client=client)
+    assert out["forecasts"] == 1
+    [(code, detail)] = skipped(job.store, "IBM")
+    assert code == "refused_row" and "low_not_above_high" in detail
+
+
 def garbled(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy().astype(object)
     df.iloc[-3, df.columns.get_loc("Close")] = "n/a"
