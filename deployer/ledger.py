@@ -243,6 +243,10 @@ def step(ctx, fn_zip: Path | None, layer_zip: Path | None) -> str:
     cfg = fill(json.loads(json.dumps(led["function"])), refs)
     cfg["Environment"]["Variables"]["FORECAST_API_URL"] = ctx.url  # the front door this deploy made
     fn_state = _function(ctx, fn_zip, cfg, role_arn, layer_arn)
+    # a failed run: 2 retries, then its record to the dead-letter queue (Scheduler's own DLQ covers only the hand-over)
+    aws("lambda").put_function_event_invoke_config(
+        FunctionName=names["ledger_function"], **led["event_invoke"], DestinationConfig={"OnFailure": {"Destination": q_arn}}
+    )
     fn_arn = aws("lambda").get_function_configuration(FunctionName=names["ledger_function"])["FunctionArn"]
     refs["LedgerFunction.Arn"] = fn_arn
     sched_role = _role(ctx, "ledger_scheduler_role", led["scheduler_role"], refs, ctx.found.ledger_scheduler_role)

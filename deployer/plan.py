@@ -240,6 +240,11 @@ def ledger_config(template: dict, params: dict | None = None) -> dict:
             "SqsManagedSseEnabled": str(bool(queue["SqsManagedSseEnabled"])).lower(),
         },
         "schedule": settings.resource_props(template, "LedgerDailySchedule", params),
+        # put_function_event_invoke_config's arguments; the on-failure destination (the queue's ARN) is the deploy's
+        "event_invoke": {
+            "MaximumRetryAttempts": int(fn["EventInvokeConfig"]["MaximumRetryAttempts"]),
+            "MaximumEventAgeInSeconds": int(fn["EventInvokeConfig"]["MaximumEventAgeInSeconds"]),
+        },
         "alarms": alarm_configs(template, params, ledger=True),
     }
 

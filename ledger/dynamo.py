@@ -1,8 +1,12 @@
 """The ledger on AWS: one DynamoDB table (on-demand), written with conditional puts so nothing is ever overwritten.
 
 Items: forecasts under pk "F#<ticker>", sk "<target_date>#<model_version>"; outcomes under pk "O#<ticker>",
-sk "<date>". A batch goes in one transaction whose every put carries attribute_not_exists(pk): a key already there
+sk "<date>"; skips under pk "S#<ticker>", sk "<as_of>#<model_version>#<reason_code>". Every row is checked against
+ledger.schema's RULES before anything is sent (DynamoDB has no CHECK), so both stores refuse the same rows.
+A batch goes in one transaction whose every put carries attribute_not_exists(pk): a key already there
 cancels the whole batch, as the SQLite store's triggers do. The table's IAM policy grants no UpdateItem or DeleteItem.
+Items written before schema v2 lack plain_low/plain_high/calibration/adjustment: they read as v1 rows migrate
+(plain = served, no calibration, adjustment 1).
 """
 
 from __future__ import annotations
@@ -13,7 +17,17 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ledger.store import FORECAST_COLUMNS, OUTCOME_COLUMNS, DuplicateError, Forecast, LedgerError, Outcome
+from ledger.store import (
+    FORECAST_COLUMNS,
+    OUTCOME_COLUMNS,
+    SKIP_COLUMNS,
+    DuplicateError,
+    Forecast,
+    LedgerError,
+    Outcome,
+    Skip,
+    refused,
+)
 
 TRANSACTION_MAX = 100  # DynamoDB's limit of items in one TransactWriteItems
 
@@ -39,8 +53,32 @@ class DynamoStore:
 
         self._ser, self._de = TypeSerializer(), TypeDeserializer()
 
+    def _taken(self, items: list[tuple[dict, str]]) -> str | None:
+        """The first of these keys already in the table (BatchGetItem, 100 keys a call), or None."""
+        keys = [{"pk": self._ser.serialize(i["pk"]), "sk": self._ser.serialize(i["sk"])} for i, _ in items]
+        what = {(i["pk"], i["sk"]): w for i, w in items}
+        for i in range(0, len(keys), 100):
+            ask = {self.table: {"Keys": keys[i : i + 100], "ProjectionExpression": "pk, sk", "ConsistentRead": True}}
+            while ask:
+                got = self.ddb.batch_get_item(RequestItems=ask)
+                for item in got["Responses"].get(self.table, []):
+                    return what[(item["pk"]["S"], item["sk"]["S"])]
+                ask = got.get("UnprocessedKeys") or None
+        return None
+
     def _put_all(self, items: list[tuple[dict, str]]) -> int:
-        """(item, what) pairs, TRANSACTION_MAX per transaction, each put conditional on its key being new."""
+        """(item, what) pairs, TRANSACTION_MAX per transaction, each put conditional on its key being new.
+        A batch beyond one transaction is checked first (a consistent read of every key), so a key already there
+        refuses all of it before anything is written. Only a writer racing this one between that check and the
+        puts can split it; then what was written is exactly this batch's first transactions (a put never
+        overwrites), and a rerun converges: the job asks only for keys not yet recorded."""
+        seen: set = set()
+        for item, what in items:  # as the SQLite store's trigger refuses the second of two equal keys in one batch
+            if (item["pk"], item["sk"]) in seen:
+                raise DuplicateError(f"ledger: {what} is already recorded; the ledger never overwrites")
+            seen.add((item["pk"], item["sk"]))
+        if len(items) > TRANSACTION_MAX and (taken := self._taken(items)):
+            raise DuplicateError(f"ledger: {taken} is already recorded; the ledger never overwrites")
         for i in range(0, len(items), TRANSACTION_MAX):
             chunk = items[i : i + TRANSACTION_MAX]
             try:
@@ -64,7 +102,14 @@ class DynamoStore:
                 raise LedgerError(f"ledger: DynamoDB refused the batch: {reasons}") from None
         return len(items)
 
+    @staticmethod
+    def _check(table: str, rows: Sequence) -> None:
+        for row in rows:
+            if err := refused(table, row):
+                raise err
+
     def record(self, forecasts: Sequence[Forecast]) -> int:
+        self._check("forecasts", forecasts)
         items = []
         for f in forecasts:
             row = asdict(f)
@@ -73,11 +118,32 @@ class DynamoStore:
         return self._put_all(items)
 
     def add_outcomes(self, outcomes: Sequence[Outcome]) -> int:
+        self._check("outcomes", outcomes)
         items = [
             (_to_item({"pk": f"O#{o.ticker}", "sk": o.date, "kind": "outcome", **asdict(o)}), f"outcomes ({o.ticker}, {o.date})")
             for o in outcomes
         ]
         return self._put_all(items)
+
+    def add_skips(self, skips: Sequence[Skip]) -> int:
+        """Record skips not recorded yet (a second run of the day re-finds the same ones: they are kept once)."""
+        self._check("skips", skips)
+        have = {(s["as_of"], s["model_version"], s["reason_code"]) for t in {s.ticker for s in skips} for s in self.skips(t)}
+        new = {(s.ticker, s.as_of, s.model_version, s.reason_code): s for s in skips}
+        items = [
+            (
+                _to_item(
+                    {"pk": f"S#{s.ticker}", "sk": f"{s.as_of}#{s.model_version}#{s.reason_code}", "kind": "skip", **asdict(s)}
+                ),
+                f"skips ({s.ticker}, {s.as_of}, {s.model_version}, {s.reason_code})",
+            )
+            for key, s in new.items()
+            if key[1:] not in have
+        ]
+        return self._put_all(items)
+
+    def skips(self, ticker: str) -> list[dict]:
+        return [{c: it.get(c) for c in SKIP_COLUMNS} for it in self._query(f"S#{ticker}")]
 
     def _query(self, pk: str) -> list[dict]:
         out, start = [], None
@@ -92,10 +158,16 @@ class DynamoStore:
                 return out
 
     def forecasts(self, ticker: str) -> list[dict]:
-        return [{c: it.get(c) for c in FORECAST_COLUMNS} for it in self._query(f"F#{ticker}")]
+        v1 = {"plain_low": "low", "plain_high": "high"}  # a v1 item served its plain interval
+        return [
+            {c: it.get(c, it.get(v1[c])) if c in v1 else it.get(c) for c in FORECAST_COLUMNS} for it in self._query(f"F#{ticker}")
+        ]
 
     def outcomes(self, ticker: str) -> list[dict]:
-        return [{c: it.get(c) for c in OUTCOME_COLUMNS} for it in self._query(f"O#{ticker}")]
+        return [
+            {**{c: it.get(c) for c in OUTCOME_COLUMNS}, "adjustment": it.get("adjustment", 1.0)}
+            for it in self._query(f"O#{ticker}")
+        ]
 
     def forecast_keys(self, model_version: str, tickers: Iterable[str]) -> set[tuple[str, str]]:
         return {
@@ -109,6 +181,23 @@ class DynamoStore:
             out |= {(t, f["target_date"]) for f in self.forecasts(t) if f["target_date"] not in have}
         return sorted(out, key=lambda k: (k[1], k[0]))
 
+    def awaiting_refs(self, tickers: Iterable[str]) -> dict[tuple[str, str], list[tuple[str, float]]]:
+        out: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for t in tickers:
+            have = {o["date"] for o in self.outcomes(t)}
+            for f in sorted(self.forecasts(t), key=lambda f: (f["target_date"], f["as_of"])):
+                if f["target_date"] not in have:
+                    out.setdefault((t, f["target_date"]), []).append((f["as_of"], f["last_close"]))
+        return dict(sorted(out.items(), key=lambda kv: (kv[0][1], kv[0][0])))
+
+    def latest_refs(self, tickers: Iterable[str]) -> dict[str, tuple[str, float]]:
+        out = {}
+        for t in tickers:
+            rows = sorted(self.forecasts(t), key=lambda f: f["as_of"])
+            if rows:
+                out[t] = (rows[-1]["as_of"], rows[-1]["last_close"])
+        return out
+
     def joined(self, tickers: Iterable[str]) -> pd.DataFrame:
         """Forecasts whose close has arrived, with it: the frame ledger.scoring takes (as the SQLite `scored` view)."""
         rows = []
@@ -117,5 +206,13 @@ class DynamoStore:
             for f in self.forecasts(t):
                 o = closes.get(f["target_date"])
                 if o:
-                    rows.append({**f, "close": o["close"], "outcome_source": o["source"], "fetched_at": o["fetched_at"]})
+                    rows.append(
+                        {
+                            **f,
+                            "close": o["close"],
+                            "adjustment": o["adjustment"],
+                            "outcome_source": o["source"],
+                            "fetched_at": o["fetched_at"],
+                        }
+                    )
         return pd.DataFrame(rows)

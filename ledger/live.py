@@ -6,6 +6,8 @@ Market data comes from yfinance. Its failures (rate limiting, empty or all-NaN f
 are never cached: the last good frame of each ticker is kept (LOCAL_DIR/ledger_market/) and used, marked stale, to
 add closes; a stale frame never makes a forecast (it would be issued after the fact). Run twice, it adds nothing.
 Where a watchlist outgrows one call it fans out: batches of 64, --concurrency calls at once.
+One ticker's bad data or answer never stops the others: it is skipped for the day with its reason (ledger.guards;
+the `skips` table, the report's "skips", --json), and the closes are recorded in the units the forecasts were made in.
 """
 
 from __future__ import annotations
@@ -13,23 +15,25 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from ledger import baselines, sessions
-from ledger.replay import contract_problem, forecast_row, input_hash, now_iso
-from ledger.store import DEFAULT_DB, LOCAL_DIR, LedgerError, Outcome, SqliteStore
+from ledger import baselines, guards, sessions
+from ledger.replay import contract_problem, forecast_row, input_hash
+from ledger.store import DEFAULT_DB, LOCAL_DIR, LedgerError, Outcome, Skip, SqliteStore, refused
 from models.client import MAX_BATCH, EndpointError, ForecastClient
-from models.data import TICKER_RE, LiveDataError, normalize_yf
-from models.features import feature_frame, window
+from models.data import TICKER_RE, LiveDataError, cache_name, normalize_yf
+from models.features import window
 
 NEW_YORK = ZoneInfo("America/New_York")
 CLOSED_AFTER = dt.time(16, 15)  # a session's close is final a quarter of an hour after the 16:00 bell
@@ -78,7 +82,7 @@ class LastGood:
         self.folder = Path(folder)
 
     def path(self, ticker: str) -> Path:
-        return self.folder / f"{''.join(c if c.isalnum() else '_' for c in ticker)}.csv"
+        return self.folder / f"{cache_name(ticker)}.csv"  # models.data's one naming rule: BRK-B and BRK.B differ
 
     def save(self, ticker: str, df: pd.DataFrame) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,11 @@ class LastGood:
 def fetch(ticker: str, cache: LastGood, history: Callable[[str], pd.DataFrame] = yf_history) -> Market:
     try:
         df = history(ticker)
-    except LiveDataError as exc:
+        if not isinstance(df, pd.DataFrame) or df.empty:
+            raise LiveDataError(f"{ticker}: the market data came back empty")
+    except Exception as exc:  # noqa: BLE001 - LiveDataError, or a frame yfinance garbled: this ticker only, never the run
+        if not isinstance(exc, LiveDataError):
+            exc = LiveDataError(f"{ticker}: unusable market data: {type(exc).__name__}: {exc}")
         kept = cache.load(ticker)
         if kept is None or kept.empty:
             return Market(ticker, None, True, f"{exc}; no earlier data kept")
@@ -123,78 +131,188 @@ def run(
     history: Callable[[str], pd.DataFrame] = yf_history,
     concurrency: int = 4,
 ) -> dict:
-    """One daily run: fetch, add closes that arrived, forecast the next session from fresh data; report per ticker."""
+    """One daily run: fetch, add closes that arrived, forecast the next session from fresh data; report per ticker.
+    A ticker whose data or answer fails a check is skipped for the day with its reason (`skips`, and the report's
+    "skips"); the others go on. Only what no ticker can work around (the model card, the store) stops the run."""
+    started = time.monotonic()
+
+    def clock() -> str:  # `now` moved on by the time this run has taken: when the API answered, on the run's clock
+        return (now + dt.timedelta(seconds=time.monotonic() - started)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     card = client.model()
-    problem = contract_problem(card)
+    problem = contract_problem(card) or limit_problem(card)
     if problem:
-        raise SystemExit(f"ledger: {problem}")
+        raise LedgerError(f"ledger: {problem}")
+    version, limit = card["version"], float(card["input_limit"]["standardized_abs_max"])
     closed = last_closed_session(now)
     report: dict[str, dict] = {}
+    skips: list[Skip] = []
+
+    def skip(t: str, code: str, detail: str, day=closed) -> None:
+        skips.append(Skip(t, str(day), version, code, detail, clock()))
+        report.setdefault(t, {}).setdefault("skips", []).append(f"{code}: {detail}")
+
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:  # downloads wait on the network, not the CPU
         markets = dict(zip(watchlist, pool.map(lambda t: fetch(t, cache, history), watchlist), strict=True))
-    # closes: any recorded forecast whose target session has closed and whose close the data now holds
-    awaiting = [(t, d) for t, d in store.awaiting_outcomes(watchlist) if t in markets and dt.date.fromisoformat(d) <= closed]
-    fetched = now_iso()
-    outcomes = []
-    for t, d in awaiting:
-        m = markets[t]
-        if m.ohlcv is not None and pd.Timestamp(d) in m.ohlcv.index:
-            outcomes.append(Outcome(t, d, float(m.ohlcv.loc[pd.Timestamp(d), "Close"]), SOURCE, fetched))
+    for t, m in markets.items():
+        report[t] = {"data": m.note, "stale": m.stale, "forecast": None, "skips": []}
+    outcomes = closes(store, markets, closed, clock(), skip)
     store.add_outcomes(outcomes)
-    done = store.forecast_keys(card["version"], watchlist)
+    done = store.forecast_keys(version, watchlist)
+    refs = store.latest_refs(watchlist)
     requests = []
     for t, m in markets.items():
-        report[t] = {"data": m.note, "stale": m.stale, "forecast": None}
         if m.ohlcv is None:
             report[t]["forecast"] = "not made: no data"
+            skip(t, "no_data", m.note)
             continue
         ohlcv = m.ohlcv[m.ohlcv.index <= pd.Timestamp(closed)]  # a bar of a session still trading is not data yet
         as_of = ohlcv.index[-1].date() if len(ohlcv) else None
         if m.stale or as_of != closed:
             report[t]["forecast"] = f"not made: data ends {as_of}, the last closed session is {closed}"
+            skip(t, "stale_data" if m.stale else "no_bar", f"{report[t]['forecast'][10:]} ({m.note})")
             continue
         target = sessions.next_session(as_of)
         if (t, str(target)) in done:
             report[t]["forecast"] = f"already recorded for {target}"
             continue
         try:
-            features = window(ohlcv, card["scaler"])
-            base = baselines.intervals(ohlcv, card["test_metrics"]["calibration_q"], fit_until=ohlcv.index[-1])
-        except ValueError as exc:  # too short a history
-            report[t]["forecast"] = f"not made: {exc}"
+            req = guards.same_symbol(ohlcv, refs.get(t)) or request_for(t, ohlcv, card, limit, target)
+        except Exception as exc:  # noqa: BLE001 - one ticker's odd data never stops the others: it is named instead
+            req = ("bad_data", f"{type(exc).__name__}: {exc}")
+        if isinstance(req, tuple):
+            skip(t, *req)
+            report[t]["forecast"] = f"not made: {req[0]}"
             continue
-        row = base.iloc[-1].copy()
-        row["last_close"] = float(feature_frame(ohlcv)["close"].iloc[-1])
-        requests.append({"ticker": t, "as_of": ohlcv.index[-1], "target": target, "features": features,
-                         "hash": input_hash(features), "base": row})  # fmt: skip
-    batches = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
-
-    def call(batch: list[dict]) -> list[dict]:
-        return client.predict_batch(
-            [{"ticker": r["ticker"], "features": np.asarray(r["features"]).tolist()} for r in batch],
-            model_version=card["version"],
-        )
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:  # Lambda's concurrency, one batch a call
-        answers = list(pool.map(call, batches))
-    issued = now_iso()
-    rows = [
-        forecast_row(r["ticker"], r, a, r["base"], SOURCE, issued)
-        for batch, got in zip(batches, answers, strict=True)
-        for r, a in zip(batch, got, strict=True)
-    ]
+        requests.append(req)
+    try:
+        rows = forecasts(client, version, requests, concurrency, clock, skip)
+    except FailedRun as failed:  # what was answered is kept, then the run fails (and alarms on AWS)
+        store.record(failed.rows)
+        store.add_skips(skips)
+        raise failed.error from None
     store.record(rows)
+    store.add_skips(skips)
     for r in rows:
         report[r.ticker]["forecast"] = f"recorded for {r.target_date}: {r.prediction:.4f} [{r.low:.4f}, {r.high:.4f}]"
-    return {"model_version": card["version"], "last_closed_session": str(closed), "forecasts": len(rows),
-            "outcomes": len(outcomes), "tickers": report}  # fmt: skip
+    for t in report:
+        if report[t]["forecast"] is None:
+            report[t]["forecast"] = "not made: " + "; ".join(report[t]["skips"])
+    return {"model_version": version, "last_closed_session": str(closed), "forecasts": len(rows),
+            "outcomes": len(outcomes), "skipped": len(skips), "tickers": report,
+            "skips": [asdict(s) for s in skips]}  # fmt: skip
+
+
+def limit_problem(card: dict) -> str | None:
+    got = (card.get("input_limit") or {}).get("standardized_abs_max")
+    if isinstance(got, int | float) and not isinstance(got, bool) and math.isfinite(got) and got > 0:
+        return None
+    return "GET /model publishes no input_limit.standardized_abs_max (the range it accepts): is the API current?"
+
+
+def closes(store, markets: dict[str, Market], closed: dt.date, fetched: str, skip) -> list[Outcome]:
+    """The close of each recorded forecast's target whose session has closed, in the units the forecasts were made
+    in (ledger.guards.outcome_units); one that cannot be trusted is quarantined as a skip, the others kept."""
+    out = []
+    for (t, d), refs in store.awaiting_refs(list(markets)).items():
+        m = markets.get(t)
+        if m is None or m.ohlcv is None or dt.date.fromisoformat(d) > closed or pd.Timestamp(d) not in m.ohlcv.index:
+            continue
+        adjustment, why = guards.outcome_units(m.ohlcv, d, refs)
+        if why:
+            skip(t, why[0], f"close of {d} not scored: {why[1]}")
+            continue
+        row = Outcome(t, d, float(m.ohlcv.loc[pd.Timestamp(d), "Close"]) * adjustment, SOURCE, fetched, adjustment)
+        if err := refused("outcomes", row):
+            skip(t, "refused_row", str(err))
+            continue
+        out.append(row)
+    return out
+
+
+def request_for(t: str, ohlcv: pd.DataFrame, card: dict, limit: float, target: dt.date) -> dict | tuple[str, str]:
+    """The request for one ticker's window, or (reason_code, detail) why none is sent."""
+    if why := guards.forecast_input(ohlcv, ohlcv.index[-1]):
+        return why
+    features = window(ohlcv, card["scaler"])
+    if why := guards.out_of_bounds(features, limit):
+        return why
+    base = baselines.intervals(ohlcv, card["test_metrics"]["calibration_q"], fit_until=ohlcv.index[-1])
+    row = base.iloc[-1].copy()
+    row["last_close"] = float(ohlcv["Close"].iloc[-1])
+    bad = [k for k in ("vol20", "rolling_low", "rolling_high", "garch_low", "garch_high") if not math.isfinite(row[k])]
+    if bad:
+        return "bad_data", f"the baselines came out non-finite ({', '.join(bad)})"
+    return {"ticker": t, "as_of": ohlcv.index[-1], "target": target, "features": features,
+            "hash": input_hash(features), "base": row}  # fmt: skip
+
+
+def forecasts(client: ForecastClient, version: str, requests: list[dict], concurrency: int, clock, skip) -> list:
+    """POST /predict 64 a call. A batch the API refuses (400) or answers off-contract is asked again one ticker at a
+    time, so only the ticker at fault is skipped ("api_refused" / "api_contract"); the API down, the key or the
+    version wrong fail the run, after the batches that were answered are recorded."""
+    batches = [requests[i : i + MAX_BATCH] for i in range(0, len(requests), MAX_BATCH)]
+
+    def ask(batch: list[dict]) -> list[dict]:
+        return client.predict_batch(
+            [{"ticker": r["ticker"], "features": np.asarray(r["features"]).tolist()} for r in batch], model_version=version
+        )
+
+    def call(batch: list[dict]) -> list[tuple[dict, dict | EndpointError]]:
+        try:
+            return list(zip(batch, ask(batch), strict=True))
+        except EndpointError as exc:
+            if exc.kind not in ("client", "contract") or exc.status == 429:
+                return [(r, exc) for r in batch]
+        out = []
+        for r in batch:
+            try:
+                out.append((r, ask([r])[0]))
+            except EndpointError as exc:
+                out.append((r, exc))
+        return out
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:  # Lambda's concurrency, one batch a call
+        answered = [pair for got in pool.map(call, batches) for pair in got]
+    issued, rows, fatal = clock(), [], None
+    for r, a in answered:
+        if isinstance(a, EndpointError):
+            if a.kind == "contract" or (a.kind == "client" and a.status != 429):
+                skip(r["ticker"], "api_contract" if a.kind == "contract" else "api_refused", a.message)
+            else:
+                fatal = fatal or a
+            continue
+        try:
+            row = forecast_row(r["ticker"], r, a, r["base"], SOURCE, issued)
+        except (KeyError, TypeError, ValueError) as exc:
+            skip(r["ticker"], "api_contract", f"the answer cannot be recorded: {exc}")
+            continue
+        if err := refused("forecasts", row):
+            skip(r["ticker"], "refused_row", str(err))
+            continue
+        rows.append(row)
+    if fatal is not None:
+        raise FailedRun(fatal, rows)
+    return rows
+
+
+class FailedRun(Exception):
+    """The API failed for reasons no ticker caused; the rows it did answer come along, to be recorded first."""
+
+    def __init__(self, error: EndpointError, rows: list):
+        super().__init__(error.message)
+        self.error, self.rows = error, rows
+
+
+class WatchlistError(ValueError):
+    """A watchlist with a symbol that is not one: the command line exits with it, the Lambda handler answers it."""
 
 
 def parse_watchlist(text: str | None) -> list[str]:
     names = [t.strip().upper() for t in (text or ",".join(DEFAULT_WATCHLIST)).split(",") if t.strip()]
     bad = [t for t in names if not TICKER_RE.fullmatch(t)]
     if bad or not names:
-        raise SystemExit(f"ledger: --watchlist has no usable symbols: {', '.join(bad) or 'none given'} (e.g. AAPL,^GSPC)")
+        raise WatchlistError(f"ledger: --watchlist has no usable symbols: {', '.join(bad) or 'none given'} (e.g. AAPL,^GSPC)")
     return list(dict.fromkeys(names))
 
 
@@ -207,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=4, help="batch calls at once (default 4)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    watchlist = parse_watchlist(args.watchlist)
+    try:
+        watchlist = parse_watchlist(args.watchlist)
+    except WatchlistError as exc:
+        raise SystemExit(str(exc)) from None
     from ledger.replay import endpoint
 
     try:

@@ -3,24 +3,63 @@ so nothing here can write it) turned into scored frames, scorecards, alarms and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from ledger import scoring
-from ledger.store import DEFAULT_DB
+from ledger.store import DEFAULT_DB, SCHEMA_VERSION
 
 
 class NoLedger(Exception):
-    """There is no ledger file yet: `make ledger` writes one."""
+    """There is no usable ledger file: none yet (`make ledger` writes one), an empty one, or a damaged one. The
+    message says which, and what to do."""
 
 
-def _connect(db: Path) -> sqlite3.Connection:
-    if not Path(db).exists():
+_CHECKED: set[tuple[str, int, int]] = set()  # files (path, mtime, size) whose pages passed PRAGMA quick_check
+
+
+@contextlib.contextmanager
+def _connect(db: Path) -> Iterator[sqlite3.Connection]:
+    """The file opened read-only, whatever its path holds: as a file: URI built by pathlib, which percent-escapes
+    "#" and "?" (in a bare f"file:{path}" they would start the URI's fragment or query, and SQLite would open, and
+    create, another file). Every way the file can be unusable is one NoLedger line."""
+    path = Path(db)
+    if not path.exists():
         raise NoLedger(f"no ledger at {db}: run `make ledger` to record and score the test period")
-    return sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True, timeout=30.0)
+    if path.is_file() and path.stat().st_size == 0:
+        raise NoLedger(
+            f"the ledger file {db} is empty (0 bytes; a `sqlite3` command run before any ledger existed leaves one): "
+            "delete it, then run `make ledger`"
+        )
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise NoLedger(f"cannot open the ledger {db} read-only ({exc})") from None
+    try:
+        stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+        if stamp not in _CHECKED:  # once per version of the file: damage a query would only meet by chance
+            (check,) = conn.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            _CHECKED.add(stamp)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise NoLedger(f"the ledger {db} is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code")
+        yield conn
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+        if "readonly" in str(exc):  # a write tried through the reader: refused, and said as SQLite says it
+            raise
+        raise NoLedger(
+            f"the ledger {db} cannot be read ({exc}): it is damaged or not a ledger; restore it from a copy, or move it "
+            "aside and run `make ledger`"
+        ) from None
+    finally:
+        conn.close()
 
 
 def joined(db: Path = DEFAULT_DB, tickers: list[str] | None = None, model_version: str | None = None) -> pd.DataFrame:
@@ -73,7 +112,7 @@ RECORDS = {"replay": "replay of the test period (bundled snapshot)", "live": "li
 
 def view(db: Path, ticker: str, model_version: str, which: str) -> dict:
     """What the Track record page shows for one ticker and version, scored once: the day-by-day series of the
-    replay rows, or of the live rows from the version's deploy date (its first live forecast) on; the scorecard
+    replay rows, or of the live rows from the version's deploy date (its first live forecast's as-of day) on; the scorecard
     and the alarms of that series."""
     df = scored(db, [ticker], model_version)
     deployed = deploy_date(db, model_version)
@@ -94,12 +133,26 @@ def view(db: Path, ticker: str, model_version: str, which: str) -> dict:
 
 
 def deploy_date(db: Path, model_version: str) -> str | None:
-    """The day a version's first live (not replayed) forecast was issued."""
+    """The as-of day of a version's first live (not replayed) forecast: where its live record starts. Not the UTC day
+    it was issued, which for a run after 20:00 New York time is already the next day (finding 10)."""
     with _connect(db) as conn:
         (first,) = conn.execute(
-            "SELECT MIN(issued_at) FROM forecasts WHERE model_version = ? AND source != 'snapshot'", (model_version,)
+            "SELECT MIN(as_of) FROM forecasts WHERE model_version = ? AND source != 'snapshot'", (model_version,)
         ).fetchone()
-    return first[:10] if first else None
+    return first or None
+
+
+def skips(db: Path, ticker: str, model_version: str) -> pd.DataFrame:
+    """The days the daily job left this ticker out for this version, newest first, and why (ledger.guards)."""
+    with _connect(db) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'skips'").fetchone():
+            return pd.DataFrame(columns=["as_of", "reason_code", "detail", "recorded_at"])  # a v1 file: none recorded
+        return pd.read_sql_query(
+            "SELECT as_of, reason_code, detail, recorded_at FROM skips WHERE ticker = ? AND model_version = ? "
+            "ORDER BY as_of DESC, reason_code",
+            conn,
+            params=[ticker, model_version],
+        )
 
 
 def tickers(db: Path = DEFAULT_DB) -> list[str]:

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,13 @@ def day_requests(ohlcv: pd.DataFrame, card: dict, as_of_days) -> list[dict]:
 
 
 def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: str, issued_at: str) -> Forecast:
+    """One answer as a row. Without interval.calibration the served interval is the model's plain one; with it, the
+    answer must also say what the plain interval was (interval.plain), or the row could not tell them apart."""
     iv = answer["interval"]
+    cal = iv.get("calibration")
+    plain = iv.get("plain") or ({"low": iv["low"], "high": iv["high"]} if cal is None else None)
+    if plain is None:
+        raise ValueError(f"{ticker}: the answer's interval says it was calibrated but not what the plain interval was")
     return Forecast(
         ticker=ticker,
         target_date=str(req["target"]),
@@ -99,6 +106,9 @@ def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: 
         rolling_high=float(base["rolling_high"]),
         garch_low=float(base["garch_low"]),
         garch_high=float(base["garch_high"]),
+        plain_low=float(plain["low"]),
+        plain_high=float(plain["high"]),
+        calibration=None if cal is None else json.dumps(cal, sort_keys=True),
     )
 
 
@@ -328,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         alarms = read.alarms(args.db, tickers)
     except EndpointError as exc:
         raise SystemExit(f"ledger: {exc.message}") from None
-    except LedgerError as exc:
+    except (LedgerError, read.NoLedger) as exc:
         raise SystemExit(str(exc)) from None
+    except sqlite3.DatabaseError as exc:  # damage the open's check did not reach: one line, not a traceback
+        raise SystemExit(f"ledger: {args.db} cannot be used ({exc}); restore it from a copy or move it aside") from None
     except KeyboardInterrupt:  # each batch is committed as it answers: a rerun carries on where this one stopped
         print("\nledger: interrupted; what was recorded stays, and a rerun carries on", file=sys.stderr)
         return 130

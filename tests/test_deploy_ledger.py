@@ -94,13 +94,20 @@ def test_the_ledger_deploys_tagged_changes_nothing_twice_and_tears_down(aws, aws
     assert table["TableArn"] in text and "DeleteItem" not in text and "${" not in text, "the table's own ARN, no placeholder"
     cw = client("cloudwatch", aws_env)
     ledger_alarms = [a for a in cw.describe_alarms()["MetricAlarms"] if a["AlarmName"].startswith(NAMES["ledger_function"])]
-    assert len(ledger_alarms) == 4
+    assert len(ledger_alarms) == 6  # coverage, Kupiec, Winkler, dead letters, errors, missed run
+    missed = next(a for a in ledger_alarms if a["AlarmName"].endswith("-missed-run"))
+    assert missed["TreatMissingData"] == "breaching" and missed["MetricName"] == "RunsCompleted"
+    invoke = client("lambda", aws_env).get_function_event_invoke_config(FunctionName=NAMES["ledger_function"])
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        f":{NAMES['ledger_queue']}"
+    ), "a run that raises reaches the dead-letter queue after Lambda's retries"
+    assert "EnclosingOperation" in text and "TransactWriteItems" in text, "no plain PutItem: it would overwrite"
     assert all(tag_dict(cw.list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"]) == TAGS for a in ledger_alarms)
     from deployer.status import print_status
 
     full = deploy.status(aws, params=ON)
     st = full["ledger"]
-    assert st["table"] == NAMES["ledger_table"] and "America/New_York" in st["schedule"] and len(st["alarms"]) == 4
+    assert st["table"] == NAMES["ledger_table"] and "America/New_York" in st["schedule"] and len(st["alarms"]) == 6
     capsys.readouterr()
     print_status(full)
     assert f"  schedule  {NAMES['schedule_group']}/{NAMES['schedule']}: cron(30 16" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from ledger import scoring
@@ -99,14 +100,34 @@ def test_the_ledger_function_runs_the_daily_job(ddb, local_api, monkeypatch, cap
     FakeTicker.answers = {"AAPL": bars("AAPL", "2013-02-26")}
     monkeypatch.setattr(handler, "now", lambda: at("2013-02-26"))
     monkeypatch.setattr(handler, "MARKET_CACHE", tmp_path / "market")
+    # a retired version whose every close fell outside its band: its alarms are its own, never the served version's
+    days = list(pd.bdate_range("2012-08-31", "2012-12-31").strftime("%Y-%m-%d")[:81])
+    retired = DynamoStore(TABLE, ddb)
+    retired.record([fc(target=d, as_of=a, version="retired") for a, d in zip(days, days[1:], strict=False)])
+    days = days[1:]
+    retired.add_outcomes([Outcome("AAPL", d, 200.0, "yfinance", "t") for d in days])
     out = handler.handler({"watchlist": "AAPL"}, None)
     assert out["forecasts"] == 1
     assert DynamoStore(TABLE, ddb).forecast_keys(out["model_version"], ["AAPL"]) == {("AAPL", "2013-02-27")}
+    assert all(a["model_version"] == out["model_version"] for a in out["alarms"])
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    assert lines[0]["FunctionName"] == "ff-ledger" and lines[0]["CoverageAlarms"] == 0
+    assert lines[0]["FunctionName"] == "ff-ledger" and lines[0]["CoverageAlarms"] == 0 and lines[0]["KupiecAlarms"] == 0
+    assert lines[-1]["RunsCompleted"] == 1  # the heartbeat, last: written only by a run that completed
     assert lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == handler.NAMESPACE
     assert handler.handler({"watchlist": "AAPL"}, None)["forecasts"] == 0  # idempotent on DynamoDB too
     assert live.parse_watchlist("AAPL") == ["AAPL"]
+
+
+@pytest.mark.parametrize(
+    "event", [{"watchlist": 5}, [1, 2], "AAPL", 7, {"watchlist": "A;B"}, {"watchlist": ["AAPL"]}, {"watchlist": {"a": 1}}]
+)
+def test_a_malformed_event_is_answered_never_raised(event, capsys):
+    """Finding 9: AttributeError on a list, SystemExit (which ends the runtime process) on "A;B"."""
+    from ledger import handler
+
+    out = handler.handler(event, None)
+    assert out["code"] == "bad_event" and out["error"]
+    assert "RunsCompleted" not in capsys.readouterr().out  # no heartbeat: the LedgerMissedRun alarm will say so
 
 
 def test_metric_lines_count_the_tickers_in_alarm():
@@ -196,7 +217,7 @@ def test_the_schedule_runs_after_the_close_in_new_york_with_retries_and_a_dlq(le
     s = one(ledger_cfn, "AWS::Scheduler::Schedule")
     assert s["ScheduleExpressionTimezone"] == "America/New_York"
     params = ledger_cfn["Parameters"]
-    assert params["LedgerScheduleExpression"]["Default"] == "cron(30 16 ? * MON-FRI *)"  # 16:30, after the 16:00 bell
+    assert params["LedgerScheduleExpression"]["Default"] == "cron(30 16 * * ? *)"  # 16:30, after the 16:00 bell, daily
     assert s["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert s["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["LedgerDeadLetterQueue", "Arn"]}}
 
@@ -206,10 +227,44 @@ def test_the_alarms_watch_what_the_handler_emits(ledger_cfn):
 
     alarms = [r["Properties"] for r in ledger_cfn["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     drift = {a["MetricName"]: a for a in alarms if a["Namespace"] == handler.NAMESPACE}
-    assert set(drift) == set(handler.ALARM_METRICS.values())
+    assert set(drift) == {*handler.ALARM_METRICS.values(), "RunsCompleted"}
     ledger_fn = {"Fn::Sub": "${FunctionName}-ledger"}
     assert all(a["Dimensions"] == [{"Name": "FunctionName", "Value": ledger_fn}] for a in drift.values())
     assert any(a["Namespace"] == "AWS/SQS" for a in alarms)  # a run that failed its retries
+
+
+def test_a_failed_run_reaches_the_dead_letter_queue_and_alarms(ledger_cfn):
+    """Finding 6: Scheduler's DLQ covers only the hand-over to Lambda; a run that raises is retried by Lambda and,
+    without an on-failure destination, discarded. Now: 2 retries on purpose, the record to the queue, an alarm on
+    the function's errors, and a heartbeat whose absence (missing data) breaches."""
+    from ledger import handler
+
+    res = ledger_cfn["Resources"]
+    [invoke] = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] <= 3600
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["LedgerDeadLetterQueue", "Arn"]}
+    role = json.dumps(res["LedgerRole"]["Properties"]["Policies"])
+    assert '"sqs:SendMessage"' in role  # Lambda sends the failure record with the function's own role
+    alarms = {
+        r["Properties"]["AlarmName"]["Fn::Sub"]: r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    errors = alarms["${FunctionName}-ledger-errors"]
+    assert errors["Namespace"] == "AWS/Lambda" and errors["MetricName"] == "Errors"
+    missed = alarms["${FunctionName}-ledger-missed-run"]
+    assert missed["MetricName"] == handler.heartbeat("f", 0)["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+    assert missed["TreatMissingData"] == "breaching" and missed["ComparisonOperator"] == "LessThanThreshold"
+    assert missed["Period"] == 86400  # the schedule runs every day, so every day has its heartbeat
+
+
+def test_the_role_cannot_overwrite_with_a_plain_put(ledger_cfn):
+    """Finding 8: PutItem only inside TransactWriteItems, where every put is conditional; no UpdateItem/DeleteItem."""
+    [stmt] = [
+        st
+        for pol in ledger_cfn["Resources"]["LedgerRole"]["Properties"]["Policies"]
+        for st in pol["PolicyDocument"]["Statement"]
+        if "dynamodb:PutItem" in st["Action"]
+    ]
+    assert stmt["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}
 
 
 def test_the_predict_package_holds_nothing_of_the_ledger(built_packages):
@@ -262,5 +317,5 @@ def test_the_templates_table_and_schedule_are_what_aws_accepts(monkeypatch):
         schedule["GroupName"] = group["Name"]
         scheduler.create_schedule(**schedule)
         got = scheduler.get_schedule(Name=schedule["Name"], GroupName=group["Name"])
-    assert got["ScheduleExpression"] == "cron(30 16 ? * MON-FRI *)" and got["ScheduleExpressionTimezone"] == "America/New_York"
+    assert got["ScheduleExpression"] == "cron(30 16 * * ? *)" and got["ScheduleExpressionTimezone"] == "America/New_York"
     assert got["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 3 and got["Target"]["DeadLetterConfig"]["Arn"] == dlq_arn

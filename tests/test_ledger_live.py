@@ -102,8 +102,10 @@ def test_the_last_closed_session(now_ny, closed):
 
 def test_a_watchlist_is_checked():
     assert live.parse_watchlist("aapl, msft,AAPL") == ["AAPL", "MSFT"]
-    with pytest.raises(SystemExit, match="--watchlist has no usable symbols: A;B"):
+    with pytest.raises(live.WatchlistError, match="--watchlist has no usable symbols: A;B"):
         live.parse_watchlist("A;B")
+    with pytest.raises(SystemExit, match="--watchlist has no usable symbols: A;B"):
+        live.main(["--watchlist", "A;B"])
 
 
 def at(day: str) -> dt.datetime:
@@ -139,7 +141,7 @@ def test_the_daily_job_forecasts_scores_keeps_stale_data_and_is_idempotent(local
         yf.answers = {"AAPL": bars("AAPL", "2013-02-27"), "IBM": bars("IBM", "2013-02-27")}
         day2b = live.run(client, store, ["AAPL", "IBM"], at("2013-02-27"), cache)
         assert day2b["outcomes"] == 1 and day2b["forecasts"] == 1  # IBM's for 2013-02-28, AAPL's already there
-        assert store.counts() == {"forecasts": 4, "outcomes": 2}
+        assert store.counts() == {"forecasts": 4, "outcomes": 2, "skips": 2}  # ZZZQ: no data; IBM: stale
 
 
 def test_a_bar_of_a_session_still_trading_is_not_data_yet(local_api, yf, tmp_path):

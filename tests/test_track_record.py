@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import ledger.store
 from dashboard import track_record
-from ledger.store import Forecast, Outcome, SqliteStore
+from ledger.store import Forecast, Outcome, Skip, SqliteStore
 from tests.support import ROOT, SAMPLE_KEY
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -46,7 +46,7 @@ def make_ledger(path, days: int = 90) -> None:
 def row(ticker, target, version, issued, as_of, last, source) -> Forecast:
     return Forecast(
         ticker, str(target), version, issued, str(as_of), last * 1.001, last * 0.98, last * 1.02, 0.8, last, 0.01, 0.55,
-        source, "00" * 32, 0.012, last * 0.979, last * 1.021, last * 0.978, last * 1.022,
+        source, "00" * 32, 0.012, last * 0.979, last * 1.021, last * 0.978, last * 1.022, last * 0.98, last * 1.02,
     )  # fmt: skip
 
 
@@ -74,6 +74,23 @@ def test_without_a_ledger_it_says_what_to_run(ledger_db):
     at = page()
     assert any("make ledger" in i.value for i in at.info)
     assert not ledger_db.exists(), "the page must never create (write) the ledger"
+
+
+def test_an_empty_ledger_file_says_what_it_is_not_a_redacted_error(ledger_db):
+    """Finding 11: `sqlite3 .local/ledger.sqlite "SELECT ..."` before `make ledger` leaves a 0-byte file."""
+    ledger_db.touch()
+    at = page()
+    assert any("is empty" in i.value and "make ledger" in i.value for i in at.info)
+
+
+def test_a_skipped_day_is_shown_with_its_reason(ledger_db):
+    make_ledger(ledger_db)
+    with SqliteStore(ledger_db) as s:
+        s.add_skips([Skip("AAPL", "2026-11-20", "v2", "unit_jump", "close of 2026-11-21 not scored: x10", "t")])
+    at = page({"track_ticker": "AAPL", "track_version": "v2", "track_record": "live"})
+    assert any("Days skipped (1)" in h.value for h in at.subheader)
+    shown = at.dataframe[0].value
+    assert list(shown["reason_code"]) == ["unit_jump"] and "not scored" in shown["detail"].iloc[0]
 
 
 def test_the_page_shows_the_record_charts_and_alarms(ledger_db):
@@ -119,7 +136,7 @@ def test_a_live_version_shows_its_record_from_its_deploy_date(ledger_db):
     make_ledger(ledger_db)
     at = page({"track_version": "v2", "track_record": "live"})
     texts = [t.value for t in at.text]
-    assert any("deployed 2026-11-02" in t for t in texts)
+    assert any("live from 2026-11-02" in t for t in texts)
     assert {m.label: m.value for m in at.metric}["scored forecasts"] == "30"
 
 

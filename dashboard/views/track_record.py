@@ -42,12 +42,21 @@ viewstate.publish(
     {tr.PREFIX + k: v for k, v in view.items()},  # what the URL means: a bare /track-record is not rewritten
 )
 
-shown = read.view(DEFAULT_DB, ticker, version, which)
+try:
+    shown = read.view(DEFAULT_DB, ticker, version, which)
+except read.NoLedger as e:  # damage the first queries did not touch
+    st.error(str(e))
+    st.stop()
 s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
 st.text(f"Ledger: {DEFAULT_DB}")
 st.text(
-    f"Model version {version}: " + (f"deployed {deployed} (its first live forecast)" if deployed else "no live forecasts yet")
+    f"Model version {version}: "
+    + (f"live from {deployed} (its first live forecast's as-of day)" if deployed else "no live forecasts yet")
 )
+skipped = read.skips(DEFAULT_DB, ticker, version)
+if len(skipped):  # the daily job's checks: a day left out is shown with its reason, never silently missing
+    st.subheader(f"Days skipped ({len(skipped)})")
+    st.dataframe(skipped, hide_index=True, width="stretch")
 if card is None:
     st.info("No scored forecasts for this ticker, version and record yet." + (" Run `make ledger`." if which == "replay" else ""))
     st.stop()

@@ -102,10 +102,15 @@ def normalize_yf(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
     return df
 
 
+def cache_name(ticker: str) -> str:
+    """One file name per symbol: each character outside [A-Za-z0-9] becomes _XX (its hex code). "_" never occurs in a
+    ticker, so the names cannot collide (BRK-B, BRK.B; ES=F, ES-F, ES.F each get their own file). Every cache of
+    market data (this one, the ledger's last good frames) names its files with it."""
+    return re.sub(r"[^A-Za-z0-9]", lambda m: f"_{ord(m.group()):02X}", ticker)
+
+
 def _cache_path(ticker: str) -> Path:
-    """One file per symbol: each character outside [A-Za-z0-9] becomes _XX (its hex code). "_" never occurs in a ticker,
-    so the names cannot collide (BRK-B, BRK.B; ES=F, ES-F, ES.F each get their own file)."""
-    return CACHE_DIR / "yfinance" / f"{re.sub(r'[^A-Za-z0-9]', lambda m: f'_{ord(m.group()):02X}', ticker)}.csv"
+    return CACHE_DIR / "yfinance" / f"{cache_name(ticker)}.csv"
 
 
 def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
