@@ -13,21 +13,68 @@ from models.features import FEATURES
 MOVING_AVERAGES = (20, 50)
 
 
-def compare(closes: dict[str, pd.Series]) -> alt.Chart:
-    """Every ticker's close rebased to 100, one line each. The y axis spans the data, not 0 upward: a 10% move on a
-    scale from 0 is a flat line. Vega-Lite, not Plotly: the first chart a visitor waits for needs no 4.7 MB bundle."""
+# Each snapshot ticker has its own colour, whatever else is shown (adding IBM never recolours MSFT); any other symbol
+# takes one of the remaining colours from its name alone, the next free one when two such symbols collide.
+PALETTE = (
+    *("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"),  # the snapshot's tickers
+    *("#eeca3b", "#9d755d", "#ff9da6", "#17becf", "#7f7f7f", "#bcbd22", "#393b79", "#8c564b", "#d62728", "#637939"),
+)
+FIXED_COLOURS = {"AAPL": 0, "MSFT": 1, "^IXIC": 2, "IBM": 3, "^GSPC": 4, "GOOG": 5}
+
+
+def ticker_colours(tickers: list[str]) -> dict[str, str]:
+    """A colour per ticker that depends on the ticker, not on which others are shown or in what order."""
+    import zlib
+
+    free = list(range(len(FIXED_COLOURS), len(PALETTE)))
+    out, taken = {t: PALETTE[FIXED_COLOURS[t]] for t in tickers if t in FIXED_COLOURS}, set()
+    for t in sorted(t for t in tickers if t not in FIXED_COLOURS):
+        i = zlib.crc32(t.encode()) % len(free)
+        while free[i] in taken and len(taken) < len(free):
+            i = (i + 1) % len(free)
+        taken.add(free[i])
+        out[t] = PALETTE[free[i]]
+    return {t: out[t] for t in tickers}
+
+
+def compare(closes: dict[str, pd.Series], forecasts: pd.DataFrame | None = None) -> alt.Chart:
+    """Every ticker's close rebased to 100, one line each, run on (dashed) to its forecast on the target day with the
+    interval as a bar (`forecasts`: ticker, date, close, low, high, already rebased). The y axis spans the data, not 0
+    upward: a 10% move on a scale from 0 is a flat line. Vega-Lite, not Plotly: the first chart a visitor waits for
+    needs no 4.7 MB bundle."""
     long = pd.DataFrame(closes).rename_axis("date").reset_index().melt("date", var_name="ticker", value_name="close")
-    return (
-        alt.Chart(long.dropna())
-        .mark_line()
-        .encode(
-            x=alt.X("date:T", title=None),
-            y=alt.Y("close:Q", title="close, first day of the range = 100", scale=alt.Scale(zero=False)),
-            color=alt.Color("ticker:N", title="ticker"),
-            tooltip=["ticker:N", alt.Tooltip("date:T"), alt.Tooltip("close:Q", format=".1f")],
-        )
-        .properties(height=420)
+    colours = ticker_colours(list(closes))
+    colour = alt.Color(
+        "ticker:N", title="ticker", scale=alt.Scale(domain=list(colours), range=list(colours.values())), sort=list(colours)
     )
+    y = alt.Y("close:Q", title="close, first day of the range = 100", scale=alt.Scale(zero=False))
+    tooltip = ["ticker:N", alt.Tooltip("date:T"), alt.Tooltip("close:Q", format=".1f")]
+    history = alt.Chart(long.dropna()).mark_line().encode(x=alt.X("date:T", title=None), y=y, color=colour, tooltip=tooltip)
+    if forecasts is None or forecasts.empty:
+        return history.properties(height=420)
+    last = long.dropna().groupby("ticker").tail(1)
+    bridge = pd.concat([last, forecasts[["ticker", "date", "close"]]])
+    f = forecasts.assign(what="forecast for the target day")
+    layers = [
+        history,
+        alt.Chart(bridge).mark_line(strokeDash=[4, 3]).encode(x="date:T", y=y, color=colour, detail="ticker:N"),
+        alt.Chart(f).mark_rule(strokeWidth=3, opacity=0.5).encode(x="date:T", y="low:Q", y2="high:Q", color=colour),
+        alt.Chart(f)
+        .mark_point(shape="diamond", size=90, filled=True)
+        .encode(
+            x="date:T",
+            y=y,
+            color=colour,
+            tooltip=[
+                "ticker:N",
+                alt.Tooltip("date:T", title="target day"),
+                alt.Tooltip("close:Q", format=".1f", title="forecast"),
+                alt.Tooltip("low:Q", format=".1f", title="80% low"),
+                alt.Tooltip("high:Q", format=".1f", title="80% high"),
+            ],
+        ),
+    ]
+    return alt.layer(*layers).properties(height=420)
 
 
 def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None, band: pd.DataFrame | None = None) -> go.Figure:

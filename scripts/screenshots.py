@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                 out = args.out / f"{name}.png"
                 page.screenshot(path=str(out), full_page=True)
                 print(f"wrote {out}")
+            first = browser.new_page(viewport={"width": 1280, "height": 800})  # what a laptop shows before scrolling
+            first.goto(f"{url}/forecast")
+            wait_rendered(first)
+            out = args.out / "forecast_first_screen.png"
+            first.screenshot(path=str(out))
+            print(f"wrote {out}")
             browser.close()
     finally:
         if proc is not None:

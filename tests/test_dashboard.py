@@ -47,15 +47,40 @@ def table(at: AppTest, column: str) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def unescaped(s: str) -> str:
+    import re
+
+    return re.sub(r"\\(.)", r"\1", s)
+
+
+def cards(at: AppTest) -> list[dict]:
+    """The Forecast page's cards, in order: ticker, target day, forecast, its range line and its actual-close line."""
+    out = []
+    for m in at.metric:
+        label = unescaped(m.label)
+        out.append({"ticker": label.split(" · ")[0], "target": label.split("target ")[1], "value": m.value})
+    caps = [unescaped(c.value) for c in at.caption]
+    ranges = [c for c in caps if c.startswith("80% range")]
+    actuals = [c for c in caps if c.startswith("Actual close")]
+    assert len(ranges) == len(out), (ranges, out)
+    for card, line in zip(out, ranges, strict=True):
+        card["range"] = line
+    return out, actuals
+
+
 @pytest.mark.integration
 def test_forecast_page_shows_predictions(local_api):
     """The default view has data for every default ticker: a forecast each, a backtest each, and no "no data" message."""
     at = app(local_api.url)
     assert not at.error and not at.warning, [m.value for m in [*at.error, *at.warning]]
-    forecasts = table(at, "Forecast (next close)")
-    assert list(forecasts["Ticker"]) == list(forecasting.DEFAULT_TICKERS)
-    assert (forecasts["Forecast (next close)"] > 0).all() and forecasts["Confidence (%)"].between(50, 100).all()
-    assert not forecasts.isna().any().any() and "Latency (ms)" not in forecasts.columns
+    shown, actuals = cards(at)
+    assert [c["ticker"] for c in shown] == list(forecasting.DEFAULT_TICKERS)
+    assert all(float(c["value"].replace(",", "")) > 0 for c in shown)
+    # the default as-of day (2013-02-28) has a next row for every default ticker: its close is shown, hit or miss
+    assert {c["target"] for c in shown} == {"2013-03-01"} and len(actuals) == 3
+    assert all(("hit" in a or "miss" in a) and "direction" in a for a in actuals)
+    sure = [float(c["range"].split("% sure")[0].rsplit(" ", 1)[1]) for c in shown]
+    assert all(50 <= x <= 100 for x in sure), sure
     backtest = table(at, "MASE")
     assert list(backtest["Ticker"]) == list(forecasting.DEFAULT_TICKERS) and (backtest["Days"] > 200).all()
     assert list(backtest["Test period"]) == ["inside", "inside", "never trained on"]
@@ -71,7 +96,7 @@ def query(at: AppTest) -> dict:
 def test_forecast_page_other_ticker(local_api):
     at = app(local_api.url)
     at.multiselect(key="forecast_tickers").set_value(["IBM"]).run()
-    assert not at.exception and list(table(at, "Forecast (next close)")["Ticker"]) == ["IBM"]
+    assert not at.exception and [c["ticker"] for c in cards(at)[0]] == ["IBM"]
     # a changed view is written out in full, so the link shares it whatever the defaults become
     assert query(at) == {"tickers": "IBM", "range": "1Y", "end": "2013-02-28", "chart": "Compare", "source": "snapshot"}
 
@@ -102,7 +127,7 @@ def test_unknown_live_symbol_offline_is_a_warning_not_a_crash(local_api, no_netw
     at.multiselect(key="forecast_tickers").set_value(["AAPL", "IBM", "ZZZZQ"]).run()
     assert not at.exception
     assert any("ZZZZQ" in w.value and "snapshot has" in w.value for w in at.warning)
-    assert len(table(at, "Forecast (next close)")) == 2  # the other tickers still forecast
+    assert len(cards(at)[0]) == 2  # the other tickers still forecast
 
 
 @pytest.mark.integration
@@ -810,3 +835,87 @@ def test_the_compare_chart_spans_the_data_not_zero():
     values = next(iter(spec["datasets"].values()))
     assert {v["ticker"] for v in values} == {"AAPL", "IBM"} and len(values) == 120
     assert min(v["close"] for v in values) == 100.0
+
+
+ANSWER_UP = {"prediction": 102.0, "last_close": 100.0, "confidence": 0.62, "interval": {"low": 99.0, "high": 104.0, "level": 0.8}}
+
+
+@pytest.mark.parametrize(
+    "actual, hit, right",
+    [
+        (103.0, True, True),
+        (98.0, False, False),
+        (100.5, True, True),
+        (99.5, True, False),
+        (105.0, False, True),
+        (None, None, None),
+    ],
+)
+def test_a_card_says_hit_or_miss_and_whether_the_direction_was_right(actual, hit, right):
+    o = forecasting.outcome(ANSWER_UP, actual)
+    assert o["direction"] == "up" and o["sure"] == pytest.approx(62.0)
+    assert o.get("hit") is hit and o.get("direction_right") is right
+
+
+def test_the_target_day_is_the_datas_next_row_else_the_next_weekday():
+    idx = pd.to_datetime(["2013-02-27", "2013-02-28", "2013-03-04"])  # a gap: the file's own calendar decides
+    df = pd.DataFrame({"Close": [1.0, 2.0, 3.0]}, index=idx)
+    assert forecasting.target_day(df, idx[1]) == (pd.Timestamp("2013-03-04"), 3.0)
+    assert forecasting.target_day(df, idx[2]) == (pd.Timestamp("2013-03-05"), None)  # past the data: next weekday
+    row = forecasting.card_row(forecasting.forecast_row("AAPL", ANSWER_UP, "snapshot", idx[1]), ANSWER_UP, idx[2], 103.0)
+    label, value, change, detail, actual = forecasting.card_lines(row)
+    assert label == "AAPL · target 2013-03-04" and value == "102.00" and change == "+2.00%"
+    assert detail == "80% range 99.00 to 104.00 · up, 62% sure · as of 2013-02-28, close 100.00"
+    assert actual == "Actual close 103.00: hit (inside the range), direction right"
+
+
+def test_the_csvs_name_as_of_and_target_days_and_carry_no_float_noise():
+    row = forecasting.card_row(
+        forecasting.forecast_row("IBM", {**ANSWER_UP, "prediction": 57.56270000000001}, "snapshot", "2013-02-28"),
+        ANSWER_UP,
+        pd.Timestamp("2013-03-01"),
+        None,
+    )
+    text = forecasting.forecasts_csv([row])
+    assert text.splitlines()[0].startswith("Ticker,As of,Target day,") and ",57.5627," in text
+    assert "0000000" not in text
+    bt = pd.DataFrame(
+        {"as_of": pd.to_datetime(["2013-02-28"]), "date": pd.to_datetime(["2013-03-01"]), "last_close": [1 / 3]}
+        | {"prediction": [0.1 + 0.2], "low": [0.3], "high": [0.4], "actual": [0.35]}
+    )
+    table = forecasting.backtest_table(bt, "IBM")
+    assert list(table.iloc[0][["As of", "Target day"]]) == ["2013-02-28", "2013-03-01"]
+    assert table.iloc[0]["Forecast"] == 0.3 and table.iloc[0]["Close as of"] == 0.3333
+
+
+def test_a_ticker_keeps_its_colour_when_another_is_added():
+    from dashboard import charts
+
+    before = charts.ticker_colours(["AAPL", "MSFT", "^IXIC"])
+    after = charts.ticker_colours(["AAPL", "IBM", "MSFT", "^IXIC", "NVDA"])
+    assert all(after[t] == c for t, c in before.items())
+    assert charts.ticker_colours(["NVDA"])["NVDA"] == after["NVDA"]  # a live symbol's colour comes from its name
+    assert len(set(charts.ticker_colours(["AAPL", "MSFT", "IBM", "GOOG", "NVDA", "TSLA", "SPY", "^GSPC"]).values())) == 8
+
+
+def test_the_compare_chart_marks_each_forecast_on_its_target_day():
+    from dashboard import charts
+
+    idx = pd.bdate_range("2013-01-01", periods=40)
+    frames = {
+        t: pd.DataFrame({"Close": [base + i for i in range(40)]}, index=idx) for t, base in (("AAPL", 50.0), ("IBM", 200.0))
+    }
+    rows = [
+        forecasting.card_row(
+            forecasting.forecast_row(t, ANSWER_UP, "snapshot", idx[-1]), ANSWER_UP, idx[-1] + pd.offsets.BDay(1), None
+        )
+        for t in frames
+    ]
+    marks = forecasting.rebased_forecasts(frames, idx[0], rows)
+    assert list(marks["ticker"]) == ["AAPL", "IBM"] and marks["close"].tolist() == pytest.approx([204.0, 51.0])
+    spec = charts.compare(forecasting.normalised_closes(frames, idx[0], idx[-1]), marks).to_dict()
+    points = [layer for layer in spec["layer"] if layer["mark"].get("shape") == "diamond"]
+    assert len(points) == 1 and spec["layer"][0]["encoding"]["color"]["scale"]["range"][:2] == [
+        charts.ticker_colours(["AAPL"])["AAPL"],
+        charts.ticker_colours(["IBM"])["IBM"],
+    ]
