@@ -54,7 +54,8 @@ def compare(closes: dict[str, pd.Series], forecasts: pd.DataFrame | None = None)
         return history.properties(height=420)
     last = long.dropna().groupby("ticker").tail(1)
     bridge = pd.concat([last, forecasts[["ticker", "date", "close"]]])
-    f = forecasts.assign(what="forecast for the target day")
+    # each diamond is labelled for screen readers (and the browser test): "forecast AAPL" in the SVG's aria-label
+    f = forecasts.assign(mark="forecast " + forecasts["ticker"])
     layers = [
         history,
         alt.Chart(bridge).mark_line(strokeDash=[4, 3]).encode(x="date:T", y=y, color=colour, detail="ticker:N"),
@@ -65,6 +66,7 @@ def compare(closes: dict[str, pd.Series], forecasts: pd.DataFrame | None = None)
             x="date:T",
             y=y,
             color=colour,
+            description="mark:N",
             tooltip=[
                 "ticker:N",
                 alt.Tooltip("date:T", title="target day"),
@@ -74,7 +76,8 @@ def compare(closes: dict[str, pd.Series], forecasts: pd.DataFrame | None = None)
             ],
         ),
     ]
-    return alt.layer(*layers).properties(height=420)
+    # SVG, not canvas: the marks are in the page, so a reader's screen reader (and the browser test) can find them
+    return alt.layer(*layers).properties(height=420, usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def candlestick(df: pd.DataFrame, ticker: str, answer: dict | None = None, band: pd.DataFrame | None = None) -> go.Figure:
