@@ -279,10 +279,10 @@ def backtest_table(bt: pd.DataFrame, ticker: str) -> pd.DataFrame:
 def target_day(ohlcv: pd.DataFrame, last_day) -> tuple[pd.Timestamp, float | None]:
     """The day a forecast made as of `last_day` is for, and its actual close when the data has it. The data's own next
     row is the target (its own calendar, DESIGN "Calendars"); past the data's end it is the next weekday."""
-    later = ohlcv[ohlcv.index > pd.Timestamp(last_day)]
-    if later.empty:
-        return pd.Timestamp(last_day) + pd.tseries.offsets.BDay(1), None
-    return later.index[0], float(later["Close"].iloc[0])
+    from models.data import next_day
+
+    target = next_day(ohlcv, last_day)
+    return target, (float(ohlcv.loc[target, "Close"]) if target in ohlcv.index else None)
 
 
 def outcome(answer: dict, actual: float | None) -> dict:

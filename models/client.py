@@ -170,3 +170,11 @@ class ForecastClient:
         if not isinstance(preds, list) or len(preds) != len(instances):
             raise _broken("POST /predict (batch)", f"predictions must be a list of {len(instances)}")
         return [check_prediction(p, "POST /predict (batch)") for p in preds]
+
+
+if __name__ == "__main__":  # `python -m models.client AAPL`: the command line lives in models/client_cli.py
+    import sys
+
+    from models.client_cli import main
+
+    sys.exit(main())

@@ -165,6 +165,13 @@ def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
     return df
 
 
+def next_day(ohlcv: pd.DataFrame, day) -> pd.Timestamp:
+    """The target day of a forecast made as of `day`: the data's own next row (a file of prices is its own calendar,
+    DESIGN "Calendars"), or past the data's end the next weekday."""
+    later = ohlcv.index[ohlcv.index > pd.Timestamp(day)]
+    return later[0] if len(later) else pd.Timestamp(day) + pd.tseries.offsets.BDay(1)
+
+
 def load_prices(ticker: str, start=None, end=None, source: str = "auto") -> pd.DataFrame:
     """Daily OHLCV indexed by date; ``attrs["source"]`` is "live" or "snapshot".
 
