@@ -308,6 +308,29 @@ def test_cost_monitor_works_without_the_api(down_url):
     assert any("above the monthly budget" in e.value for e in at.error)
 
 
+def test_cost_monitor_keeps_its_settings_in_the_url(down_url):
+    """A link opens the calculator with its settings; a change is written to the URL; a bad part takes its default."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["endpoint_url"], at.session_state["endpoint_key"] = down_url, SAMPLE_KEY
+    at.run()  # the root forwards to /forecast; the link is opened from there
+    at.query_params.clear()
+    at.query_params.update({"per_day": "10000", "batch": "8", "door": "url", "free": "0", "memory": "999", "cold": "x"})
+    at.switch_page("views/cost_monitor.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.select_slider(key="cost_requests").value == 10_000 and at.select_slider(key="cost_batch").value == 8
+    assert at.radio(key="cost_api").value == "url" and at.toggle(key="cost_free").value is False
+    assert at.select_slider(key="cost_memory").value == 256 and at.slider(key="cost_cold").value == pytest.approx(0.01, abs=0.2)
+    at.select_slider(key="cost_requests").set_value(1_000_000).run()
+    q = query(at)
+    assert q["per_day"] == "1000000" and q["batch"] == "8" and q["door"] == "url" and q["free"] == "0", q
+    assert q["memory"] == "256" and not at.warning, [w.value for w in at.warning]
+
+
+def test_a_bare_cost_link_is_the_default_view_and_not_rewritten(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    assert not dict(at.query_params), "a bare /costs already means the defaults: rewriting it is a history entry"
+
+
 def cli_month(args: list[str]) -> dict:
     """`python -m dashboard.costs ARGS --json`, run as a user runs it."""
     import json

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, costs, processes, usage
+from dashboard import charts, cost_view, costs, processes, usage, viewstate
 from dashboard.costs import money
 
+PAGE = "costs"
+ss = st.session_state
 st.title("Cost monitor")
 logs = processes.invocation_logs()
 measured = usage.summarize([r for p in logs for r in usage.read_invocations(p)])
@@ -29,47 +31,72 @@ def money_parts(parts: dict[str, float]) -> str:
     return " + ".join(f"{money(v)} {k}" for k, v in parts.items() if v > 0)
 
 
+DOOR_NAMES = {"rest": "REST API", "http": "HTTP API", "url": "Function URL"}
+DEFAULTS = {
+    "cost_requests": 100,
+    "cost_batch": 1,
+    "cost_duration": single_default,
+    "cost_memory": 256,
+    "cost_arch": "x86_64",
+    "cost_api": costs.FRONT_DOORS[0],
+    "cost_snapstart": False,
+    "cost_cold": RULES["typical_cold_start_share"],
+    "cost_init": round(bench["init_ms"], 1) if bench else 100.0,
+    "cost_free": True,
+    "cost_budget": 5.0,
+}
+CHOICES = {
+    "cost_requests": PER_DAY,
+    "cost_batch": [1, 2, 4, 8, 16, 32, 64],
+    "cost_memory": RULES["memory_options_mb"],
+    "cost_arch": ["x86_64", "arm64"],
+    "cost_api": list(costs.FRONT_DOORS),
+}
+RANGES = {"cost_duration": (0.01, 1000.0), "cost_cold": (0.0, 0.2), "cost_init": (0.0, 10_000.0), "cost_budget": (0.0, 1e6)}
+# the URL holds the settings: a link, Back/Forward or a return to this page sets the widgets (viewstate.py)
+view = cost_view.parse(st.query_params.to_dict(), DEFAULTS, CHOICES, RANGES)
+if viewstate.follows_url(PAGE):
+    ss.update(view)
+for k, v in DEFAULTS.items():
+    ss.setdefault(k, v)
+
 st.subheader("Calculator")
 c1, c2, c3 = st.columns(3)
-preds = c1.select_slider("Predictions per day", PER_DAY, value=100, key="cost_requests")
-batch = c1.select_slider("Predictions per call", [1, 2, 4, 8, 16, 32, 64], value=1, key="cost_batch")
+preds = c1.select_slider("Predictions per day", PER_DAY, key="cost_requests")
+batch = c1.select_slider("Predictions per call", CHOICES["cost_batch"], key="cost_batch")
 single = c1.number_input(
     "Handler time of a single call, full core (ms)",
-    0.01,
-    1000.0,
-    single_default,
+    *RANGES["cost_duration"],
     key="cost_duration",
     help=f"Default: {BENCH}. Each window past the first adds {per_window:.3f} ms (same benchmark). The guide assumed 100 ms.",
 )
-mem = c2.select_slider("Memory (MB)", RULES["memory_options_mb"], value=256, key="cost_memory")
-arch = c2.radio("Architecture", ["x86_64", "arm64"], horizontal=True, key="cost_arch")
+mem = c2.select_slider("Memory (MB)", CHOICES["cost_memory"], key="cost_memory")
+arch = c2.radio("Architecture", CHOICES["cost_arch"], horizontal=True, key="cost_arch")
 api = c2.radio(
     "Front door",
     list(costs.FRONT_DOORS),
     horizontal=True,
     key="cost_api",
-    help="; ".join(f"{d} = {costs.door_price_text(d)}" for d in costs.FRONT_DOORS) + " (dashboard/pricing.json)",
+    format_func=DOOR_NAMES.get,
+    help="; ".join(f"{DOOR_NAMES[d]}: {costs.door_price_text(d)}" for d in costs.FRONT_DOORS),
 )
-snap = c2.toggle("SnapStart", value=False, key="cost_snapstart", help="restores instead of INIT, plus a snapshot cache fee")
+snap = c2.toggle("SnapStart", key="cost_snapstart", help="restores instead of INIT, plus a snapshot cache fee")
 cold = c3.slider(
     "Cold-start share",
-    0.0,
-    0.2,
-    RULES["typical_cold_start_share"],
-    0.005,
+    *RANGES["cost_cold"],
+    step=0.005,
     key="cost_cold",
     help=f"Default: {RULES['cold_start_source']}. A local run's first calls are all cold, so its share says nothing.",
 )
 init_full = c3.number_input(
     "INIT per cold start, full core (ms)",
-    0.0,
-    10_000.0,
-    round(bench["init_ms"], 1) if bench else 100.0,
+    *RANGES["cost_init"],
     key="cost_init",
-    help="Default: benchmarks/results.json (process start to first answer, the cold-start benchmark). Billed since 2025-08-01.",
+    help="Default: the cold-start benchmark (process start to first answer). Billed since 2025-08-01.",
 )
-free = c3.toggle("Free tier", value=True, key="cost_free", help="Lambda's is permanent; API Gateway's lasts 12 months")
-budget = st.number_input("Monthly budget (USD)", 0.0, 1e6, 5.0, 0.5, key="cost_budget")
+free = c3.toggle("Free tier", key="cost_free", help="Lambda's is permanent; API Gateway's lasts 12 months")
+budget = st.number_input("Monthly budget (USD)", *RANGES["cost_budget"], step=0.5, key="cost_budget")
+viewstate.publish(PAGE, cost_view.params({k: ss[k] for k in DEFAULTS}), cost_view.params(view))
 
 scale = costs.cpu_scale(mem)
 call_ms = costs.handler_ms(batch, {"per_window_ms": per_window, "single_ms": single}) * scale
