@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.text import FEATURE_NAMES
 from models.features import FEATURES
 
 MOVING_AVERAGES = (20, 50)
@@ -161,7 +162,12 @@ def window_heatmap(features: list[float]) -> go.Figure:
     z = np.asarray(features).reshape(-1, len(FEATURES)).T
     fig = go.Figure(
         go.Heatmap(
-            z=z, y=list(FEATURES), x=list(range(-z.shape[1] + 1, 1)), colorscale="RdBu", zmid=0, colorbar={"title": "z-score"}
+            z=z,
+            y=[FEATURE_NAMES[f] for f in FEATURES],
+            x=list(range(-z.shape[1] + 1, 1)),
+            colorscale="RdBu",
+            zmid=0,
+            colorbar={"title": "z-score"},
         )
     )
     fig.update_layout(height=360, xaxis_title="trading day (0 = last)", margin={"l": 10, "r": 10, "t": 10, "b": 10})

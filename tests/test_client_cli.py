@@ -79,3 +79,15 @@ def test_a_csv_without_the_price_columns_says_which(tmp_path):
     path.write_text("Date,Close\n2012-01-03,1.0\n")
     with pytest.raises(client_cli.UsageError, match="lacks the column\\(s\\) Open, High, Low, Volume"):
         client_cli.read_csv(path)
+
+
+@pytest.mark.integration
+def test_the_readmes_python_example_runs_as_written(local_api, capsys):
+    """The README's ten lines, against the local API's own state file: they print an answer with its interval."""
+    import re
+
+    block = re.search(r"   ```python\n(.*?)   ```", (ROOT / "README.md").read_text(), re.S)[1]
+    code = "\n".join(line[3:] for line in block.splitlines())
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    exec(code.replace(".local/local_api.json", str(local_api.dir / "local_api.json")), {})
+    assert "'interval': {'low'" in capsys.readouterr().out

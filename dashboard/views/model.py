@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import data, sidebar
 from dashboard import model_tables as tables
-from dashboard.text import plain  # endpoint strings are shown as text, never Markdown
+from dashboard.text import feature_name, plain  # endpoint strings are shown as text, never Markdown
 from models.client import EndpointError
 
 st.title("Model")
@@ -17,15 +17,20 @@ except EndpointError as e:
 
 st.markdown(
     f"**{plain(card['name'])}**, version {plain(card['version'])}: {card['window']} trading days x {card['n_features']} "
-    f"features ({plain(', '.join(map(str, card['features'])))})."
+    f"features ({plain(', '.join(map(feature_name, card['features'])))})."
 )
+with st.expander("For developers: the features as GET /model names them"):
+    st.text(", ".join(map(str, card["features"])))
 st.write(
     f"Trained on {plain(', '.join(map(str, card['tickers'])))}; never saw "
     f"{plain(', '.join(map(str, card.get('held_out', []))) or 'nothing held out')}. "
     f"Target: {plain(card.get('target', 'next close'))}."
 )
 weights = dict(zip(card["ensemble"]["members"], card["ensemble"]["weights"], strict=True))
-st.write("Ensemble weights (fitted on validation data): " + ", ".join(f"**{plain(k)}** {v:.3f}" for k, v in weights.items()))
+st.write(
+    "Ensemble weights (fitted on validation data): "
+    + ", ".join(f"**{plain(tables.MODEL_NAMES.get(k, k))}** {v:.3f}" for k, v in weights.items())
+)
 cal = card["calibration"]
 st.write(
     f"Interval: {plain(cal['method'])}; level {cal['level']}, q = {cal['q']:.3f}. "
@@ -106,15 +111,17 @@ st.subheader("Training runs")
 runs = data.training_runs()
 summary = tables.read_runs_summary() if runs is None or runs.empty else None
 if runs is not None and not runs.empty:
-    records, source = runs.to_dict(orient="records"), "the MLflow tracking store (mlruns/; browse it with `make mlflow`)"
+    records, source = runs.to_dict(orient="records"), "the MLflow tracking store (browse it with `make mlflow`)"
 elif summary:
     records = summary["runs"]
-    source = f"models/runs.json, exported by `make experiments` on {summary['exported']} (no tracking store here)"
+    source = (
+        f"the committed summary of the runs, exported by `make experiments` on {summary['exported']} (no tracking store here)"
+    )
 else:
     records, source = [], ""
 if not records:
     st.info(
-        "No experiment tracking store yet, and no models/runs.json. Create one with `make experiments` (runs A, A0, B "
+        "No experiment tracking store yet, and no committed summary of runs. Create one with `make experiments` (runs A, A0, B "
         "and C) or `make train`; browse it with `make mlflow`."
     )
 else:

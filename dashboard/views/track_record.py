@@ -12,10 +12,14 @@ try:
     tickers = read.tickers(DEFAULT_DB)
     versions = read.versions(DEFAULT_DB)
 except read.NoLedger as e:
-    st.info(str(e))
+    st.info("No track record yet: run `make ledger` to record and score the test period.")
+    with st.expander("For developers: where the ledger is read"):
+        st.text(str(e))
     st.stop()
 if not tickers:
-    st.info(f"The ledger at {DEFAULT_DB} holds no forecasts yet: run `make ledger`.")
+    st.info("The ledger holds no forecasts yet: run `make ledger`.")
+    with st.expander("For developers: where the ledger is read"):
+        st.text(str(DEFAULT_DB))
     st.stop()
 
 # the URL is the view's single source: widgets are seeded from it on every run and write it back when changed
