@@ -225,3 +225,19 @@ def memory_tradeoff(df: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="duration (ms)", secondary_y=False)
     fig.update_yaxes(title_text="USD / 1M requests", secondary_y=True)
     return fig
+
+
+def bar_panels(panels: dict[str, tuple[list[str], list[float], float | None, str]], height: int = 300) -> go.Figure:
+    """Small bar charts side by side, each on an axis from 0 (a bar's length is its value) with its goal as a dashed
+    line: {title: (names, values, goal or None, goal label)}. What a wide table hid, at a glance."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
+    for i, (names, values, goal, label) in enumerate(panels.values(), start=1):
+        fig.add_trace(
+            go.Bar(x=names, y=values, text=[f"{v:.3g}" for v in values], textposition="outside", showlegend=False), 1, i
+        )
+        top = max([*values, goal or 0]) * 1.2 or 1.0
+        fig.update_yaxes(range=[0, top], row=1, col=i)
+        if goal is not None:
+            fig.add_hline(y=goal, line_dash="dash", line_color="crimson", annotation_text=label, row=1, col=i)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig

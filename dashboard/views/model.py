@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import data, sidebar
+from dashboard import charts, data, sidebar
 from dashboard import model_tables as tables
 from dashboard.text import feature_name, plain  # endpoint strings are shown as text, never Markdown
 from models.client import EndpointError
@@ -58,6 +58,23 @@ def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
         width="stretch",
         column_config={"interval": st.column_config.Column(pinned=True)},  # eleven columns scroll: the name stays
     )
+    served = block.get("served") or {}
+    terciles = [v for v in served.get("coverage_by_vol_tercile") or [] if isinstance(v, int | float)]
+    ratios = {k: goals.get(f"winkler_vs_{k}") for k in ("rolling", "garch")} if goals else {}
+    ratios = {k: v for k, v in ratios.items() if isinstance(v, int | float)}
+    panels = {}
+    if len(terciles) == 3:
+        panels["coverage (%) by volatility third"] = (["calm", "middle", "stormy"], [100 * v for v in terciles], 80.0, "80%")
+    if ratios:
+        names = {"rolling": "rolling volatility", "garch": "GARCH"}
+        panels["Winkler, x the baseline's (lower is better)"] = (
+            [names[k] for k in ratios],
+            list(ratios.values()),
+            0.95 if "rolling" in ratios else 1.0,
+            "goal 0.95 (rolling), 1 (GARCH)",
+        )
+    if panels:
+        st.plotly_chart(charts.bar_panels(panels), width="stretch", key=f"model_goals_{where}")
     if goals:
         # each goal as models.evaluate judged it (manifest.json's test_metrics.goals), with the figure it judged
         served = block.get("served") or {}
@@ -128,6 +145,24 @@ else:
     shown = tables.runs_table(records)
     st.dataframe(shown, hide_index=True, width="stretch", column_config={"run": st.column_config.Column(pinned=True)})
     st.caption(f"Source: {source}. A is the served configuration; A0 is A with the old interval.")
+    latest = {}
+    for r in records:
+        latest.setdefault(r["run"], r)
+    order = sorted(n for n in latest if all(latest[n].get(k) is not None for k in ("model_bytes", "latency_p50_us")))
+    if order:  # the figures the table scrolls out of sight, which decide between runs
+        wr = [n for n in order if latest[n].get("test_winkler_vs_rolling") is not None]
+        st.plotly_chart(
+            charts.bar_panels(
+                {
+                    "Winkler, x rolling volatility's": (wr, [latest[n]["test_winkler_vs_rolling"] for n in wr], 0.95, "goal"),
+                    "ONNX size (kB)": (order, [latest[n]["model_bytes"] / 1e3 for n in order], None, ""),
+                    "p50 latency (µs)": (order, [latest[n]["latency_p50_us"] for n in order], None, ""),
+                },
+                height=280,
+            ),
+            width="stretch",
+            key="model_runs_panels",
+        )
     metric = st.selectbox("Metric", [label for label, _ in tables.RUN_COLUMNS.values()], key="model_metric")
     key = next(k for k, (label, _) in tables.RUN_COLUMNS.items() if label == metric)
     newest = {}
@@ -142,8 +177,8 @@ else:
         fig = go.Figure(go.Bar(x=names, y=values, text=[fmt(v) for v in values], textposition="outside"))
         if key == "test_mase":
             fig.add_hline(y=1.0, line_dash="dash", annotation_text="naive forecast")
-        lo, hi = min(values), max(values)
-        pad = (hi - lo) * 0.5 or abs(hi) * 0.01 or 1.0
+        lo, hi = min([*values, 1.0]) if key == "test_mase" else min(values), max(values)
+        pad = max((hi - lo) * 0.5, abs(hi) * 0.05) or 1.0  # never less than 5% of the value: 0.0007 must look small
         fig.update_layout(
             height=320, yaxis_range=[lo - pad, hi + pad], yaxis_title=metric, margin={"l": 10, "r": 10, "t": 30, "b": 10}
         )

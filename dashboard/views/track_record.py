@@ -33,7 +33,7 @@ def to_url(name: str) -> None:
     st.query_params[tr.PREFIX + name] = st.session_state[tr.PREFIX + name]
 
 
-left, middle, right = st.columns(3)
+left, middle, right = st.columns([1, 1.3, 2])  # the Record choice is a sentence: it gets the room
 ticker = left.selectbox("Ticker", tickers, key="track_ticker", on_change=to_url, args=("ticker",))
 version = middle.selectbox("Model version", version_ids, key="track_version", on_change=to_url, args=("version",))
 which = right.selectbox(
