@@ -140,3 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     answer.pop("latency_ms", None)
     print(json.dumps(answer, indent=2) if args.json else describe(answer, as_of, target))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
