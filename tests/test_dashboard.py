@@ -201,7 +201,7 @@ def test_model_page_falls_back_to_the_committed_runs_summary(down_url, served_ca
     a = summary["runs"][[r["run"] for r in summary["runs"]].index("A")]
     assert runs.set_index("run").loc["A", "MASE (naive = 1)"] == f"{a['test_mase']:.4f}"
     assert a["test_mase"] == pytest.approx(served_card["test_metrics"]["overall"]["ensemble"]["mase"], abs=1e-12)  # served
-    assert any("models/runs.json, exported by `make experiments`" in c.value for c in at.caption)
+    assert any("the committed summary of the runs, exported by `make experiments`" in c.value for c in at.caption)
     assert not any("No experiment tracking store yet" in i.value for i in at.info)
     at.selectbox(key="model_metric").set_value("80% coverage").run()
     assert not at.exception
@@ -244,7 +244,7 @@ def test_deploy_to_aws_without_credentials_is_a_clear_error(down_url, monkeypatc
     assert at.button(key="deploy_aws").disabled  # nothing is created before the plan is confirmed
     plan = " ".join(c.value for c in at.code)
     assert "financial-forecasting-lstm" in plan and "python3.13" in plan
-    assert any("per million single predictions through rest" in m.value for m in at.markdown)
+    assert any("per million single predictions through the REST API" in m.value for m in at.markdown)
     at.checkbox(key="deploy_aws_confirm").check().run()
     at.button(key="deploy_aws").click().run()
     assert not at.exception
@@ -261,7 +261,7 @@ def test_deploy_page_shows_the_runtime_support_date_without_aws(down_url, monkey
     at = app(down_url, page="views/deploy.py")
     assert any("python3.13 (Amazon Linux 2023) is supported until 2029-06-30" in c.value for c in at.caption)
     at.radio(key="deploy_front_door").set_value("url").run()
-    assert "url" in " ".join(c.value for c in at.code) and any("through url" in m.value for m in at.markdown)
+    assert "url" in " ".join(c.value for c in at.code) and any("through the Function URL" in m.value for m in at.markdown)
 
 
 def test_deploy_locally_keeps_its_log_and_message_in_its_own_section(down_url, monkeypatch):

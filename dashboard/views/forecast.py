@@ -106,8 +106,7 @@ stale = [f"{r['Ticker']} ({r['As of']})" for r in rows if r["As of"] < str(end)]
 if stale:
     st.warning(plain(f"Data ends before the as-of day {end} for {', '.join(stale)}: those cards are as of that day."))
 noise = forecasting.within_noise(rows)
-if noise:
-    st.caption(plain(noise))
+st.caption((plain(noise) + " " if noise else "") + f"Forecasts by {plain(card['name'])}, version {plain(card['version'])}.")
 
 c1, c2 = st.columns([1, 1])
 preset = c1.segmented_control("Range", list(forecasting.RANGES), key="forecast_range", required=True)
