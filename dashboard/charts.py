@@ -176,40 +176,40 @@ def window_heatmap(features: list[float]) -> go.Figure:
 
 def cost_curves(
     curves: dict[str, tuple[list[float], list[float]]], breakpoints: dict[str, float], current: float | None
-) -> go.Figure:
-    """Monthly cost against requests per day on log axes; free-tier breakpoints and the current traffic as vertical lines."""
-    fig = go.Figure()
-    ys = [max(v, 1e-4) for _, y in curves.values() for v in y]
-    lo, hi = min(ys), max(ys)
-    dashes = {"x86_64": "solid", "arm64": "dot"}
-    for name, (x, y) in curves.items():
-        fig.add_trace(
-            go.Scatter(
-                x=x, y=[max(v, 1e-4) for v in y], name=name, mode="lines", line={"dash": dashes.get(name.split()[0], "solid")}
-            )
+) -> alt.Chart:
+    """Monthly cost against calls per day on log axes, free-tier breakpoints and the current traffic as vertical rules.
+    A month inside the free tier costs $0, which a log axis cannot draw: the y axis starts at the first paid cent's
+    tenth, and the zero stretch is named in the legend rather than drawn as a flat line. Vega-Lite, like the Forecast
+    page's first chart: the page's first chart waits for no Plotly bundle."""
+    rows = [
+        {"front door": name, "calls a day": x, "USD a month": y}
+        for name, (xs, ys) in curves.items()
+        for x, y in zip(xs, ys, strict=True)
+        if y > 0
+    ]
+    data = pd.DataFrame(rows, columns=["front door", "calls a day", "USD a month"])
+    free = {name: max((x for x, y in zip(xs, ys, strict=True) if y <= 0), default=None) for name, (xs, ys) in curves.items()}
+    data["front door"] = [f"{n} (free below {free[n]:,.0f}/day)" if free[n] else n for n in data["front door"]]
+    x = alt.X("calls a day:Q", scale=alt.Scale(type="log"), title="calls per day")
+    lines = (
+        alt.Chart(data)
+        .mark_line()
+        .encode(
+            x=x,
+            y=alt.Y("USD a month:Q", scale=alt.Scale(type="log"), title="USD per month (list prices)"),
+            color=alt.Color("front door:N", legend=alt.Legend(orient="bottom", columns=3)),
+            strokeDash=alt.StrokeDash("front door:N", legend=None),
+            tooltip=["front door:N", alt.Tooltip("calls a day:Q", format=",.0f"), alt.Tooltip("USD a month:Q", format="$,.4f")],
         )
-    marks = {**breakpoints, **({"your traffic": current} if current else {})}
-    for label, x in marks.items():  # traces, not shapes: shapes on log axes take other coordinates
-        fig.add_trace(
-            go.Scatter(
-                x=[x, x],
-                y=[lo, hi],
-                mode="lines",
-                name=label,
-                hovertemplate=f"{label}: {x:,.0f}/day",
-                line={"color": "crimson" if label == "your traffic" else "gray", "dash": "dash", "width": 1},
-            )
-        )
-    fig.update_layout(
-        xaxis_type="log",
-        yaxis_type="log",
-        xaxis_title="requests per day",
-        yaxis_title="USD per month (0 drawn at $0.0001)",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": -0.2},
     )
-    return fig
+    marks = {**breakpoints, **({"your traffic": current} if current else {})}
+    rules = alt.Chart(pd.DataFrame([{"mark": k, "calls a day": v} for k, v in marks.items()])).mark_rule(strokeDash=[4, 3])
+    rules = rules.encode(
+        x=x,
+        color=alt.condition(alt.datum.mark == "your traffic", alt.value("crimson"), alt.value("gray")),
+        tooltip=["mark:N", alt.Tooltip("calls a day:Q", format=",.0f")],
+    )
+    return alt.layer(lines, rules).properties(height=420)
 
 
 def memory_tradeoff(df: pd.DataFrame) -> go.Figure:

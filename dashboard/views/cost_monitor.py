@@ -168,7 +168,7 @@ st.caption(
 st.subheader("Cost against traffic")
 xs = np.logspace(1, 7, 61)
 curves = {
-    f"{a} {p.upper()}": (
+    f"{DOOR_NAMES[p]}, {a}": (
         xs.tolist(),
         [costs.monthly_cost(replace(u, requests_per_day=x, arch=a, api=p))["total_usd"] for x in xs],
     )
@@ -181,7 +181,7 @@ breaks = {
     "400k free GB-s": prices["lambda"]["free_tier"]["gb_seconds"] / (costs.billed_ms(call_ms) / 1000 * mem / 1024) / u.days,
 }
 shown = {k: v for k, v in breaks.items() if v < 1e8} if free else {}
-st.plotly_chart(charts.cost_curves(curves, shown, preds / batch), width="stretch", key="cost_curves")
+st.altair_chart(charts.cost_curves(curves, shown, preds / batch), width="stretch", key="cost_curves")
 st.caption("Calls a day on the x axis; durations as in the calculator.")
 
 st.subheader("Front doors per million predictions")
