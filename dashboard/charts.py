@@ -178,8 +178,8 @@ def cost_curves(
     curves: dict[str, tuple[list[float], list[float]]], breakpoints: dict[str, float], current: float | None
 ) -> alt.Chart:
     """Monthly cost against calls per day on log axes, free-tier breakpoints and the current traffic as vertical rules.
-    A month inside the free tier costs $0, which a log axis cannot draw: the y axis starts at the first paid cent's
-    tenth, and the zero stretch is named in the legend rather than drawn as a flat line. Vega-Lite, like the Forecast
+    A month inside the free tier costs $0, which a log axis cannot draw: that stretch is left out rather than drawn as
+    a flat line at a made-up floor (the page's caption names it). Vega-Lite, like the Forecast
     page's first chart: the page's first chart waits for no Plotly bundle."""
     rows = [
         {"front door": name, "calls a day": x, "USD a month": y}
@@ -188,8 +188,6 @@ def cost_curves(
         if y > 0
     ]
     data = pd.DataFrame(rows, columns=["front door", "calls a day", "USD a month"])
-    free = {name: max((x for x, y in zip(xs, ys, strict=True) if y <= 0), default=None) for name, (xs, ys) in curves.items()}
-    data["front door"] = [f"{n} (free below {free[n]:,.0f}/day)" if free[n] else n for n in data["front door"]]
     x = alt.X("calls a day:Q", scale=alt.Scale(type="log"), title="calls per day")
     lines = (
         alt.Chart(data)
@@ -227,7 +225,7 @@ def memory_tradeoff(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def bar_panels(panels: dict[str, tuple[list[str], list[float], float | None, str]], height: int = 300) -> go.Figure:
+def bar_panels(panels: dict[str, tuple[list[str], list[float], float | list[float] | None, str]], height: int = 300) -> go.Figure:
     """Small bar charts side by side, each on an axis from 0 (a bar's length is its value) with its goal as a dashed
     line: {title: (names, values, goal or None, goal label)}. What a wide table hid, at a glance."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
@@ -235,9 +233,14 @@ def bar_panels(panels: dict[str, tuple[list[str], list[float], float | None, str
         fig.add_trace(
             go.Bar(x=names, y=values, text=[f"{v:.3g}" for v in values], textposition="outside", showlegend=False), 1, i
         )
-        top = max([*values, goal or 0]) * 1.2 or 1.0
+        goals = goal if isinstance(goal, list) else None  # one goal per bar: a crimson tick on each
+        top = max([*values, *(goals or [goal or 0])]) * 1.2 or 1.0
         fig.update_yaxes(range=[0, top], row=1, col=i)
-        if goal is not None:
+        if goals:
+            tick = {"symbol": "line-ew", "size": 60, "line": {"width": 3, "color": "crimson"}}
+            fig.add_trace(go.Scatter(x=names, y=goals, mode="markers", marker=tick, name=label, showlegend=False), 1, i)
+            fig.add_annotation(text=label, showarrow=False, xref="paper", x=1, y=top, row=1, col=i, font={"color": "crimson"})
+        elif goal is not None:
             fig.add_hline(y=goal, line_dash="dash", line_color="crimson", annotation_text=label, row=1, col=i)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig

@@ -182,7 +182,15 @@ breaks = {
 }
 shown = {k: v for k, v in breaks.items() if v < 1e8} if free else {}
 st.altair_chart(charts.cost_curves(curves, shown, preds / batch), width="stretch", key="cost_curves")
-st.caption("Calls a day on the x axis; durations as in the calculator.")
+free_to = max((x for xs, ys in curves.values() for x, y in zip(xs, ys, strict=True) if y <= 0), default=None)
+st.caption(
+    "Calls a day on the x axis; durations as in the calculator."
+    + (
+        f" Up to about {free_to:,.0f} calls a day every front door is inside the free tier ($0), which a log axis cannot draw."
+        if free_to
+        else ""
+    )
+)
 
 st.subheader("Front doors per million predictions")
 if bench:
@@ -251,7 +259,7 @@ if measured:
         st.write(
             f"At the logged mix ({1 / calls_per_pred:.1f} predictions a call, "
             f"{m['duration_per_prediction_ms']:.3f} ms a prediction here, x {scale:.2f} at {mem} MB), a million "
-            f"predictions cost {', '.join(f'{money(v)} ({k})' for k, v in mix['doors'].items())} (warm calls, list "
+            f"predictions cost {', '.join(f'{money(v)} ({DOOR_NAMES[k]})' for k, v in mix['doors'].items())} (warm calls, list "
             "prices, as in the table above): "
             f"{mix['times_cheaper']['url']:.1f}x cheaper than the guide through a Function URL at this mix (the table's "
             "single calls are one prediction a call). At the logged rate ("

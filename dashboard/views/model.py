@@ -64,14 +64,19 @@ def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
     ratios = {k: v for k, v in ratios.items() if isinstance(v, int | float)}
     panels = {}
     if len(terciles) == 3:
-        panels["coverage (%) by volatility third"] = (["calm", "middle", "stormy"], [100 * v for v in terciles], 80.0, "80%")
+        panels["coverage (%) by volatility third"] = (
+            ["calm", "middle", "stormy"],
+            [100 * v for v in terciles],
+            80.0,
+            "80% level",
+        )
     if ratios:
         names = {"rolling": "rolling volatility", "garch": "GARCH"}
         panels["Winkler, x the baseline's (lower is better)"] = (
             [names[k] for k in ratios],
             list(ratios.values()),
-            0.95 if "rolling" in ratios else 1.0,
-            "goal 0.95 (rolling), 1 (GARCH)",
+            [{"rolling": 0.95, "garch": 1.0}[k] for k in ratios],
+            "goal: the tick on each bar",
         )
     if panels:
         st.plotly_chart(charts.bar_panels(panels), width="stretch", key=f"model_goals_{where}")
