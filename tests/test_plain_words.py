@@ -86,6 +86,20 @@ def test_the_track_record_page_speaks_plainly_without_a_ledger(tmp_path, monkeyp
     assert developer_words(at) == []
 
 
+def test_the_track_record_page_speaks_plainly_over_a_ledger(tmp_path, monkeypatch):
+    """With a ledger: its charts, alarms and scorecard, and no file path or module name (the scorecard's columns are
+    the words `make ledger` prints)."""
+    import ledger.store
+    from tests.test_track_record import make_ledger
+
+    db = tmp_path / "ledger.sqlite"
+    monkeypatch.setattr(ledger.store, "DEFAULT_DB", db)
+    make_ledger(db)
+    at = open_page("http://127.0.0.1:9/prod", "views/track_record.py")
+    assert len(at.metric) >= 4
+    assert developer_words(at) == []
+
+
 def test_the_scan_finds_what_it_is_for():
     """The patterns catch each kind of developer word the issue found, and pass plain prose."""
     words = [

@@ -48,7 +48,8 @@ viewstate.publish(
 
 shown = read.view(DEFAULT_DB, ticker, version, which)
 s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
-st.text(f"Ledger: {DEFAULT_DB}")
+with st.expander("For developers: where the ledger is read"):
+    st.text(str(DEFAULT_DB))
 st.text(
     f"Model version {version}: " + (f"deployed {deployed} (its first live forecast)" if deployed else "no live forecasts yet")
 )
@@ -97,5 +98,5 @@ st.caption(
     "Relative to the last close, lower is better; the baselines are the naive point with rolling 20-day and "
     "GARCH(1,1) intervals on the same days."
 )
-st.subheader("Scorecard (ledger.scoring.scorecard, as `make ledger` prints it)")
+st.subheader("Scorecard, as `make ledger` prints it")
 st.dataframe(read.scorecard_table([card]), hide_index=True, width="stretch")
