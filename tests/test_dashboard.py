@@ -355,7 +355,9 @@ def test_cost_monitor_money_figures_agree_with_the_cli_and_say_what_they_are(dow
         widget.set_value(value).run()
     assert not at.exception, [e.value for e in at.exception]
     caption = next(c.value for c in at.caption if c.value.startswith("A call of"))
-    command = next(c.value for c in at.code if c.value.startswith("python -m dashboard.costs ") and "--front-doors" not in c.value)
+    command = next(
+        c.value for c in at.code if c.value.startswith("python -m dashboard.costs ") and "--front-doors" not in c.value
+    )
     args = command.removeprefix("python -m dashboard.costs ").split()  # in the developers' expander
     month, paid = cli_month(args), cli_month([*args, "--no-free-tier"])
     metrics = {m.label: m.value for m in at.metric}
