@@ -33,6 +33,8 @@ def template_front_doors(path: Path = TEMPLATE_PATH) -> tuple[str, ...]:
 
 
 FRONT_DOORS = template_front_doors()
+# what a page calls each front door (the template's values are the deployer's --api words)
+DOOR_NAMES = {"rest": "REST API", "http": "HTTP API", "url": "Function URL"}
 PRICED_ACCESS = (*FRONT_DOORS, DIRECT)  # what the cost model prices: every front door, and a direct invoke
 
 

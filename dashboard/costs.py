@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from dashboard.cost_model import (
+    DOOR_NAMES,
     FRONT_DOORS,
     PRICED_ACCESS,
     ROOT,
@@ -39,6 +40,7 @@ from models.client import MAX_BATCH
 
 # what the pages and tests reach as `costs.NAME`: the model's functions, and the measured durations and money text here
 __all__ = [
+    "DOOR_NAMES",
     "FRONT_DOORS",
     "PRICED_ACCESS",
     "Usage",

@@ -20,6 +20,7 @@ COMPARE = "Compare"
 MAX_TICKERS = 8
 NOISE_CONFIDENCE = 0.55  # below this the direction is about a coin toss (the README: mean confidence 0.516)
 NA = "n/a"
+CSV_DECIMALS = 4  # prices to 1/100 of a cent: 57.5627, never 57.56270000000001
 COVERAGE_HERE, WINKLER_HERE = "Coverage, this backtest (%)", "Winkler, this backtest"
 COVERAGE_TEST, WINKLER_TEST = "Coverage, test period (%)", "Winkler, test period"
 
@@ -259,15 +260,99 @@ def normalised_closes(frames: dict[str, pd.DataFrame], start, end) -> dict[str, 
 
 
 def backtest_table(bt: pd.DataFrame, ticker: str) -> pd.DataFrame:
-    """The backtest as the CSV download and the reader see it: one row per forecast day, prices in the ticker's units."""
+    """The backtest as the CSV download and the reader see it: one row per forecast, made as of one day for the next
+    (the target day), prices in the ticker's units rounded to CSV_DECIMALS."""
     return pd.DataFrame(
         {
             "Ticker": ticker,
-            "Date": pd.to_datetime(bt["date"]).dt.date.astype(str),
-            "Previous close": bt["last_close"],
+            "As of": pd.to_datetime(bt["as_of"]).dt.date.astype(str),
+            "Target day": pd.to_datetime(bt["date"]).dt.date.astype(str),
+            "Close as of": bt["last_close"],
             "Forecast": bt["prediction"],
             "Interval low": bt["low"],
             "Interval high": bt["high"],
             "Actual close": bt["actual"],
         }
+    ).round(CSV_DECIMALS)
+
+
+def target_day(ohlcv: pd.DataFrame, last_day) -> tuple[pd.Timestamp, float | None]:
+    """The day a forecast made as of `last_day` is for, and its actual close when the data has it. The data's own next
+    row is the target (its own calendar, DESIGN "Calendars"); past the data's end it is the next weekday."""
+    from models.data import next_day
+
+    target = next_day(ohlcv, last_day)
+    return target, (float(ohlcv.loc[target, "Close"]) if target in ohlcv.index else None)
+
+
+def outcome(answer: dict, actual: float | None) -> dict:
+    """What the card says about a forecast: direction, how sure, and, once the target day's close is known, whether it
+    fell inside the interval (a hit) and whether the direction was right."""
+    last, pred, iv = answer.get("last_close"), answer["prediction"], answer["interval"]
+    up = pred >= last if last else None
+    out = {"direction": NA if up is None else ("up" if up else "down"), "sure": 100 * answer["confidence"]}
+    if actual is not None:
+        out["hit"] = iv["low"] <= actual <= iv["high"]
+        out["direction_right"] = None if up is None or actual == last else (actual > last) == up
+    return out
+
+
+def card_lines(row: dict) -> tuple[str, str, str, str, str | None]:
+    """A forecast card's text: (label, value, change, detail, actual-or-None). Plain text; tickers escaped by the caller."""
+    level = row["Interval level (%)"]
+    label = f"{row['Ticker']} · target {row['Target day']}"  # short: four cards a row at 1280 px
+    detail = (
+        f"{level:.0f}% range {row['Interval low']:,.2f} to {row['Interval high']:,.2f} · {row['Direction']}, "
+        f"{row['Confidence (%)']:.0f}% sure · as of {row['As of']}, close {row['Last close']:,.2f}"
     )
+    actual = None
+    if row.get("Actual close") is not None:
+        verdict = "hit (inside the range)" if row["Hit"] else "miss (outside the range)"
+        right = {True: "direction right", False: "direction wrong", None: "no move"}[row["Direction right"]]
+        actual = f"Actual close {row['Actual close']:,.2f}: {verdict}, {right}"
+    return label, f"{row['Forecast (next close)']:,.2f}", f"{row['Change (%)']:+.2f}%", detail, actual
+
+
+def card_row(row: dict, answer: dict, target, actual: float | None) -> dict:
+    """forecast_row plus what the card shows: the target day, the interval level, and the outcome once known."""
+    o = outcome(answer, actual)
+    iv = answer["interval"]
+    return {
+        **row,
+        "Target day": pd.Timestamp(target).date().isoformat(),
+        "Direction": o["direction"],
+        "Interval level (%)": 100 * iv.get("level", 0.8),
+        "Interval low": iv["low"],
+        "Interval high": iv["high"],
+        "Actual close": actual,
+        "Hit": o.get("hit"),
+        "Direction right": o.get("direction_right"),
+    }
+
+
+def forecasts_csv(rows: list[dict]) -> str:
+    """The forecasts as the CSV download holds them: as-of and target day named, floats rounded."""
+    cols = ["Ticker", "As of", "Target day", "Last close", "Forecast (next close)", "Change (%)", "Confidence (%)"]
+    cols += ["Interval level (%)", "Interval low", "Interval high", "Actual close", "Data"]
+    return pd.DataFrame(rows)[cols].round(CSV_DECIMALS).to_csv(index=False)
+
+
+def rebased_forecasts(frames: dict[str, pd.DataFrame], start, rows: list[dict]) -> pd.DataFrame:
+    """Each card's forecast and interval on the comparison chart's scale (the close on its first day = 100)."""
+    out = []
+    for r in rows:
+        close = frames[r["Ticker"]]["Close"]
+        shown = close[close.index >= pd.Timestamp(start)]
+        if shown.empty or pd.Timestamp(r["As of"]) < shown.index[0]:
+            continue
+        k = 100 / float(shown.iloc[0])
+        out.append(
+            {
+                "ticker": r["Ticker"],
+                "date": pd.Timestamp(r["Target day"]),
+                "close": r["Forecast (next close)"] * k,
+                "low": r["Interval low"] * k,
+                "high": r["Interval high"] * k,
+            }
+        )
+    return pd.DataFrame(out, columns=["ticker", "date", "close", "low", "high"])

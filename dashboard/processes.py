@@ -154,7 +154,8 @@ def runtime_support(runtime: str) -> str:
     if not lines:
         return f"the support dates of {runtime} could not be read: {(r.stderr or 'no output').strip()[-200:]}"
     parts = lines[0].split(None, 2)
-    return f"{parts[2] if len(parts) == 3 else lines[0]} ({lines[-1].strip('()')})"
+    checked = lines[-1].strip("()").split("; sources")[0]  # where the dates come from is the deployer's detail, not the page's
+    return f"{parts[2] if len(parts) == 3 else lines[0]} ({checked})"
 
 
 def training_runs() -> list[dict] | None:

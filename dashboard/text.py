@@ -21,3 +21,23 @@ def plain(value: object, max_chars: int = MAX_CHARS) -> str:
     if len(s) > max_chars:
         s = s[: max_chars - 1] + "…"
     return _PUNCTUATION.sub(r"\\\1", s)
+
+
+# the model's features in words a reader knows (the API's names, e.g. log_return, are for developers)
+FEATURE_NAMES = {
+    "close": "close",
+    "log_return": "daily log return",
+    "range_hl": "high-low range",
+    "body_oc": "open-to-close move",
+    "volume_ratio20": "volume against its 20-day mean",
+    "sma10_gap": "gap to the 10-day average",
+    "sma50_gap": "gap to the 50-day average",
+    "rsi14": "RSI over 14 days",
+    "volatility20": "20-day volatility",
+    "momentum20": "20-day momentum",
+}
+
+
+def feature_name(name: object) -> str:
+    """A feature's plain name when this dashboard knows it, else the endpoint's own (escaped by the caller)."""
+    return FEATURE_NAMES.get(str(name), str(name))

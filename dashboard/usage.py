@@ -57,6 +57,7 @@ def summarize(records: list[dict], days: int = 30) -> dict | None:
         "errors": sum(1 for r in recs if r.get("status", 200) >= 500),
         "client_errors": sum(1 for r in recs if 400 <= r.get("status", 200) < 500),
         "span_hours": span_h,
+        "logged_minutes": (max(ts) - min(ts)).total_seconds() / 60,  # what the log covers; span_hours is at least MIN_SPAN_H
         "first": min(ts).isoformat(),
         "last": max(ts).isoformat(),
         "duration_p50_ms": float(np.percentile(dur, 50)),

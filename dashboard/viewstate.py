@@ -22,6 +22,7 @@ import streamlit as st
 PAGE_KEYS: dict[str, tuple[str, ...]] = {
     "forecast": ("tickers", "range", "end", "chart", "source"),
     "track-record": ("track_ticker", "track_version", "track_record"),
+    "costs": ("per_day", "batch", "ms", "memory", "arch", "door", "snapstart", "cold", "init", "free", "budget"),
 }
 PASS_THROUGH = ("", "home")  # the root forwards its query string to the Forecast page
 

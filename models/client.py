@@ -222,3 +222,9 @@ class ForecastClient:
                 first.args = (first.message,)
             raise first
         return answers  # type: ignore[return-value]
+
+
+if __name__ == "__main__":  # `python -m models.client AAPL`: the command line lives in models/client_cli.py, which
+    import runpy  # imports this module: run by name, so the import graph keeps no circle
+
+    runpy.run_module("models.client_cli", run_name="__main__", alter_sys=True)

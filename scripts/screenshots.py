@@ -64,6 +64,17 @@ def wait_rendered(page, timeout_ms: int = 30_000, quiet_ms: int = 1500) -> None:
     raise TimeoutError("the page did not settle")
 
 
+DRAWN = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(d => d.querySelector('table tr td'))
+    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+    && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('svg, canvas'))"""
+
+
+def wait_drawn(page, timeout_ms: int = 60_000) -> None:
+    """Every table and chart on the page has drawn its content: a quiet page can still hold empty frames."""
+    page.wait_for_function(DRAWN, timeout=timeout_ms, polling=200)
+    page.wait_for_timeout(500)  # the last frame's paint
+
+
 def start_servers() -> tuple[str, subprocess.Popen]:
     proc = launch_process(
         [sys.executable, str(ROOT / "scripts" / "run.py"), "--port", "3300", "--dashboard-port", "8700"],
@@ -106,9 +117,17 @@ def main(argv: list[str] | None = None) -> int:
             for name, path in PAGES.items():
                 page.goto(f"{url}/{path}")
                 wait_rendered(page)
+                wait_drawn(page)
                 out = args.out / f"{name}.png"
                 page.screenshot(path=str(out), full_page=True)
                 print(f"wrote {out}")
+            first = browser.new_page(viewport={"width": 1280, "height": 800})  # what a laptop shows before scrolling
+            first.goto(f"{url}/forecast")
+            wait_rendered(first)
+            wait_drawn(first)
+            out = args.out / "forecast_first_screen.png"
+            first.screenshot(path=str(out))
+            print(f"wrote {out}")
             browser.close()
     finally:
         if proc is not None:

@@ -139,7 +139,7 @@ def no_network(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(data, "_last_live_failure", 0.0)
+    monkeypatch.setattr(data, "_network", [0.0, False])  # never checked: the next load probes (and fails)
     monkeypatch.delenv("FORECAST_OFFLINE", raising=False)
     return tmp_path
 

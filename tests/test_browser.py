@@ -78,6 +78,23 @@ def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
+def expect_text(page, text: str, timeout_ms: int = 60_000) -> None:
+    """Wait for `text` in the main area itself: a loaded machine may look quiet before the section has drawn."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stMain")).to_contain_text(text, timeout=timeout_ms)
+
+
+def wait_grid(page, header: str, timeout_ms: int = 90_000) -> None:
+    """Wait until a table with a column `header` has drawn."""
+    page.wait_for_function(
+        """h => [...document.querySelectorAll('[data-testid="stDataFrame"] table tr:first-child')]
+                  .some(tr => [...tr.querySelectorAll('th,td')].some(c => c.innerText.trim() === h))""",
+        arg=header,
+        timeout=timeout_ms,
+    )
+
+
 UNSET = re.compile(r"\b(None|nan|NaN)\b")
 
 
@@ -97,8 +114,36 @@ def grid(page, header: str) -> list[dict[str, str]]:
     raise AssertionError(f"no table with a column {header!r} on {page.url}")
 
 
-def forecast_tickers(page) -> list[str]:
-    return [r["Ticker"] for r in grid(page, "Forecast (next close)")]
+def forecast_cards(page, n: int) -> list[dict]:
+    """The Forecast page's cards once the n-th has drawn (waiting for the element asserted, not for quiet): each card's
+    ticker, target day, forecast and range line, and its box on the page."""
+    page.locator(f".st-key-forecast_card_{n - 1}").wait_for(timeout=90_000)
+    page.locator(f".st-key-forecast_card_{n}").wait_for(state="detached", timeout=60_000)  # a card left from before
+    out = []
+    for i in range(n):
+        card = page.locator(f".st-key-forecast_card_{i}")
+        label = card.get_by_test_id("stMetricLabel").inner_text()
+        out.append(
+            {
+                "ticker": label.split(" · ")[0],
+                "target": label.split("target ")[-1],
+                "forecast": card.get_by_test_id("stMetricValue").inner_text(),
+                "text": card.inner_text(),
+                "box": card.bounding_box(),
+            }
+        )
+    return out
+
+
+def forecast_tickers(page, n: int) -> list[str]:
+    return [c["ticker"] for c in forecast_cards(page, n)]
+
+
+def forecast_marks(page, n: int) -> dict[str, str]:
+    """The comparison chart's forecast diamonds (SVG, labelled "forecast <ticker>"), once n have drawn: ticker -> fill."""
+    marks = page.locator('[data-testid="stVegaLiteChart"] path[aria-label^="forecast "]')
+    marks.nth(n - 1).wait_for(timeout=60_000)
+    return {m.get_attribute("aria-label").removeprefix("forecast "): m.get_attribute("fill") for m in marks.all()}
 
 
 def chosen_tickers(page) -> list[str]:
@@ -122,9 +167,19 @@ def clean(page) -> None:
 def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
     """Issue 17's acceptance journey: default view, add a ticker, Back, a shared link, a page switch, a CSV download."""
     dash, _ = servers
-    # 1. the default view: every default ticker forecast, no "no data" message, and the address bar holds the view
+    # 1. the default view on a 1280 x 800 screen: every default ticker's card (target day, forecast, range) on the
+    # first screen, a forecast mark per ticker on the comparison chart, no "no data" message, the URL holds the view
+    page.set_viewport_size({"width": 1280, "height": 800})
     open_forecast(page, dash + "/forecast")
-    assert forecast_tickers(page) == ["AAPL", "MSFT", "^IXIC"]
+    first = forecast_cards(page, 3)
+    assert [c["ticker"] for c in first] == ["AAPL", "MSFT", "^IXIC"]
+    for c in first:
+        assert c["box"]["y"] >= 0 and c["box"]["y"] + c["box"]["height"] <= 800, f"{c['ticker']}'s card is below the fold"
+        assert c["target"] == "2013-03-01" and float(c["forecast"].replace(",", "")) > 0, c
+        assert re.search(r"80% range [\d,.]+ to [\d,.]+", c["text"]) and "Actual close" in c["text"], c["text"]
+    colours = forecast_marks(page, 3)
+    assert sorted(colours) == ["AAPL", "MSFT", "^IXIC"] and len(set(colours.values())) == 3, colours
+    page.set_viewport_size({"width": 1400, "height": 1800})
     assert "no data" not in main_text(page).lower()
     clean(page)
     default_url = page.url
@@ -134,20 +189,21 @@ def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
     page.get_by_role("option", name="IBM", exact=True).click()
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(r"tickers=AAPL%2CMSFT%2C%5EIXIC%2CIBM"), timeout=60_000)
-    wait_rendered(page, timeout_ms=60_000)
-    assert forecast_tickers(page) == ["AAPL", "MSFT", "^IXIC", "IBM"]
+    assert forecast_tickers(page, 4) == ["AAPL", "MSFT", "^IXIC", "IBM"]
+    added = forecast_marks(page, 4)
+    assert {t: added[t] for t in colours} == colours, "adding IBM recoloured another ticker"
+    assert added["IBM"] not in colours.values()
     # 3. Back undoes it: the URL, the widget and the table
     page.go_back()
     page.wait_for_url(default_url, timeout=30_000)
-    wait_rendered(page, timeout_ms=60_000)
-    assert chosen_tickers(page) == ["AAPL", "MSFT", "^IXIC"] and forecast_tickers(page) == ["AAPL", "MSFT", "^IXIC"]
+    assert forecast_tickers(page, 3) == ["AAPL", "MSFT", "^IXIC"] and chosen_tickers(page) == ["AAPL", "MSFT", "^IXIC"]
     # 4. a shared link shows exactly its tickers and range (the defaults are not added)
     open_forecast(page, dash + "/forecast?tickers=IBM&range=6M&end=2012-06-29&chart=IBM")
-    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
+    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page, 1) == ["IBM"]
     assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
     assert page.locator('.st-key-forecast_range [aria-checked="true"]').inner_text() == "6M"
-    assert "backtested days (2011-12-29 to 2012-06-29)" in main_text(page)  # the link's 6M range, all backtested
-    assert "IBM: one-day-ahead forecasts" in main_text(page)  # the chart the link named: IBM's, with its backtest
+    expect_text(page, "backtested days (2011-12-29 to 2012-06-29)")  # the link's 6M range, all backtested
+    expect_text(page, "IBM: one-day-ahead forecasts")  # the chart the link named: IBM's, with its backtest
     clean(page)
     shared = page.url
     # 5. to the Model page and back: the Model page's URL carries no Forecast state, and the view comes back
@@ -158,7 +214,7 @@ def test_a_user_journey_through_the_forecast_page(servers, page, tmp_path):
     nav(page).get_by_role("link", name="Forecast", exact=True).click()
     page.wait_for_url(shared, timeout=30_000)
     wait_rendered(page, timeout_ms=60_000)
-    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
+    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page, 1) == ["IBM"]
     assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
     # 6. the forecasts and the backtest download as CSV
     for label, first_column in (("Download the forecasts (CSV)", "Ticker"), ("Download the backtest (CSV)", "Ticker")):
@@ -234,13 +290,13 @@ def test_one_back_undoes_every_page_switch(servers, page):
     ):
         switch_to(page, name, re.compile(rf"/{path}$"), forward_entries=min(i, 1))
         back_to(page, shared)
-        assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"], f"Back from {name}"
+        assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page, 1) == ["IBM"], f"Back from {name}"
         assert page.locator(".st-key-forecast_end input").input_value() == "2012-06-29"
-        assert "IBM: one-day-ahead forecasts" in main_text(page)
+        expect_text(page, "IBM: one-day-ahead forecasts")
     # to the Forecast page from another one: its link opens the view it showed last; Back, Back retraces the switches
     switch_to(page, "Cost monitor", re.compile(r"/costs$"), forward_entries=1)
     switch_to(page, "Forecast", shared)
-    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page) == ["IBM"]
+    assert chosen_tickers(page) == ["IBM"] and forecast_tickers(page, 1) == ["IBM"]
     back_to(page, re.compile(r"/costs$"))
     assert page.get_by_role("heading", name="Cost monitor", exact=True).count() >= 1
     back_to(page, shared)
@@ -252,14 +308,15 @@ WIDE_BY_DESIGN = {"interval", "run"}
 
 
 def test_tables_fit_a_1280_by_800_window(servers, browser):
-    """No table cuts a column off at 1280 x 800 with the sidebar open (the Forecast table's "Data" column was cut):
+    """No table cuts a column off at 1280 x 800 with the sidebar open (the Forecast table's "Data" column once was):
     each grid's content is no wider than the grid, apart from the two that scroll by design."""
     dash, _ = servers
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     try:
         checked = []
-        for path in ("/forecast", "/costs", "/model"):
+        for path, header in (("/forecast", "MASE"), ("/costs", "front door"), ("/model", "ticker")):
             page.goto(dash + path)
+            wait_grid(page, header)  # the table asserted below, not a quiet page: /model's used to be missing
             wait_rendered(page, timeout_ms=90_000)
             for g in page.locator('[data-testid="stDataFrame"]').all():
                 first, content, shown = g.evaluate(

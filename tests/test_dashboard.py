@@ -47,15 +47,40 @@ def table(at: AppTest, column: str) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def unescaped(s: str) -> str:
+    import re
+
+    return re.sub(r"\\(.)", r"\1", s)
+
+
+def cards(at: AppTest) -> list[dict]:
+    """The Forecast page's cards, in order: ticker, target day, forecast, its range line and its actual-close line."""
+    out = []
+    for m in at.metric:
+        label = unescaped(m.label)
+        out.append({"ticker": label.split(" · ")[0], "target": label.split("target ")[1], "value": m.value})
+    caps = [unescaped(c.value) for c in at.caption]
+    ranges = [c for c in caps if c.startswith("80% range")]
+    actuals = [c for c in caps if c.startswith("Actual close")]
+    assert len(ranges) == len(out), (ranges, out)
+    for card, line in zip(out, ranges, strict=True):
+        card["range"] = line
+    return out, actuals
+
+
 @pytest.mark.integration
 def test_forecast_page_shows_predictions(local_api):
     """The default view has data for every default ticker: a forecast each, a backtest each, and no "no data" message."""
     at = app(local_api.url)
     assert not at.error and not at.warning, [m.value for m in [*at.error, *at.warning]]
-    forecasts = table(at, "Forecast (next close)")
-    assert list(forecasts["Ticker"]) == list(forecasting.DEFAULT_TICKERS)
-    assert (forecasts["Forecast (next close)"] > 0).all() and forecasts["Confidence (%)"].between(50, 100).all()
-    assert not forecasts.isna().any().any() and "Latency (ms)" not in forecasts.columns
+    shown, actuals = cards(at)
+    assert [c["ticker"] for c in shown] == list(forecasting.DEFAULT_TICKERS)
+    assert all(float(c["value"].replace(",", "")) > 0 for c in shown)
+    # the default as-of day (2013-02-28) has a next row for every default ticker: its close is shown, hit or miss
+    assert {c["target"] for c in shown} == {"2013-03-01"} and len(actuals) == 3
+    assert all(("hit" in a or "miss" in a) and "direction" in a for a in actuals)
+    sure = [float(c["range"].split("% sure")[0].rsplit(" ", 1)[1]) for c in shown]
+    assert all(50 <= x <= 100 for x in sure), sure
     backtest = table(at, "MASE")
     assert list(backtest["Ticker"]) == list(forecasting.DEFAULT_TICKERS) and (backtest["Days"] > 200).all()
     assert list(backtest["Test period"]) == ["inside", "inside", "never trained on"]
@@ -71,7 +96,7 @@ def query(at: AppTest) -> dict:
 def test_forecast_page_other_ticker(local_api):
     at = app(local_api.url)
     at.multiselect(key="forecast_tickers").set_value(["IBM"]).run()
-    assert not at.exception and list(table(at, "Forecast (next close)")["Ticker"]) == ["IBM"]
+    assert not at.exception and [c["ticker"] for c in cards(at)[0]] == ["IBM"]
     # a changed view is written out in full, so the link shares it whatever the defaults become
     assert query(at) == {"tickers": "IBM", "range": "1Y", "end": "2013-02-28", "chart": "Compare", "source": "snapshot"}
 
@@ -102,7 +127,7 @@ def test_unknown_live_symbol_offline_is_a_warning_not_a_crash(local_api, no_netw
     at.multiselect(key="forecast_tickers").set_value(["AAPL", "IBM", "ZZZZQ"]).run()
     assert not at.exception
     assert any("ZZZZQ" in w.value and "snapshot has" in w.value for w in at.warning)
-    assert len(table(at, "Forecast (next close)")) == 2  # the other tickers still forecast
+    assert len(cards(at)[0]) == 2  # the other tickers still forecast
 
 
 @pytest.mark.integration
@@ -176,7 +201,7 @@ def test_model_page_falls_back_to_the_committed_runs_summary(down_url, served_ca
     a = summary["runs"][[r["run"] for r in summary["runs"]].index("A")]
     assert runs.set_index("run").loc["A", "MASE (naive = 1)"] == f"{a['test_mase']:.4f}"
     assert a["test_mase"] == pytest.approx(served_card["test_metrics"]["overall"]["ensemble"]["mase"], abs=1e-12)  # served
-    assert any("models/runs.json, exported by `make experiments`" in c.value for c in at.caption)
+    assert any("the committed summary of the runs, exported by `make experiments`" in c.value for c in at.caption)
     assert not any("No experiment tracking store yet" in i.value for i in at.info)
     at.selectbox(key="model_metric").set_value("80% coverage").run()
     assert not at.exception
@@ -219,7 +244,7 @@ def test_deploy_to_aws_without_credentials_is_a_clear_error(down_url, monkeypatc
     assert at.button(key="deploy_aws").disabled  # nothing is created before the plan is confirmed
     plan = " ".join(c.value for c in at.code)
     assert "financial-forecasting-lstm" in plan and "python3.13" in plan
-    assert any("per million single predictions through rest" in m.value for m in at.markdown)
+    assert any("per million single predictions through the REST API" in m.value for m in at.markdown)
     at.checkbox(key="deploy_aws_confirm").check().run()
     at.button(key="deploy_aws").click().run()
     assert not at.exception
@@ -236,7 +261,7 @@ def test_deploy_page_shows_the_runtime_support_date_without_aws(down_url, monkey
     at = app(down_url, page="views/deploy.py")
     assert any("python3.13 (Amazon Linux 2023) is supported until 2029-06-30" in c.value for c in at.caption)
     at.radio(key="deploy_front_door").set_value("url").run()
-    assert "url" in " ".join(c.value for c in at.code) and any("through url" in m.value for m in at.markdown)
+    assert "url" in " ".join(c.value for c in at.code) and any("through the Function URL" in m.value for m in at.markdown)
 
 
 def test_deploy_locally_keeps_its_log_and_message_in_its_own_section(down_url, monkeypatch):
@@ -283,6 +308,29 @@ def test_cost_monitor_works_without_the_api(down_url):
     assert any("above the monthly budget" in e.value for e in at.error)
 
 
+def test_cost_monitor_keeps_its_settings_in_the_url(down_url):
+    """A link opens the calculator with its settings; a change is written to the URL; a bad part takes its default."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["endpoint_url"], at.session_state["endpoint_key"] = down_url, SAMPLE_KEY
+    at.run()  # the root forwards to /forecast; the link is opened from there
+    at.query_params.clear()
+    at.query_params.update({"per_day": "10000", "batch": "8", "door": "url", "free": "0", "memory": "999", "cold": "x"})
+    at.switch_page("views/cost_monitor.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.select_slider(key="cost_requests").value == 10_000 and at.select_slider(key="cost_batch").value == 8
+    assert at.radio(key="cost_api").value == "url" and at.toggle(key="cost_free").value is False
+    assert at.select_slider(key="cost_memory").value == 256 and at.slider(key="cost_cold").value == pytest.approx(0.01, abs=0.2)
+    at.select_slider(key="cost_requests").set_value(1_000_000).run()
+    q = query(at)
+    assert q["per_day"] == "1000000" and q["batch"] == "8" and q["door"] == "url" and q["free"] == "0", q
+    assert q["memory"] == "256" and not at.warning, [w.value for w in at.warning]
+
+
+def test_a_bare_cost_link_is_the_default_view_and_not_rewritten(down_url):
+    at = app(down_url, page="views/cost_monitor.py")
+    assert not dict(at.query_params), "a bare /costs already means the defaults: rewriting it is a history entry"
+
+
 def cli_month(args: list[str]) -> dict:
     """`python -m dashboard.costs ARGS --json`, run as a user runs it."""
     import json
@@ -297,7 +345,6 @@ def cli_month(args: list[str]) -> dict:
 def test_cost_monitor_money_figures_agree_with_the_cli_and_say_what_they_are(down_url, settings):
     """Every calculator figure is the CLI's for the command the page prints; the two monthly figures for the guide's
     100 predictions a day (the calculator's and the guide design's) stand with the reason they differ."""
-    import re
 
     from dashboard.costs import money
 
@@ -306,8 +353,11 @@ def test_cost_monitor_money_figures_agree_with_the_cli_and_say_what_they_are(dow
         widget = next(w for kind in ("select_slider", "radio") for w in getattr(at, kind) if w.key == key)
         widget.set_value(value).run()
     assert not at.exception, [e.value for e in at.exception]
-    caption = next(c.value for c in at.caption if "The same figures: `python -m dashboard.costs" in c.value)
-    args = re.search(r"`python -m dashboard\.costs ([^`]+)`", caption)[1].split()
+    caption = next(c.value for c in at.caption if c.value.startswith("A call of"))
+    command = next(
+        c.value for c in at.code if c.value.startswith("python -m dashboard.costs ") and "--front-doors" not in c.value
+    )
+    args = command.removeprefix("python -m dashboard.costs ").split()  # in the developers' expander
     month, paid = cli_month(args), cli_month([*args, "--no-free-tier"])
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Projected monthly cost"] == money(month["total_usd"])
@@ -361,8 +411,8 @@ def test_cost_monitor_prices_the_logged_batches_per_prediction(down_url, tmp_pat
     times = float(mix.split("x cheaper than the guide through a Function URL")[0].rsplit(": ", 1)[1])
     assert times >= 10
     table = next(d.value for d in at.dataframe if "front door" in d.value.columns)
-    url = table.set_index("front door").loc["url"]
-    assert float(url["x cheaper than the guide"].rstrip("x")) >= 10
+    url = table.set_index("front door").loc["Function URL"]
+    assert float(url["x cheaper than the guide (single calls)"].rstrip("x")) >= 10
     # the calculator's default cold-start share is AWS's production figure, not the local first calls' 2 in 37
     assert at.slider(key="cost_cold").value == 0.01
 
@@ -810,3 +860,87 @@ def test_the_compare_chart_spans_the_data_not_zero():
     values = next(iter(spec["datasets"].values()))
     assert {v["ticker"] for v in values} == {"AAPL", "IBM"} and len(values) == 120
     assert min(v["close"] for v in values) == 100.0
+
+
+ANSWER_UP = {"prediction": 102.0, "last_close": 100.0, "confidence": 0.62, "interval": {"low": 99.0, "high": 104.0, "level": 0.8}}
+
+
+@pytest.mark.parametrize(
+    "actual, hit, right",
+    [
+        (103.0, True, True),
+        (98.0, False, False),
+        (100.5, True, True),
+        (99.5, True, False),
+        (105.0, False, True),
+        (None, None, None),
+    ],
+)
+def test_a_card_says_hit_or_miss_and_whether_the_direction_was_right(actual, hit, right):
+    o = forecasting.outcome(ANSWER_UP, actual)
+    assert o["direction"] == "up" and o["sure"] == pytest.approx(62.0)
+    assert o.get("hit") is hit and o.get("direction_right") is right
+
+
+def test_the_target_day_is_the_datas_next_row_else_the_next_weekday():
+    idx = pd.to_datetime(["2013-02-27", "2013-02-28", "2013-03-04"])  # a gap: the file's own calendar decides
+    df = pd.DataFrame({"Close": [1.0, 2.0, 3.0]}, index=idx)
+    assert forecasting.target_day(df, idx[1]) == (pd.Timestamp("2013-03-04"), 3.0)
+    assert forecasting.target_day(df, idx[2]) == (pd.Timestamp("2013-03-05"), None)  # past the data: next weekday
+    row = forecasting.card_row(forecasting.forecast_row("AAPL", ANSWER_UP, "snapshot", idx[1]), ANSWER_UP, idx[2], 103.0)
+    label, value, change, detail, actual = forecasting.card_lines(row)
+    assert label == "AAPL · target 2013-03-04" and value == "102.00" and change == "+2.00%"
+    assert detail == "80% range 99.00 to 104.00 · up, 62% sure · as of 2013-02-28, close 100.00"
+    assert actual == "Actual close 103.00: hit (inside the range), direction right"
+
+
+def test_the_csvs_name_as_of_and_target_days_and_carry_no_float_noise():
+    row = forecasting.card_row(
+        forecasting.forecast_row("IBM", {**ANSWER_UP, "prediction": 57.56270000000001}, "snapshot", "2013-02-28"),
+        ANSWER_UP,
+        pd.Timestamp("2013-03-01"),
+        None,
+    )
+    text = forecasting.forecasts_csv([row])
+    assert text.splitlines()[0].startswith("Ticker,As of,Target day,") and ",57.5627," in text
+    assert "0000000" not in text
+    bt = pd.DataFrame(
+        {"as_of": pd.to_datetime(["2013-02-28"]), "date": pd.to_datetime(["2013-03-01"]), "last_close": [1 / 3]}
+        | {"prediction": [0.1 + 0.2], "low": [0.3], "high": [0.4], "actual": [0.35]}
+    )
+    table = forecasting.backtest_table(bt, "IBM")
+    assert list(table.iloc[0][["As of", "Target day"]]) == ["2013-02-28", "2013-03-01"]
+    assert table.iloc[0]["Forecast"] == 0.3 and table.iloc[0]["Close as of"] == 0.3333
+
+
+def test_a_ticker_keeps_its_colour_when_another_is_added():
+    from dashboard import charts
+
+    before = charts.ticker_colours(["AAPL", "MSFT", "^IXIC"])
+    after = charts.ticker_colours(["AAPL", "IBM", "MSFT", "^IXIC", "NVDA"])
+    assert all(after[t] == c for t, c in before.items())
+    assert charts.ticker_colours(["NVDA"])["NVDA"] == after["NVDA"]  # a live symbol's colour comes from its name
+    assert len(set(charts.ticker_colours(["AAPL", "MSFT", "IBM", "GOOG", "NVDA", "TSLA", "SPY", "^GSPC"]).values())) == 8
+
+
+def test_the_compare_chart_marks_each_forecast_on_its_target_day():
+    from dashboard import charts
+
+    idx = pd.bdate_range("2013-01-01", periods=40)
+    frames = {
+        t: pd.DataFrame({"Close": [base + i for i in range(40)]}, index=idx) for t, base in (("AAPL", 50.0), ("IBM", 200.0))
+    }
+    rows = [
+        forecasting.card_row(
+            forecasting.forecast_row(t, ANSWER_UP, "snapshot", idx[-1]), ANSWER_UP, idx[-1] + pd.offsets.BDay(1), None
+        )
+        for t in frames
+    ]
+    marks = forecasting.rebased_forecasts(frames, idx[0], rows)
+    assert list(marks["ticker"]) == ["AAPL", "IBM"] and marks["close"].tolist() == pytest.approx([204.0, 51.0])
+    spec = charts.compare(forecasting.normalised_closes(frames, idx[0], idx[-1]), marks).to_dict()
+    points = [layer for layer in spec["layer"] if layer["mark"].get("shape") == "diamond"]
+    assert len(points) == 1 and spec["layer"][0]["encoding"]["color"]["scale"]["range"][:2] == [
+        charts.ticker_colours(["AAPL"])["AAPL"],
+        charts.ticker_colours(["IBM"])["IBM"],
+    ]

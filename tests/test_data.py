@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import time
+import warnings
+
 import pandas as pd
 import pytest
 
@@ -84,7 +88,7 @@ def test_live_data_is_cached_on_disk(monkeypatch, tmp_path):
 
     monkeypatch.setattr(yfinance, "download", fake_download)
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
-    monkeypatch.setattr(data, "_last_live_failure", 0.0)
+    monkeypatch.setattr(data, "_network", [time.time(), True])  # the host answered: yfinance is faked
     monkeypatch.delenv("FORECAST_OFFLINE", raising=False)
     assert load_prices("NVDA").attrs["source"] == "live"
     assert load_prices("NVDA").attrs["source"] == "live"
@@ -106,7 +110,7 @@ def test_live_cache_names_never_collide(monkeypatch, tmp_path):
 
     monkeypatch.setattr(yfinance, "download", fake_download)
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
-    monkeypatch.setattr(data, "_last_live_failure", 0.0)
+    monkeypatch.setattr(data, "_network", [time.time(), True])  # the host answered: yfinance is faked
     monkeypatch.delenv("FORECAST_OFFLINE", raising=False)
     symbols = ["BRK-B", "BRK.B", "ES=F", "ES-F", "ES.F", "^GSPC", "5EGSPC"]
     closes = {s: load_prices(s, source="live")["Close"].iloc[-1] for s in symbols}
@@ -124,3 +128,52 @@ def test_normalize_yf_handles_multiindex_tz_and_empty():
     assert df.index.tz is None and df["Close"].tolist() == [470.0, 468.0]
     with pytest.raises(LiveDataError, match="no rows"):
         normalize_yf(pd.DataFrame(), "SPY")
+
+
+def test_auto_checks_the_network_once_for_every_ticker(no_network, monkeypatch):
+    """Offline, "auto" asks the network once per NETWORK_CHECK_S, not once per ticker, and never calls yfinance."""
+    probes, real = [], socket.create_connection
+
+    def counting(address, *a, **k):
+        probes.append(address)
+        return real(address, *a, **k)
+
+    def download(*a, **k):
+        raise AssertionError("yfinance called although the network check failed")
+
+    import yfinance
+
+    monkeypatch.setattr(socket, "create_connection", counting)
+    monkeypatch.setattr(yfinance, "download", download)
+    for t in ("AAPL", "MSFT", "IBM", "^IXIC"):
+        df = load_prices(t)
+        assert df.attrs["source"] == "snapshot" and "no network" in df.attrs["live_error"]
+    assert probes == [data.PROBE_HOST]
+    monkeypatch.setattr(data, "_network", [time.time() - data.NETWORK_CHECK_S, False])  # a few minutes later
+    load_prices("AAPL")
+    assert len(probes) == 2
+
+
+def test_one_unknown_symbol_does_not_stop_live_data_for_the_others(monkeypatch, tmp_path):
+    """yfinance's pandas warnings stay out of the terminal, and a symbol with no rows costs only itself."""
+    frame = pd.DataFrame(
+        {"Open": [1.0], "High": [2.0], "Low": [0.5], "Close": [1.5], "Volume": [10]},
+        index=pd.DatetimeIndex(["2026-11-25"], name="Date"),
+    )
+
+    def fake_download(ticker, **kwargs):
+        warnings.warn("The inplace keyword in DataFrame.rename is deprecated", FutureWarning, stacklevel=1)
+        return pd.DataFrame() if ticker == "NOSUCH" else frame
+
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", fake_download)
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(data, "_network", [time.time(), True])
+    monkeypatch.delenv("FORECAST_OFFLINE", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(LiveDataError, match="no rows"):
+            load_prices("NOSUCH", source="live")
+        assert load_prices("NVDA", source="live").attrs["source"] == "live"
+    assert caught == []

@@ -47,7 +47,7 @@ def dashboard(tmp_path_factory):
 def test_a_shared_track_record_link_opens_its_view_and_follows_changes(dashboard, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -59,7 +59,10 @@ def test_a_shared_track_record_link_opens_its_view_and_follows_changes(dashboard
             assert page.get_by_role("heading", name="Track record", exact=True).count() == 1
             ticker = main.get_by_role("combobox", name="Ticker")
             assert ticker.input_value() == "IBM"
-            assert "Rolling 60-day coverage" in main.inner_text() and "Kupiec" in main.inner_text()
+            # wait for what is asserted, not for the page to look quiet: a loaded machine draws the charts late
+            expect(main).to_contain_text("Rolling 60-day coverage", timeout=60_000)
+            expect(main).to_contain_text("Kupiec", timeout=60_000)
+            page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
             assert page.locator(".js-plotly-plot").count() == 3
             ticker.click()
             page.get_by_role("option", name="AAPL").click()

@@ -1,7 +1,8 @@
 """Cost monitor: the calculator, the cost curves, this deployment's measured usage, the front doors and the budget.
 
 Every figure comes from dashboard/costs.py (the functions `python -m dashboard.costs` and the README use) and names
-its duration source: the handler benchmark (benchmarks/results.json) or the local invocation log.
+its duration source: the handler benchmark (benchmarks/results.json) or the local invocation log. The page says so in
+plain words; file names and commands sit in its "For developers" expanders.
 """
 
 from dataclasses import replace
@@ -10,16 +11,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, costs, processes, usage
+from dashboard import charts, cost_view, costs, processes, usage, viewstate
 from dashboard.costs import money
 
+PAGE = "costs"
+ss = st.session_state
 st.title("Cost monitor")
 logs = processes.invocation_logs()
 measured = usage.summarize([r for p in logs for r in usage.read_invocations(p)])
 bench = costs.benchmark_durations()
 RULES = costs.pricing()["billing_rules"]
 PER_DAY = [10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000]
-BENCH = bench["source"] if bench else "no benchmark yet (`make bench`): 1 ms assumed"
+BENCH = "the handler's warm p50 on a full core (`make bench`)" if bench else "no benchmark yet (`make bench`): 1 ms assumed"
 single_default = round(bench["single_ms"], 3) if bench else 1.0
 per_window = bench["per_window_ms"] if bench else 0.1
 
@@ -29,47 +32,72 @@ def money_parts(parts: dict[str, float]) -> str:
     return " + ".join(f"{money(v)} {k}" for k, v in parts.items() if v > 0)
 
 
+DOOR_NAMES = costs.DOOR_NAMES
+DEFAULTS = {
+    "cost_requests": 100,
+    "cost_batch": 1,
+    "cost_duration": single_default,
+    "cost_memory": 256,
+    "cost_arch": "x86_64",
+    "cost_api": costs.FRONT_DOORS[0],
+    "cost_snapstart": False,
+    "cost_cold": RULES["typical_cold_start_share"],
+    "cost_init": round(bench["init_ms"], 1) if bench else 100.0,
+    "cost_free": True,
+    "cost_budget": 5.0,
+}
+CHOICES = {
+    "cost_requests": PER_DAY,
+    "cost_batch": [1, 2, 4, 8, 16, 32, 64],
+    "cost_memory": RULES["memory_options_mb"],
+    "cost_arch": ["x86_64", "arm64"],
+    "cost_api": list(costs.FRONT_DOORS),
+}
+RANGES = {"cost_duration": (0.01, 1000.0), "cost_cold": (0.0, 0.2), "cost_init": (0.0, 10_000.0), "cost_budget": (0.0, 1e6)}
+# the URL holds the settings: a link, Back/Forward or a return to this page sets the widgets (viewstate.py)
+view = cost_view.parse(st.query_params.to_dict(), DEFAULTS, CHOICES, RANGES)
+if viewstate.follows_url(PAGE):
+    ss.update(view)
+for k, v in DEFAULTS.items():
+    ss.setdefault(k, v)
+
 st.subheader("Calculator")
 c1, c2, c3 = st.columns(3)
-preds = c1.select_slider("Predictions per day", PER_DAY, value=100, key="cost_requests")
-batch = c1.select_slider("Predictions per call", [1, 2, 4, 8, 16, 32, 64], value=1, key="cost_batch")
+preds = c1.select_slider("Predictions per day", PER_DAY, key="cost_requests")
+batch = c1.select_slider("Predictions per call", CHOICES["cost_batch"], key="cost_batch")
 single = c1.number_input(
     "Handler time of a single call, full core (ms)",
-    0.01,
-    1000.0,
-    single_default,
+    *RANGES["cost_duration"],
     key="cost_duration",
     help=f"Default: {BENCH}. Each window past the first adds {per_window:.3f} ms (same benchmark). The guide assumed 100 ms.",
 )
-mem = c2.select_slider("Memory (MB)", RULES["memory_options_mb"], value=256, key="cost_memory")
-arch = c2.radio("Architecture", ["x86_64", "arm64"], horizontal=True, key="cost_arch")
+mem = c2.select_slider("Memory (MB)", CHOICES["cost_memory"], key="cost_memory")
+arch = c2.radio("Architecture", CHOICES["cost_arch"], horizontal=True, key="cost_arch")
 api = c2.radio(
     "Front door",
     list(costs.FRONT_DOORS),
     horizontal=True,
     key="cost_api",
-    help="; ".join(f"{d} = {costs.door_price_text(d)}" for d in costs.FRONT_DOORS) + " (dashboard/pricing.json)",
+    format_func=DOOR_NAMES.get,
+    help="; ".join(f"{DOOR_NAMES[d]}: {costs.door_price_text(d)}" for d in costs.FRONT_DOORS),
 )
-snap = c2.toggle("SnapStart", value=False, key="cost_snapstart", help="restores instead of INIT, plus a snapshot cache fee")
+snap = c2.toggle("SnapStart", key="cost_snapstart", help="restores instead of INIT, plus a snapshot cache fee")
 cold = c3.slider(
     "Cold-start share",
-    0.0,
-    0.2,
-    RULES["typical_cold_start_share"],
-    0.005,
+    *RANGES["cost_cold"],
+    step=0.005,
     key="cost_cold",
     help=f"Default: {RULES['cold_start_source']}. A local run's first calls are all cold, so its share says nothing.",
 )
 init_full = c3.number_input(
     "INIT per cold start, full core (ms)",
-    0.0,
-    10_000.0,
-    round(bench["init_ms"], 1) if bench else 100.0,
+    *RANGES["cost_init"],
     key="cost_init",
-    help="Default: benchmarks/results.json (process start to first answer, the cold-start benchmark). Billed since 2025-08-01.",
+    help="Default: the cold-start benchmark (process start to first answer). Billed since 2025-08-01.",
 )
-free = c3.toggle("Free tier", value=True, key="cost_free", help="Lambda's is permanent; API Gateway's lasts 12 months")
-budget = st.number_input("Monthly budget (USD)", 0.0, 1e6, 5.0, 0.5, key="cost_budget")
+free = c3.toggle("Free tier", key="cost_free", help="Lambda's is permanent; API Gateway's lasts 12 months")
+budget = st.number_input("Monthly budget (USD)", *RANGES["cost_budget"], step=0.5, key="cost_budget")
+viewstate.publish(PAGE, cost_view.params({k: ss[k] for k in DEFAULTS}), cost_view.params(view))
 
 scale = costs.cpu_scale(mem)
 call_ms = costs.handler_ms(batch, {"per_window_ms": per_window, "single_ms": single}) * scale
@@ -110,9 +138,12 @@ st.caption(
     f"{RULES['vcpu_full_at_mb']:,} MB = one vCPU, as in the memory chart), billed {costs.billed_ms(call_ms)} ms; "
     f"{preds / batch:,.0f} calls a day. "
     + (f"Within the free tier: {money(paid)} a month at list prices without it. " if total == 0 else "")
-    + f"Per million calls at list prices, {money(per_call * 1e6)} = {money_parts(parts)}. The same figures: "
-    f"`python -m dashboard.costs {' '.join(costs.cli_args(u))}` (add `--no-free-tier` for list prices)."
+    + f"Per million calls at list prices, {money(per_call * 1e6)} = {money_parts(parts)}."
 )
+with st.expander("For developers: the same figures from the command line"):
+    st.code(f"python -m dashboard.costs {' '.join(costs.cli_args(u))}", language="bash")
+    if free:  # with the free tier off the command already holds --no-free-tier
+        st.caption("Add --no-free-tier for list prices.")
 if over:
     st.error(f"Over budget: the projection ({money(total)} a month) is above the monthly budget ({money(budget)}).")
 st.dataframe(
@@ -137,7 +168,7 @@ st.caption(
 st.subheader("Cost against traffic")
 xs = np.logspace(1, 7, 61)
 curves = {
-    f"{a} {p.upper()}": (
+    f"{DOOR_NAMES[p]}, {a}": (
         xs.tolist(),
         [costs.monthly_cost(replace(u, requests_per_day=x, arch=a, api=p))["total_usd"] for x in xs],
     )
@@ -150,8 +181,16 @@ breaks = {
     "400k free GB-s": prices["lambda"]["free_tier"]["gb_seconds"] / (costs.billed_ms(call_ms) / 1000 * mem / 1024) / u.days,
 }
 shown = {k: v for k, v in breaks.items() if v < 1e8} if free else {}
-st.plotly_chart(charts.cost_curves(curves, shown, preds / batch), width="stretch", key="cost_curves")
-st.caption("Calls a day on the x axis; durations as in the calculator.")
+st.altair_chart(charts.cost_curves(curves, shown, preds / batch), width="stretch", key="cost_curves")
+free_to = max((x for xs, ys in curves.values() for x, y in zip(xs, ys, strict=True) if y <= 0), default=None)
+st.caption(
+    "Calls a day on the x axis; durations as in the calculator."
+    + (
+        f" Up to about {free_to:,.0f} calls a day every front door is inside the free tier ($0), which a log axis cannot draw."
+        if free_to
+        else ""
+    )
+)
 
 st.subheader("Front doors per million predictions")
 if bench:
@@ -164,9 +203,9 @@ if bench:
             [{"front door": "the guide's design (REST, 512 MB, 100 ms)", "single calls": money(rows[1]["guide_usd"])}]
             + [
                 {
-                    "front door": d,
+                    "front door": DOOR_NAMES[d],
                     "single calls": money(rows[1]["doors"][d]),
-                    "x cheaper than the guide": f"{rows[1]['times_cheaper'][d]:.1f}x",
+                    "x cheaper than the guide (single calls)": f"{rows[1]['times_cheaper'][d]:.1f}x",
                     "batches of 32": money(rows[32]["doors"][d]),
                     "x cheaper (batches)": f"{rows[32]['times_cheaper'][d]:.1f}x",
                 }
@@ -177,21 +216,21 @@ if bench:
         width="stretch",
     )
     st.caption(
-        f"Duration: {bench['source']}, measured {bench['date']}: {bench['single_ms']:.3f} ms single and "
+        f"Duration: {BENCH}, measured {bench['date']}: {bench['single_ms']:.3f} ms single and "
         f"{bench['batch32_ms']:.2f} ms for 32, x {scale:.2f} at {mem} MB = {rows[1]['inputs']['duration_ms']:.2f} ms "
         f"(billed {rows[1]['inputs']['billed_ms']} ms) and {rows[32]['inputs']['duration_ms']:.2f} ms (billed "
         f"{rows[32]['inputs']['billed_ms']} ms). Paid list prices, no free tier, warm calls: Lambda's requests and "
         "compute and the front door only, so below the calculator's per-million figure, which adds cold starts' INIT, "
-        "logs and S3. The same figures: `python -m "
-        f"dashboard.costs --front-doors --memory-mb {mem} --arch {arch}` (add `--batch 32`), and the README's table."
+        "logs and S3. The README's table holds the same figures."
     )
+    with st.expander("For developers: this table from the command line"):
+        st.code(f"python -m dashboard.costs --front-doors --memory-mb {mem} --arch {arch}  # add --batch 32", language="bash")
 else:
     st.info("Run `make bench` to measure the handler; this table prices its single and batch times.")
 
 st.subheader("This deployment, measured")
 if measured:
     m = measured
-    log_names = ", ".join(str(p.relative_to(processes.ROOT)) if p.is_relative_to(processes.ROOT) else str(p) for p in logs)
     a, b, c, d = st.columns(4)
     a.metric("calls logged", f"{m['invocations']:,}", help=f"{m['first'][:19]} to {m['last'][:19]}")
     b.metric("predictions", f"{m['predictions']:,}", help=f"{m['single_calls']:,} single calls, {m['batch_calls']:,} batches")
@@ -202,7 +241,7 @@ if measured:
         help=f"{m['batch_mean_size']:.1f} predictions a batch on average" if m["batch_mean_size"] else None,
     )
     st.caption(
-        f"Source: the local invocation log ({log_names}). Durations are local, on this machine's cores; "
+        "Source: the local API's invocation log. Durations are local, on this machine's cores; "
         f"{m['cold_starts']:,} cold start(s) among them (a fresh local API's first calls)."
     )
     if m["unlabelled"]:
@@ -220,11 +259,14 @@ if measured:
         st.write(
             f"At the logged mix ({1 / calls_per_pred:.1f} predictions a call, "
             f"{m['duration_per_prediction_ms']:.3f} ms a prediction here, x {scale:.2f} at {mem} MB), a million "
-            f"predictions cost {', '.join(f'{money(v)} ({k})' for k, v in mix['doors'].items())} (warm calls, list "
+            f"predictions cost {', '.join(f'{money(v)} ({DOOR_NAMES[k]})' for k, v in mix['doors'].items())} (warm calls, list "
             "prices, as in the table above): "
-            f"{mix['times_cheaper']['url']:.1f}x cheaper than the guide through a Function URL. At the logged rate "
-            f"({m['projected_predictions_per_day']:,.0f} predictions a day over {m['span_hours']:.1f} h) this deployment "
-            f"would cost **{money(proj['total_usd'])} a month** through {api} with the calculator's settings"
+            f"{mix['times_cheaper']['url']:.1f}x cheaper than the guide through a Function URL at this mix (the table's "
+            "single calls are one prediction a call). At the logged rate ("
+            f"{m['predictions']:,} predictions in {m['logged_minutes']:.0f} min"
+            + (f", counted as {m['span_hours']:.0f} h at least" if m["logged_minutes"] < m["span_hours"] * 60 else "")
+            + f": {m['projected_predictions_per_day']:,.0f} a day, extrapolated from that span) this deployment "
+            f"would cost **{money(proj['total_usd'])} a month** through the {DOOR_NAMES[api]} with the calculator's settings"
             + ("" if free else " (no free tier)")
             + f"; peak memory {m['max_memory_mb']} MB "
             f"of {m['memory_mb']} MB."
@@ -266,15 +308,15 @@ rows = [
     {
         "memory_mb": mb,
         "duration_ms": single * costs.cpu_scale(mb),
-        "usd_per_million": costs.front_door_costs(single * costs.cpu_scale(mb), mb, arch)["doors"]["url"],
+        "usd_per_million": costs.front_door_costs(single * costs.cpu_scale(mb), mb, arch)["doors"][api],
     }
     for mb in RULES["memory_options_mb"]
 ]
 st.plotly_chart(charts.memory_tradeoff(pd.DataFrame(rows)), width="stretch", key="cost_memory_chart")
 full = RULES["vcpu_full_at_mb"]
 st.caption(
-    f"Single warm calls through a Function URL at list prices. Duration: the calculator's {single:.3f} ms on a full core "
-    f"({BENCH}) scaled by "
+    f"Single warm calls through the calculator's front door, the {DOOR_NAMES[api]}, at list prices. Duration: the "
+    f"calculator's {single:.3f} ms on a full core ({BENCH}) scaled by "
     f"Lambda's CPU share ({full:,} MB = one vCPU); billed in whole ms per call, so below about {full:,}/duration MB "
     "smaller is cheaper."
 )
@@ -294,12 +336,14 @@ except (KeyError, TypeError) as e:  # the plan's JSON is the deployer's: say wha
     )
     st.stop()
 st.write(
-    f"Through **{api}** ({costs.door_price_text(api)}), what caps the spend is {cap['what']} "
-    f"(`python -m deployer plan --api {api}`, "
-    f"from template.yaml). At that cap a month costs about **{money(cap['cap_usd'])}** ({money(cap_paid)} without the free tier) "
+    f"Through the **{DOOR_NAMES[api]}** ({costs.door_price_text(api)}), what caps the spend is {cap['what']} "
+    f"(from the deploy template). At that cap a month costs about **{money(cap['cap_usd'])}** ({money(cap_paid)} "
+    "without the free tier) "
     "with the calculator's settings. "
-    "Alarms on errors, throttles and p99 duration (template.yaml) report trouble."
+    "Alarms on errors, throttles and p99 duration (in the same template) report trouble."
 )
+with st.expander("For developers: where the cap comes from"):
+    st.code(f"python -m deployer plan --api {api}   # reads lambda/template.yaml", language="bash")
 if cap["exceeds"]:
     st.warning(
         f"The projected {cap['projected_requests']:,.0f} calls a month exceed that cap ({cap['cap_requests']:,.0f}): "

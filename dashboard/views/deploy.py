@@ -56,11 +56,13 @@ if switch:
 
 st.subheader("Locally")
 st.write(
-    "Builds `dist/lambda_function.zip` and `dist/layer.zip` with `lambda/package.py`, then starts a fresh local API "
+    "Builds the function's package and its layer of dependencies, then starts a fresh local API "
     "(API Gateway + awslambdaric workers) serving them. It becomes the active endpoint of this session at once, and "
     "of every session opened afterwards (a reload, another browser) for as long as it runs; a tab already open "
     "elsewhere keeps its endpoint until it is reloaded."
 )
+with st.expander("For developers: the files and commands behind this button"):
+    st.code(f"{PY} lambda/package.py   # builds dist/lambda_function.zip and dist/layer.zip\n{PY} -m local_api", language="bash")
 if st.button("Deploy locally", type="primary", key="deploy_local"):
     code, lines = run("Building the package", [PY, str(ROOT / "lambda" / "package.py")])
     st.session_state["deploy_local_log"] = (code, lines)
@@ -96,9 +98,10 @@ door = d1.radio(
     list(costs.FRONT_DOORS),
     horizontal=True,
     key="deploy_front_door",
-    help="rest: API key, usage plan and throttling at API Gateway. http: HTTP API; the function checks the key. "
-    "url: a Function URL; reserved concurrency caps the spend. Prices: "
-    + "; ".join(f"{d} {costs.door_price_text(d)}" for d in costs.FRONT_DOORS)
+    format_func=costs.DOOR_NAMES.get,
+    help="REST API: API key, usage plan and throttling at API Gateway. HTTP API: the function checks the key. "
+    "Function URL: reserved concurrency caps the spend. Prices: "
+    + "; ".join(f"{costs.DOOR_NAMES[d]} {costs.door_price_text(d)}" for d in costs.FRONT_DOORS)
     + ". The old front door is removed.",
 )
 canary = d2.number_input(
@@ -128,9 +131,9 @@ if endpoint:
 if plan:
     fn = plan["function"]
     bench = costs.benchmark_durations()
-    with st.expander(f"What a deploy with `--api {door}` creates (`python -m deployer plan --api {door}`)", expanded=True):
-        try:
-            st.code(processes.deploy_plan_text(door), language=None)
+    with st.expander(f"What a deploy through the {costs.DOOR_NAMES[door]} creates", expanded=True):
+        try:  # wrapped: a plan line cut mid-word at 1280 px hides what it creates
+            st.code(processes.deploy_plan_text(door), language=None, wrap_lines=True)
         except RuntimeError as e:
             st.error(str(e))
         if bench and fn.get("MemorySize") and fn.get("Architectures"):
@@ -138,9 +141,9 @@ if plan:
             arch = fn["Architectures"][0]
             fd = costs.front_door_costs(ms, fn["MemorySize"], arch)
             st.write(
-                f"Cost: {costs.money(fd['doors'][door])} per million single predictions through {door} at "
-                f"{fn['MemorySize']} MB {arch} ({ms:.2f} ms a call, billed {costs.billed_ms(ms)} ms: "
-                f"{bench['source']}; paid list prices, no free tier), plus the model bucket's storage."
+                f"Cost: {costs.money(fd['doors'][door])} per million single predictions through the "
+                f"{costs.DOOR_NAMES[door]} at {fn['MemorySize']} MB {arch} ({ms:.2f} ms a call, billed {costs.billed_ms(ms)} "
+                "ms: the handler benchmark; paid list prices, no free tier), plus the model bucket's storage."
             )
     sure = st.checkbox(
         f"I have read the plan: create or update these resources in {region}" + (f" at {endpoint}" if endpoint else ""),

@@ -26,17 +26,12 @@ problem = forecasting.contract_problem(card)
 if problem:
     st.error(f"Version mismatch: {plain(problem)}")
     st.stop()
-st.caption(
-    f"Endpoint {plain(url)} serves {plain(card['name'])}, version {plain(card['version'])}; features are built with the "
-    "scaler it publishes at GET /model."
-)
-
 known = data.snapshot_tickers()
 view = forecasting.parse_view(st.query_params.to_dict(), default_source)
 seed = viewstate.follows_url(PAGE)  # a link, Back/Forward or a return to this page: the widgets take the URL's view
 if seed:
     ss["forecast_tickers"], ss["forecast_range"], ss["forecast_source"] = view["tickers"], view["range"], view["source"]
-c1, c2 = st.columns([3, 1])
+c1, c2, c3 = st.columns([3, 1, 1])
 tickers = c1.multiselect(
     "Tickers",
     sorted(set(known) | set(ss.get("forecast_tickers", []))),
@@ -69,32 +64,9 @@ common_end = min(df.index[-1] for df, _, _ in loaded.values()).date()  # the las
 if seed or "forecast_end" not in ss:
     ss["forecast_end"] = view["end"] or common_end
 ss["forecast_end"] = min(max(ss["forecast_end"], first), last)
-c1, c2 = st.columns([3, 1])
-preset = c1.segmented_control("Range", list(forecasting.RANGES), key="forecast_range", required=True)
-end = c2.date_input("As of (the forecast is for the next trading day)", key="forecast_end", min_value=first, max_value=last)
-start = forecasting.range_start(end, preset, first)
-
-options = [forecasting.COMPARE, *loaded]
-if seed or ss.get("forecast_chart") not in options:
-    ss["forecast_chart"] = view["chart"] if view["chart"] in options else forecasting.COMPARE
-chosen = st.segmented_control(
-    "Chart", options, key="forecast_chart", required=True, help="All tickers on one scale, or one ticker's candlesticks"
+end = c3.date_input(
+    "As of", key="forecast_end", min_value=first, max_value=last, help="The forecast is for the next trading day after it"
 )
-# what the URL already means: a bare /forecast or a partial link is the default view, and is not rewritten
-implied = {**view, "end": view["end"] or common_end, "chart": view["chart"] if view["chart"] in options else forecasting.COMPARE}
-viewstate.publish(
-    PAGE,
-    forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source}),
-    forecasting.view_params(implied),
-)
-
-if chosen == forecasting.COMPARE:
-    closes = forecasting.normalised_closes({t: df for t, (df, _, _) in loaded.items()}, start, end)
-    if closes:
-        st.altair_chart(charts.compare(closes), width="stretch")
-    missing = [t for t in loaded if t not in closes]
-    if missing:
-        st.caption(f"No data between {start} and {end} for {plain(', '.join(missing))}: pick an earlier date or the range Max.")
 
 rows, details, answers, sent, fell_back = [], [], {}, {}, []
 for t, (df, used, why) in loaded.items():
@@ -114,36 +86,74 @@ for t, (df, used, why) in loaded.items():
     last_day = df[df.index <= pd.Timestamp(end)].index[-1]
     fell_back += [t] if why else []
     rows.append(forecasting.forecast_row(t, answer, used, last_day))
+    rows[-1] = forecasting.card_row(rows[-1], answer, *forecasting.target_day(df, last_day))
     details.append(forecasting.request_details(t, answer))
     answers[t], sent[t] = answer, features
 if not rows:
     st.stop()
 
-st.subheader("Forecast for the next trading day")
-table = pd.DataFrame(rows)
-money = st.column_config.NumberColumn(format="%.2f")
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        **{c: money for c in table.columns if "close" in c or c.startswith(("Low (", "High ("))},
-        "Change (%)": st.column_config.NumberColumn(format="%+.2f"),
-        "Confidence (%)": st.column_config.NumberColumn(
-            format="%.1f", help="P(the close moves the predicted way), in %: 50 = no idea"
-        ),
-        "Data": st.column_config.TextColumn(help="the market data this row used: see the line under the table"),
-    },
-)
+# the answer first: one card per ticker, above the fold at 1280 x 800
+per_row = 3 if len(rows) <= 3 else 4
+for i in range(0, len(rows), per_row):
+    for j, (col, row) in enumerate(zip(st.columns(per_row), rows[i : i + per_row], strict=False)):
+        label, value, change, detail, actual = forecasting.card_lines(row)
+        box = col.container(border=True, key=f"forecast_card_{i + j}")
+        box.metric(plain(label), value, change)
+        box.caption(plain(detail))
+        if actual:
+            box.caption(plain(actual))
+stale = [f"{r['Ticker']} ({r['As of']})" for r in rows if r["As of"] < str(end)]
+if stale:
+    st.warning(plain(f"Data ends before the as-of day {end} for {', '.join(stale)}: those cards are as of that day."))
 noise = forecasting.within_noise(rows)
-if noise:
-    st.markdown(plain(noise))
-st.caption(plain(forecasting.data_note(rows, end, fell_back, data.SOURCE_LABELS)))
-st.download_button("Download the forecasts (CSV)", table.to_csv(index=False), "forecasts.csv", "text/csv", on_click="ignore")
+st.caption((plain(noise) + " " if noise else "") + f"Forecasts by {plain(card['name'])}, version {plain(card['version'])}.")
 
-box = st.expander("Request details: latency, model version", key="forecast_details_open", on_change="rerun")
+c1, c2 = st.columns([1, 1])
+preset = c1.segmented_control("Range", list(forecasting.RANGES), key="forecast_range", required=True)
+start = forecasting.range_start(end, preset, first)
+options = [forecasting.COMPARE, *loaded]
+if seed or ss.get("forecast_chart") not in options:
+    ss["forecast_chart"] = view["chart"] if view["chart"] in options else forecasting.COMPARE
+chosen = c2.segmented_control(
+    "Chart", options, key="forecast_chart", required=True, help="All tickers on one scale, or one ticker's candlesticks"
+)
+# what the URL already means: a bare /forecast or a partial link is the default view, and is not rewritten
+implied = {**view, "end": view["end"] or common_end, "chart": view["chart"] if view["chart"] in options else forecasting.COMPARE}
+viewstate.publish(
+    PAGE,
+    forecasting.view_params({"tickers": tickers, "range": preset, "end": end, "chart": chosen, "source": source}),
+    forecasting.view_params(implied),
+)
+
+if chosen == forecasting.COMPARE:
+    closes = forecasting.normalised_closes({t: df for t, (df, _, _) in loaded.items()}, start, end)
+    if closes:
+        marks = forecasting.rebased_forecasts({t: df for t, (df, _, _) in loaded.items()}, start, rows)
+        st.altair_chart(charts.compare(closes, marks[marks["ticker"].isin(list(closes))]), width="stretch")
+    missing = [t for t in loaded if t not in closes]
+    if missing:
+        st.caption(f"No data between {start} and {end} for {plain(', '.join(missing))}: pick an earlier date or the range Max.")
+else:  # the candlestick draws now; the backtest's day-ahead band joins it once the backtest is in
+    df = loaded[chosen][0]
+    shown = df[(df.index >= pd.Timestamp(start)) & (df.index <= pd.Timestamp(end))]
+    candles = st.empty()
+    if len(shown) >= 2:
+        quick = charts.candlestick(shown, chosen, answers.get(chosen))
+        candles.plotly_chart(quick, width="stretch", key="forecast_candles_quick")
+    else:
+        candles.caption(f"{plain(chosen)} has no data between {start} and {end}; its data runs to {df.index[-1]:%Y-%m-%d}.")
+st.caption(plain(forecasting.data_note(rows, end, fell_back, data.SOURCE_LABELS)))
+st.download_button(
+    "Download the forecasts (CSV)", forecasting.forecasts_csv(rows), "forecasts.csv", "text/csv", on_click="ignore"
+)
+
+box = st.expander("For developers: the endpoint, latency, model version", key="forecast_details_open", on_change="rerun")
 with box:
     if box.open:
+        st.caption(
+            f"Endpoint {plain(url)} serves {plain(card['name'])}, version {plain(card['version'])}; features are built "
+            "with the scaler it publishes at GET /model."
+        )
         st.dataframe(pd.DataFrame(details), hide_index=True, width="stretch")
 
 st.subheader("Backtest over the range")
@@ -169,6 +179,7 @@ for t in [chosen] if chosen in loaded else list(answers):
     span = card.get("test_metrics", {}).get("spans", {}).get(t)
     summary.append(forecasting.backtest_row(t, bt, span))
     notes.append(forecasting.period_note(t, bt["as_of"].iloc[0], bt["as_of"].iloc[-1], span))
+money = st.column_config.NumberColumn(format="%.2f")
 if summary:
     st.dataframe(
         pd.DataFrame(summary),
@@ -186,14 +197,10 @@ if summary:
     st.download_button("Download the backtest (CSV)", csv, "backtest.csv", "text/csv", on_click="ignore")
 
 if chosen in loaded:
-    df = loaded[chosen][0]
-    shown = df[(df.index >= pd.Timestamp(start)) & (df.index <= pd.Timestamp(end))]
     bt = bts.get(chosen)
-    band = None if bt is None else bt[["date", "low", "high"]]
-    if len(shown) >= 2:
-        st.plotly_chart(charts.candlestick(shown, chosen, answers.get(chosen), band), width="stretch", key="forecast_candles")
-    else:
-        st.caption(f"{plain(chosen)} has no data between {start} and {end}; its data runs to {df.index[-1]:%Y-%m-%d}.")
+    if len(shown) >= 2 and bt is not None:  # the same chart again, now with each day's day-ahead band
+        full = charts.candlestick(shown, chosen, answers.get(chosen), bt[["date", "low", "high"]])
+        candles.plotly_chart(full, width="stretch", key="forecast_candles")
     if "volatility" in answers.get(chosen, {}):
         st.caption(
             f"Tomorrow's predicted volatility (daily std of the log return): {answers[chosen]['volatility']:.2%}; the band "
@@ -205,7 +212,7 @@ if chosen in loaded:
             "**The interval beside the textbook risk estimates** (Winkler score relative to the last close: lower is better)"
         )
         st.dataframe(forecasting.interval_comparison(bt, card, chosen), hide_index=True, width="stretch")
-        st.caption("n/a: GARCH needs its fitted parameters, which only the evaluation (models.evaluate) has.")
+        st.caption("n/a: GARCH needs its fitted parameters, which only the model's evaluation has (see the Model page).")
 
 box = st.expander("What was sent: the 60 x 10 input window", key="forecast_window_open", on_change="rerun")
 with box:

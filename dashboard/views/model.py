@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from dashboard import data, sidebar
+from dashboard import charts, data, sidebar
 from dashboard import model_tables as tables
-from dashboard.text import plain  # endpoint strings are shown as text, never Markdown
+from dashboard.text import feature_name, plain  # endpoint strings are shown as text, never Markdown
 from models.client import EndpointError
 
 st.title("Model")
@@ -17,15 +17,20 @@ except EndpointError as e:
 
 st.markdown(
     f"**{plain(card['name'])}**, version {plain(card['version'])}: {card['window']} trading days x {card['n_features']} "
-    f"features ({plain(', '.join(map(str, card['features'])))})."
+    f"features ({plain(', '.join(map(feature_name, card['features'])))})."
 )
+with st.expander("For developers: the features as GET /model names them"):
+    st.text(", ".join(map(str, card["features"])))
 st.write(
     f"Trained on {plain(', '.join(map(str, card['tickers'])))}; never saw "
     f"{plain(', '.join(map(str, card.get('held_out', []))) or 'nothing held out')}. "
     f"Target: {plain(card.get('target', 'next close'))}."
 )
 weights = dict(zip(card["ensemble"]["members"], card["ensemble"]["weights"], strict=True))
-st.write("Ensemble weights (fitted on validation data): " + ", ".join(f"**{plain(k)}** {v:.3f}" for k, v in weights.items()))
+st.write(
+    "Ensemble weights (fitted on validation data): "
+    + ", ".join(f"**{plain(tables.MODEL_NAMES.get(k, k))}** {v:.3f}" for k, v in weights.items())
+)
 cal = card["calibration"]
 st.write(
     f"Interval: {plain(cal['method'])}; level {cal['level']}, q = {cal['q']:.3f}. "
@@ -53,6 +58,28 @@ def intervals(title: str, block: dict, goals: dict | None, where: str) -> None:
         width="stretch",
         column_config={"interval": st.column_config.Column(pinned=True)},  # eleven columns scroll: the name stays
     )
+    served = block.get("served") or {}
+    terciles = [v for v in served.get("coverage_by_vol_tercile") or [] if isinstance(v, int | float)]
+    ratios = {k: goals.get(f"winkler_vs_{k}") for k in ("rolling", "garch")} if goals else {}
+    ratios = {k: v for k, v in ratios.items() if isinstance(v, int | float)}
+    panels = {}
+    if len(terciles) == 3:
+        panels["coverage (%) by volatility third"] = (
+            ["calm", "middle", "stormy"],
+            [100 * v for v in terciles],
+            80.0,
+            "80% level",
+        )
+    if ratios:
+        names = {"rolling": "rolling volatility", "garch": "GARCH"}
+        panels["Winkler, x the baseline's (lower is better)"] = (
+            [names[k] for k in ratios],
+            list(ratios.values()),
+            [{"rolling": 0.95, "garch": 1.0}[k] for k in ratios],
+            "goal: the tick on each bar",
+        )
+    if panels:
+        st.plotly_chart(charts.bar_panels(panels), width="stretch", key=f"model_goals_{where}")
     if goals:
         # each goal as models.evaluate judged it (manifest.json's test_metrics.goals), with the figure it judged
         served = block.get("served") or {}
@@ -106,21 +133,41 @@ st.subheader("Training runs")
 runs = data.training_runs()
 summary = tables.read_runs_summary() if runs is None or runs.empty else None
 if runs is not None and not runs.empty:
-    records, source = runs.to_dict(orient="records"), "the MLflow tracking store (mlruns/; browse it with `make mlflow`)"
+    records, source = runs.to_dict(orient="records"), "the MLflow tracking store (browse it with `make mlflow`)"
 elif summary:
     records = summary["runs"]
-    source = f"models/runs.json, exported by `make experiments` on {summary['exported']} (no tracking store here)"
+    source = (
+        f"the committed summary of the runs, exported by `make experiments` on {summary['exported']} (no tracking store here)"
+    )
 else:
     records, source = [], ""
 if not records:
     st.info(
-        "No experiment tracking store yet, and no models/runs.json. Create one with `make experiments` (runs A, A0, B "
+        "No experiment tracking store yet, and no committed summary of runs. Create one with `make experiments` (runs A, A0, B "
         "and C) or `make train`; browse it with `make mlflow`."
     )
 else:
     shown = tables.runs_table(records)
     st.dataframe(shown, hide_index=True, width="stretch", column_config={"run": st.column_config.Column(pinned=True)})
     st.caption(f"Source: {source}. A is the served configuration; A0 is A with the old interval.")
+    latest = {}
+    for r in records:
+        latest.setdefault(r["run"], r)
+    order = sorted(n for n in latest if all(latest[n].get(k) is not None for k in ("model_bytes", "latency_p50_us")))
+    if order:  # the figures the table scrolls out of sight, which decide between runs
+        wr = [n for n in order if latest[n].get("test_winkler_vs_rolling") is not None]
+        st.plotly_chart(
+            charts.bar_panels(
+                {
+                    "Winkler, x rolling volatility's": (wr, [latest[n]["test_winkler_vs_rolling"] for n in wr], 0.95, "goal"),
+                    "ONNX size (kB)": (order, [latest[n]["model_bytes"] / 1e3 for n in order], None, ""),
+                    "p50 latency (µs)": (order, [latest[n]["latency_p50_us"] for n in order], None, ""),
+                },
+                height=280,
+            ),
+            width="stretch",
+            key="model_runs_panels",
+        )
     metric = st.selectbox("Metric", [label for label, _ in tables.RUN_COLUMNS.values()], key="model_metric")
     key = next(k for k, (label, _) in tables.RUN_COLUMNS.items() if label == metric)
     newest = {}
@@ -135,8 +182,8 @@ else:
         fig = go.Figure(go.Bar(x=names, y=values, text=[fmt(v) for v in values], textposition="outside"))
         if key == "test_mase":
             fig.add_hline(y=1.0, line_dash="dash", annotation_text="naive forecast")
-        lo, hi = min(values), max(values)
-        pad = (hi - lo) * 0.5 or abs(hi) * 0.01 or 1.0
+        lo, hi = min([*values, 1.0]) if key == "test_mase" else min(values), max(values)
+        pad = max((hi - lo) * 0.5, abs(hi) * 0.05) or 1.0  # never less than 5% of the value: 0.0007 must look small
         fig.update_layout(
             height=320, yaxis_range=[lo - pad, hi + pad], yaxis_title=metric, margin={"l": 10, "r": 10, "t": 30, "b": 10}
         )

@@ -12,10 +12,14 @@ try:
     tickers = read.tickers(DEFAULT_DB)
     versions = read.versions(DEFAULT_DB)
 except read.NoLedger as e:
-    st.info(str(e))
+    st.info("No track record yet: run `make ledger` to record and score the test period.")
+    with st.expander("For developers: where the ledger is read"):
+        st.text(str(e))
     st.stop()
 if not tickers:
-    st.info(f"The ledger at {DEFAULT_DB} holds no forecasts yet: run `make ledger`.")
+    st.info("The ledger holds no forecasts yet: run `make ledger`.")
+    with st.expander("For developers: where the ledger is read"):
+        st.text(str(DEFAULT_DB))
     st.stop()
 
 # the URL is the view's single source: widgets are seeded from it on every run and write it back when changed
@@ -29,7 +33,7 @@ def to_url(name: str) -> None:
     st.query_params[tr.PREFIX + name] = st.session_state[tr.PREFIX + name]
 
 
-left, middle, right = st.columns(3)
+left, middle, right = st.columns([1, 1.3, 2])  # the Record choice is a sentence: it gets the room
 ticker = left.selectbox("Ticker", tickers, key="track_ticker", on_change=to_url, args=("ticker",))
 version = middle.selectbox("Model version", version_ids, key="track_version", on_change=to_url, args=("version",))
 which = right.selectbox(
@@ -48,7 +52,8 @@ except read.NoLedger as e:  # damage the first queries did not touch
     st.error(str(e))
     st.stop()
 s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
-st.text(f"Ledger: {DEFAULT_DB}")
+with st.expander("For developers: where the ledger is read"):
+    st.text(str(DEFAULT_DB))
 st.text(
     f"Model version {version}: "
     + (f"live from {deployed} (its first live forecast's as-of day)" if deployed else "no live forecasts yet")
@@ -102,5 +107,5 @@ st.caption(
     "Relative to the last close, lower is better; the baselines are the naive point with rolling 20-day and "
     "GARCH(1,1) intervals on the same days."
 )
-st.subheader("Scorecard (ledger.scoring.scorecard, as `make ledger` prints it)")
+st.subheader("Scorecard, as `make ledger` prints it")
 st.dataframe(read.scorecard_table([card]), hide_index=True, width="stretch")

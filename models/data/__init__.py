@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,12 +25,15 @@ COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
 SOURCES = ("auto", "live", "snapshot")
 LIVE_TIMEOUT_S = 4.0  # yfinance's per-request timeout: a live fetch should never stall the UI
 LIVE_CACHE_TTL_S = 6 * 3600  # a day's bars change once a day; refetching every minute is rude
-OFFLINE_MEMO_S = 60.0  # after a failed live call, skip the network for this long
+# "auto" asks whether the network is there once per NETWORK_CHECK_S for every ticker, not once per ticker: offline, each
+# yfinance call spent seconds on its own DNS retries. One TCP connect to yfinance's host (PROBE_TIMEOUT_S at most) decides.
+NETWORK_CHECK_S = 300.0
+PROBE_HOST, PROBE_TIMEOUT_S = ("query1.finance.yahoo.com", 443), 2.0
 CACHE_DIR = Path(os.environ.get("FORECAST_CACHE_DIR", Path.home() / ".cache" / "financial-forecasting"))
 TICKER_RE = re.compile(r"[\^A-Za-z0-9][A-Za-z0-9.\-=^]{0,14}")  # used with fullmatch: no trailing newline
 
 log = logging.getLogger(__name__)
-_last_live_failure = 0.0
+_network = [0.0, False]  # [when it was last checked (time.time()), whether yfinance's host answered then]
 
 
 class DataError(Exception):
@@ -113,28 +118,49 @@ def _cache_path(ticker: str) -> Path:
     return CACHE_DIR / "yfinance" / f"{cache_name(ticker)}.csv"
 
 
+def network_up() -> bool:
+    """Whether yfinance's host answers, asked at most once per NETWORK_CHECK_S whatever the number of tickers."""
+    now = time.time()
+    if now - _network[0] >= NETWORK_CHECK_S:
+        try:
+            socket.create_connection(PROBE_HOST, timeout=PROBE_TIMEOUT_S).close()
+            _network[:] = [now, True]
+        except OSError:
+            _network[:] = [now, False]
+    return _network[1]
+
+
 def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
-    global _last_live_failure
     path = _cache_path(ticker)
     if path.exists() and time.time() - path.stat().st_mtime < LIVE_CACHE_TTL_S:
         cached = pd.read_csv(path, index_col="Date", parse_dates=["Date"])
         if not cached.empty:
             return cached
-    if time.time() - _last_live_failure < OFFLINE_MEMO_S:
-        raise LiveDataError("live data failed moments ago (offline?); not retrying yet")
+    if not network_up():
+        wait = max(0, int(_network[0] + NETWORK_CHECK_S - time.time()))
+        raise LiveDataError(f"no network: {PROBE_HOST[0]} did not answer (checked again in {wait} s)")
     try:
         import yfinance as yf
 
         logging.getLogger("yfinance").setLevel(logging.CRITICAL)  # it logs DNS errors as ERROR
-        raw = yf.download(
-            ticker, start=start or "1990-01-01", end=None, auto_adjust=True, progress=False, timeout=LIVE_TIMEOUT_S, threads=False
-        )
+        with warnings.catch_warnings():  # its pandas deprecation warnings are yfinance's to fix, not the user's to read
+            warnings.simplefilter("ignore")
+            raw = yf.download(
+                ticker,
+                start=start or "1990-01-01",
+                end=None,
+                auto_adjust=True,
+                progress=False,
+                timeout=LIVE_TIMEOUT_S,
+                threads=False,
+            )
         df = normalize_yf(raw, ticker)
     except LiveDataError:
-        _last_live_failure = time.time()
-        raise
-    except Exception as exc:  # yfinance raises OSError subclasses, JSON errors, KeyErrors...
-        _last_live_failure = time.time()
+        raise  # this symbol has no rows: the next ticker still tries
+    except OSError as exc:  # the network went away since the check: skip it for every ticker until the next one
+        _network[:] = [time.time(), False]
+        raise LiveDataError(f"yfinance failed for {ticker!r}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # JSON errors, KeyErrors...
         raise LiveDataError(f"yfinance failed for {ticker!r}: {type(exc).__name__}: {exc}") from exc
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +168,13 @@ def _from_live(ticker: str, start=None, end=None) -> pd.DataFrame:
     except OSError as exc:  # a read-only home must not break live data
         log.warning("could not cache %s: %s", path, exc)
     return df
+
+
+def next_day(ohlcv: pd.DataFrame, day) -> pd.Timestamp:
+    """The target day of a forecast made as of `day`: the data's own next row (a file of prices is its own calendar,
+    DESIGN "Calendars"), or past the data's end the next weekday."""
+    later = ohlcv.index[ohlcv.index > pd.Timestamp(day)]
+    return later[0] if len(later) else pd.Timestamp(day) + pd.tseries.offsets.BDay(1)
 
 
 def load_prices(ticker: str, start=None, end=None, source: str = "auto") -> pd.DataFrame:
