@@ -12,7 +12,7 @@ import requests
 
 from models.client import EndpointError, ForecastClient, RefusedAnswer, check_prediction
 from tests import test_dashboard
-from tests.test_dashboard import app, table, texts
+from tests.test_dashboard import app, texts
 
 fresh_caches = test_dashboard.fresh_caches  # the same autouse fixture
 
@@ -180,6 +180,7 @@ def test_the_dashboard_shows_the_refusal_for_that_ticker_alone(local_api, field,
         proxy.close()
     errors = [e.value.replace("\\", "") for e in at.error]  # shown as text: Markdown's characters are escaped
     assert len(errors) == 1 and errors[0].startswith("MSFT: POST /predict answered MSFT with " + field), errors
-    forecasts = table(at, "Forecast (next close)")
-    assert "MSFT" not in list(forecasts["Ticker"]) and len(forecasts) == 2, "the other tickers still chart"
-    assert not forecasts.isna().any().any() and "nan" not in texts(at).replace(at.error[0].value, "")
+    cards = [m.label for m in at.metric]  # one forecast card per ticker answered (the page's first screen)
+    assert len(cards) == 2 and not any(c.startswith("MSFT") for c in cards), f"the other tickers still chart: {cards}"
+    assert all(m.value.replace(",", "").replace(".", "").isdigit() for m in at.metric), [m.value for m in at.metric]
+    assert "nan" not in texts(at).replace(at.error[0].value, "")
