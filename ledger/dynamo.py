@@ -1,8 +1,12 @@
 """The ledger on AWS: one DynamoDB table (on-demand), written with conditional puts so nothing is ever overwritten.
 
 Items: forecasts under pk "F#<ticker>", sk "<target_date>#<model_version>"; outcomes under pk "O#<ticker>",
-sk "<date>". A batch goes in one transaction whose every put carries attribute_not_exists(pk): a key already there
+sk "<date>"; skips under pk "S#<ticker>", sk "<as_of>#<model_version>#<reason_code>". Every row is checked against
+ledger.schema's RULES before anything is sent (DynamoDB has no CHECK), so both stores refuse the same rows.
+A batch goes in one transaction whose every put carries attribute_not_exists(pk): a key already there
 cancels the whole batch, as the SQLite store's triggers do. The table's IAM policy grants no UpdateItem or DeleteItem.
+Items written before schema v2 lack plain_low/plain_high/calibration/adjustment: they read as v1 rows migrate
+(plain = served, no calibration, adjustment 1).
 """
 
 from __future__ import annotations
@@ -13,7 +17,17 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ledger.store import FORECAST_COLUMNS, OUTCOME_COLUMNS, DuplicateError, Forecast, LedgerError, Outcome
+from ledger.store import (
+    FORECAST_COLUMNS,
+    OUTCOME_COLUMNS,
+    SKIP_COLUMNS,
+    DuplicateError,
+    Forecast,
+    LedgerError,
+    Outcome,
+    Skip,
+    refused,
+)
 
 TRANSACTION_MAX = 100  # DynamoDB's limit of items in one TransactWriteItems
 
@@ -64,7 +78,14 @@ class DynamoStore:
                 raise LedgerError(f"ledger: DynamoDB refused the batch: {reasons}") from None
         return len(items)
 
+    @staticmethod
+    def _check(table: str, rows: Sequence) -> None:
+        for row in rows:
+            if err := refused(table, row):
+                raise err
+
     def record(self, forecasts: Sequence[Forecast]) -> int:
+        self._check("forecasts", forecasts)
         items = []
         for f in forecasts:
             row = asdict(f)
@@ -73,11 +94,32 @@ class DynamoStore:
         return self._put_all(items)
 
     def add_outcomes(self, outcomes: Sequence[Outcome]) -> int:
+        self._check("outcomes", outcomes)
         items = [
             (_to_item({"pk": f"O#{o.ticker}", "sk": o.date, "kind": "outcome", **asdict(o)}), f"outcomes ({o.ticker}, {o.date})")
             for o in outcomes
         ]
         return self._put_all(items)
+
+    def add_skips(self, skips: Sequence[Skip]) -> int:
+        """Record skips not recorded yet (a second run of the day re-finds the same ones: they are kept once)."""
+        self._check("skips", skips)
+        have = {(s["as_of"], s["model_version"], s["reason_code"]) for t in {s.ticker for s in skips} for s in self.skips(t)}
+        new = {(s.ticker, s.as_of, s.model_version, s.reason_code): s for s in skips}
+        items = [
+            (
+                _to_item(
+                    {"pk": f"S#{s.ticker}", "sk": f"{s.as_of}#{s.model_version}#{s.reason_code}", "kind": "skip", **asdict(s)}
+                ),
+                f"skips ({s.ticker}, {s.as_of}, {s.model_version}, {s.reason_code})",
+            )
+            for key, s in new.items()
+            if key[1:] not in have
+        ]
+        return self._put_all(items)
+
+    def skips(self, ticker: str) -> list[dict]:
+        return [{c: it.get(c) for c in SKIP_COLUMNS} for it in self._query(f"S#{ticker}")]
 
     def _query(self, pk: str) -> list[dict]:
         out, start = [], None
@@ -92,10 +134,16 @@ class DynamoStore:
                 return out
 
     def forecasts(self, ticker: str) -> list[dict]:
-        return [{c: it.get(c) for c in FORECAST_COLUMNS} for it in self._query(f"F#{ticker}")]
+        v1 = {"plain_low": "low", "plain_high": "high"}  # a v1 item served its plain interval
+        return [
+            {c: it.get(c, it.get(v1[c])) if c in v1 else it.get(c) for c in FORECAST_COLUMNS} for it in self._query(f"F#{ticker}")
+        ]
 
     def outcomes(self, ticker: str) -> list[dict]:
-        return [{c: it.get(c) for c in OUTCOME_COLUMNS} for it in self._query(f"O#{ticker}")]
+        return [
+            {**{c: it.get(c) for c in OUTCOME_COLUMNS}, "adjustment": it.get("adjustment", 1.0)}
+            for it in self._query(f"O#{ticker}")
+        ]
 
     def forecast_keys(self, model_version: str, tickers: Iterable[str]) -> set[tuple[str, str]]:
         return {
@@ -117,5 +165,13 @@ class DynamoStore:
             for f in self.forecasts(t):
                 o = closes.get(f["target_date"])
                 if o:
-                    rows.append({**f, "close": o["close"], "outcome_source": o["source"], "fetched_at": o["fetched_at"]})
+                    rows.append(
+                        {
+                            **f,
+                            "close": o["close"],
+                            "adjustment": o["adjustment"],
+                            "outcome_source": o["source"],
+                            "fetched_at": o["fetched_at"],
+                        }
+                    )
         return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ledger import baselines, sessions
-from ledger.replay import contract_problem, forecast_row, input_hash, now_iso
+from ledger.replay import contract_problem, forecast_row, input_hash
 from ledger.store import DEFAULT_DB, LOCAL_DIR, LedgerError, Outcome, SqliteStore
 from models.client import MAX_BATCH, EndpointError, ForecastClient
 from models.data import TICKER_RE, LiveDataError, normalize_yf
@@ -124,6 +125,11 @@ def run(
     concurrency: int = 4,
 ) -> dict:
     """One daily run: fetch, add closes that arrived, forecast the next session from fresh data; report per ticker."""
+    started = time.monotonic()
+
+    def clock() -> str:  # `now` moved on by the time this run has taken: when the API answered, on the run's clock
+        return (now + dt.timedelta(seconds=time.monotonic() - started)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     card = client.model()
     problem = contract_problem(card)
     if problem:
@@ -134,7 +140,7 @@ def run(
         markets = dict(zip(watchlist, pool.map(lambda t: fetch(t, cache, history), watchlist), strict=True))
     # closes: any recorded forecast whose target session has closed and whose close the data now holds
     awaiting = [(t, d) for t, d in store.awaiting_outcomes(watchlist) if t in markets and dt.date.fromisoformat(d) <= closed]
-    fetched = now_iso()
+    fetched = clock()
     outcomes = []
     for t, d in awaiting:
         m = markets[t]
@@ -177,7 +183,7 @@ def run(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:  # Lambda's concurrency, one batch a call
         answers = list(pool.map(call, batches))
-    issued = now_iso()
+    issued = clock()
     rows = [
         forecast_row(r["ticker"], r, a, r["base"], SOURCE, issued)
         for batch, got in zip(batches, answers, strict=True)

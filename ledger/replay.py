@@ -75,7 +75,13 @@ def day_requests(ohlcv: pd.DataFrame, card: dict, as_of_days) -> list[dict]:
 
 
 def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: str, issued_at: str) -> Forecast:
+    """One answer as a row. Without interval.calibration the served interval is the model's plain one; with it, the
+    answer must also say what the plain interval was (interval.plain), or the row could not tell them apart."""
     iv = answer["interval"]
+    cal = iv.get("calibration")
+    plain = iv.get("plain") or ({"low": iv["low"], "high": iv["high"]} if cal is None else None)
+    if plain is None:
+        raise ValueError(f"{ticker}: the answer's interval says it was calibrated but not what the plain interval was")
     return Forecast(
         ticker=ticker,
         target_date=str(req["target"]),
@@ -96,6 +102,9 @@ def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: 
         rolling_high=float(base["rolling_high"]),
         garch_low=float(base["garch_low"]),
         garch_high=float(base["garch_high"]),
+        plain_low=float(plain["low"]),
+        plain_high=float(plain["high"]),
+        calibration=None if cal is None else json.dumps(cal, sort_keys=True),
     )
 
 

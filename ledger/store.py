@@ -2,128 +2,139 @@
 
     sqlite3 .local/ledger.sqlite "SELECT * FROM scored LIMIT 5"
 
-The database itself refuses to change history: triggers raise on UPDATE or DELETE of `forecasts` and `outcomes`,
-and on an INSERT whose key is already there (which also stops INSERT OR REPLACE, whose hidden delete would
-otherwise skip the delete trigger).
+The database itself refuses to change history: triggers raise on UPDATE or DELETE of `forecasts`, `outcomes` and
+`skips`, and on an INSERT whose key is already there (which also stops INSERT OR REPLACE, whose hidden delete would
+otherwise skip the delete trigger). The schema (ledger.schema) carries a version (PRAGMA user_version); each open
+checks that every table, trigger and view is exactly the one defined there, and refuses a file where one was
+dropped or changed, naming it, rather than quietly recreating it. A v1 file is migrated to v2 once, said on stderr.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
+from ledger.schema import (
+    COLUMNS,
+    KEYS,
+    MIGRATE_V1,
+    OBJECTS,
+    ROWS,
+    SCHEMA_VERSION,
+    V1_COLUMNS,
+    Forecast,
+    Outcome,
+    Skip,
+    normalized,
+    problems,
+)
 from models.local import LOCAL_DIR  # the local state folder, defined once below dashboard/ and lambda/
 
 ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DB = Path(os.environ.get("LEDGER_DB") or LOCAL_DIR / "ledger.sqlite")  # LEDGER_DB moves it
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS forecasts (
-    ticker        TEXT NOT NULL,
-    target_date   TEXT NOT NULL CHECK (target_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
-    model_version TEXT NOT NULL,
-    issued_at     TEXT NOT NULL,  -- UTC, ISO 8601, when the API answered
-    as_of         TEXT NOT NULL CHECK (as_of < target_date),  -- the last day of data the forecast saw
-    prediction    REAL NOT NULL,  -- the target day's close, price units
-    low           REAL NOT NULL CHECK (low <= high),
-    high          REAL NOT NULL,
-    level         REAL NOT NULL CHECK (level > 0 AND level < 1),
-    last_close    REAL NOT NULL CHECK (last_close > 0),  -- the close of as_of
-    volatility    REAL,           -- the served risk model's volatility (log return, one day)
-    confidence    REAL NOT NULL,
-    source        TEXT NOT NULL,  -- where the input data came from: snapshot | yfinance
-    input_hash    TEXT NOT NULL,  -- sha256 of the 600 numbers sent
-    vol20         REAL NOT NULL,  -- rolling 20-day volatility at as_of (the baselines' scale, the terciles)
-    rolling_low   REAL NOT NULL,  -- baseline: naive point, rolling-volatility interval, same level, same data
-    rolling_high  REAL NOT NULL,
-    garch_low     REAL NOT NULL,  -- baseline: naive point, GARCH(1,1) interval
-    garch_high    REAL NOT NULL,
-    PRIMARY KEY (ticker, target_date, model_version)
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    ticker     TEXT NOT NULL,
-    date       TEXT NOT NULL CHECK (date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
-    close      REAL NOT NULL CHECK (close > 0),
-    source     TEXT NOT NULL,
-    fetched_at TEXT NOT NULL,
-    PRIMARY KEY (ticker, date)
-);
-CREATE TRIGGER IF NOT EXISTS forecasts_insert_once BEFORE INSERT ON forecasts
-WHEN EXISTS (SELECT 1 FROM forecasts f WHERE f.ticker = NEW.ticker AND f.target_date = NEW.target_date
-             AND f.model_version = NEW.model_version)
-BEGIN SELECT RAISE(ABORT, 'ledger: this forecast is already recorded; the ledger never overwrites'); END;
-CREATE TRIGGER IF NOT EXISTS forecasts_no_update BEFORE UPDATE ON forecasts
-BEGIN SELECT RAISE(ABORT, 'ledger: forecasts are insert-only; a recorded forecast is never changed'); END;
-CREATE TRIGGER IF NOT EXISTS forecasts_no_delete BEFORE DELETE ON forecasts
-BEGIN SELECT RAISE(ABORT, 'ledger: forecasts are insert-only; a recorded forecast is never deleted'); END;
-CREATE TRIGGER IF NOT EXISTS outcomes_insert_once BEFORE INSERT ON outcomes
-WHEN EXISTS (SELECT 1 FROM outcomes o WHERE o.ticker = NEW.ticker AND o.date = NEW.date)
-BEGIN SELECT RAISE(ABORT, 'ledger: this outcome is already recorded; the ledger never overwrites'); END;
-CREATE TRIGGER IF NOT EXISTS outcomes_no_update BEFORE UPDATE ON outcomes
-BEGIN SELECT RAISE(ABORT, 'ledger: outcomes are insert-only'); END;
-CREATE TRIGGER IF NOT EXISTS outcomes_no_delete BEFORE DELETE ON outcomes
-BEGIN SELECT RAISE(ABORT, 'ledger: outcomes are insert-only'); END;
-CREATE VIEW IF NOT EXISTS scored AS
-SELECT f.*, o.close AS close, o.source AS outcome_source, o.fetched_at
-FROM forecasts f JOIN outcomes o ON o.ticker = f.ticker AND o.date = f.target_date;
-"""
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """One row of `forecasts`, frozen when the API answered."""
-
-    ticker: str
-    target_date: str
-    model_version: str
-    issued_at: str
-    as_of: str
-    prediction: float
-    low: float
-    high: float
-    level: float
-    last_close: float
-    volatility: float | None
-    confidence: float
-    source: str
-    input_hash: str
-    vol20: float
-    rolling_low: float
-    rolling_high: float
-    garch_low: float
-    garch_high: float
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One realised close."""
-
-    ticker: str
-    date: str
-    close: float
-    source: str
-    fetched_at: str
-
-
-FORECAST_COLUMNS = tuple(f.name for f in fields(Forecast))
-OUTCOME_COLUMNS = tuple(f.name for f in fields(Outcome))
+FORECAST_COLUMNS = COLUMNS["forecasts"]
+OUTCOME_COLUMNS = COLUMNS["outcomes"]
+SKIP_COLUMNS = COLUMNS["skips"]
+__all__ = ["Forecast", "Outcome", "Skip", "SCHEMA_VERSION", "SqliteStore", "LedgerError", "DuplicateError"]
 
 
 class LedgerError(Exception):
-    """A write the ledger refuses; the message names the row and says why."""
+    """A write the ledger refuses, or a file it cannot use; the message names the row or the file and says why."""
 
 
 class DuplicateError(LedgerError):
     """A key that is already recorded: the ledger never overwrites."""
 
 
+def refused(table: str, row) -> LedgerError | None:
+    """The rules of ledger.schema a row breaks, as the error both stores raise (None: it may be written)."""
+    bad = problems(table, asdict(row))
+    if not bad:
+        return None
+    what = ", ".join(f"{k}={getattr(row, k)}" for k in KEYS[table])
+    return LedgerError(f"ledger: refused {table} row ({what}): breaks {', '.join(bad)}")
+
+
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def schema_problems(conn: sqlite3.Connection) -> list[str]:
+    """What differs from ledger.schema's objects: missing, changed, or a trigger of ours that is not ours."""
+    have = {name: sql for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")}
+    out = []
+    for name, sql in OBJECTS.items():
+        if name not in have:
+            out.append(f"{name} is missing")
+        elif normalized(have[name]) != normalized(sql):
+            out.append(f"{name} was changed")
+    marks = ", ".join("?" * len(ROWS))
+    extra = conn.execute(f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({marks})", tuple(ROWS))
+    out += [f"trigger {n} is not the ledger's" for (n,) in extra if n not in OBJECTS]
+    return out
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    for sql in OBJECTS.values():
+        conn.execute(sql)
+
+
+def _migrate_v1(conn: sqlite3.Connection, path: Path) -> None:
+    """v1 -> v2 in one transaction: rebuild forecasts and outcomes with the new columns (triggers and view dropped
+    first, so a rename does not rewrite them), copy every row, recreate everything from ledger.schema."""
+    for table, cols in V1_COLUMNS.items():
+        got = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+        if got != cols:
+            raise LedgerError(f"ledger: {path} says schema v1 but its {table} columns are {got}; restore it from a copy")
+    counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in V1_COLUMNS}
+    print(f"ledger: migrating {path} from schema v1 to v{SCHEMA_VERSION} ({counts['forecasts']} forecasts, "
+          f"{counts['outcomes']} closes; served interval = plain interval, adjustment 1)", file=sys.stderr)  # fmt: skip
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view')").fetchall():
+        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+        conn.execute(f"DROP {kind.upper()} {name}")
+    for table in V1_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
+    _create(conn)
+    for table, sql in MIGRATE_V1.items():
+        conn.execute(sql)
+        conn.execute(f"DROP TABLE {table}_v1")
+        moved = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        if moved != counts[table]:
+            raise LedgerError(f"ledger: migrating {path} moved {moved} of {counts[table]} {table} rows; nothing changed")
+
+
+def open_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create (a new or empty file), migrate (v1), or check (v2) the schema; refuse anything else, naming it."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        wrong = schema_problems(conn)
+        if wrong:
+            raise LedgerError(
+                f"ledger: {path} was altered outside the ledger ({'; '.join(wrong)}); the ledger will not "
+                "recreate what was dropped over rows it cannot vouch for: restore the file from a copy, or move it aside"
+            )
+        return
+    if version > SCHEMA_VERSION:
+        raise LedgerError(f"ledger: {path} is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code")
+    if version not in (0, 1) or (version == 0 and tables):
+        raise LedgerError(f"ledger: {path} holds tables but no ledger schema version (v{version}): is it a ledger?")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if version == 0:
+            _create(conn)
+        else:
+            _migrate_v1(conn, path)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 class SqliteStore:
@@ -134,10 +145,22 @@ class SqliteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30.0)
-            self.conn.executescript(SCHEMA)
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"ledger: cannot open {self.path} ({exc}); check the path or pass --db") from None
+        try:
+            (check,) = self.conn.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            open_schema(self.conn, self.path)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"ledger: cannot open {self.path} as a ledger ({exc}); move it aside or pass --db") from None
+            self.conn.close()
+            raise LedgerError(
+                f"ledger: {self.path} is not a usable ledger (damaged: {exc}); move it aside (a new one is made) "
+                "or restore it from a copy"
+            ) from None
+        except LedgerError:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -148,8 +171,13 @@ class SqliteStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence, key) -> int:
-        """All rows or none: a refused row rolls the whole batch back and is named in the error."""
+    def _insert(self, table: str, rows: Sequence) -> int:
+        """All rows or none: a refused row rolls the whole batch back and is named in the error. The rules are
+        checked first as DynamoStore checks them (one message), and again by the file's own CHECKs."""
+        for row in rows:
+            if err := refused(table, row):
+                raise err
+        columns = COLUMNS[table]
         sql = _insert_sql(table, columns)
         try:
             with self.conn:
@@ -157,7 +185,7 @@ class SqliteStore:
                     try:
                         self.conn.execute(sql, tuple(asdict(row)[c] for c in columns))
                     except sqlite3.DatabaseError as exc:
-                        what = ", ".join(f"{k}={getattr(row, k)}" for k in key)
+                        what = ", ".join(f"{k}={getattr(row, k)}" for k in KEYS[table])
                         if "already recorded" in str(exc):
                             raise DuplicateError(
                                 f"ledger: {table} ({what}) is already recorded; the ledger never overwrites"
@@ -169,10 +197,20 @@ class SqliteStore:
 
     def record(self, forecasts: Sequence[Forecast]) -> int:
         """Insert forecasts; any key already present refuses the whole batch (nothing changes)."""
-        return self._insert("forecasts", FORECAST_COLUMNS, forecasts, ("ticker", "target_date", "model_version"))
+        return self._insert("forecasts", forecasts)
 
     def add_outcomes(self, outcomes: Sequence[Outcome]) -> int:
-        return self._insert("outcomes", OUTCOME_COLUMNS, outcomes, ("ticker", "date"))
+        return self._insert("outcomes", outcomes)
+
+    def add_skips(self, skips: Sequence[Skip]) -> int:
+        """Record skips not recorded yet (a second run of the day re-finds the same ones: they are kept once)."""
+        have = self.skip_keys()
+        new = list({(s.ticker, s.as_of, s.model_version, s.reason_code): s for s in skips
+                    if (s.ticker, s.as_of, s.model_version, s.reason_code) not in have}.values())  # fmt: skip
+        return self._insert("skips", new)
+
+    def skip_keys(self) -> set[tuple[str, str, str, str]]:
+        return set(self.conn.execute("SELECT ticker, as_of, model_version, reason_code FROM skips"))
 
     def forecast_keys(self, model_version: str, tickers: Iterable[str] | None = None) -> set[tuple[str, str]]:
         """(ticker, target_date) already recorded for this model version."""
@@ -193,4 +231,4 @@ class SqliteStore:
         return [(t, d) for t, d in rows if wanted is None or t in wanted]
 
     def counts(self) -> dict[str, int]:
-        return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("forecasts", "outcomes")}
+        return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ROWS}

@@ -23,6 +23,7 @@ def fc(ticker="AAPL", target="2016-01-05", version="v1", **kw) -> Forecast:
         as_of=str(dt.date.fromisoformat(target) - dt.timedelta(days=1)), prediction=101.0, low=98.0, high=104.0,
         level=0.8, last_close=100.0, volatility=0.01, confidence=0.6, source="snapshot", input_hash="ab" * 32,
         vol20=0.012, rolling_low=97.0, rolling_high=103.0, garch_low=96.0, garch_high=104.0,
+        plain_low=98.0, plain_high=104.0,
     )  # fmt: skip
     return Forecast(**{**base, **kw})
 
@@ -89,7 +90,11 @@ def test_a_second_close_for_a_day_is_refused(store):
 
 @pytest.mark.parametrize(
     "change, problem",
-    [({"target_date": "5 Jan 2016"}, "CHECK"), ({"low": 110.0}, "CHECK"), ({"as_of": "2016-01-05"}, "CHECK")],
+    [
+        ({"target_date": "5 Jan 2016"}, "target_date_is_a_date"),
+        ({"low": 110.0}, "low_not_above_high"),
+        ({"as_of": "2016-01-05"}, "as_of_before_target"),
+    ],
 )
 def test_a_malformed_row_is_refused_with_its_key(store, change, problem):
     with pytest.raises(LedgerError, match=f"refused forecasts row .*{problem}"):
@@ -99,7 +104,7 @@ def test_a_malformed_row_is_refused_with_its_key(store, change, problem):
 def test_a_file_that_is_not_a_ledger_gets_a_clear_error(tmp_path):
     bad = tmp_path / "x.sqlite"
     bad.write_text("not a database at all" * 100)
-    with pytest.raises(LedgerError, match="cannot open .* as a ledger"):
+    with pytest.raises(LedgerError, match="is not a usable ledger"):
         SqliteStore(bad)
 
 
@@ -111,7 +116,7 @@ def test_the_schema_documents_the_issue_columns(store):
     assert {"ticker", "target_date", "model_version", "issued_at", "as_of", "prediction", "low", "high", "level",
             "last_close", "volatility", "confidence", "source", "input_hash"} <= cols  # fmt: skip
     assert keys == ["ticker", "target_date", "model_version"]
-    assert out == {"ticker", "date", "close", "source", "fetched_at"}
+    assert out == {"ticker", "date", "close", "source", "fetched_at", "adjustment"}
 
 
 # --- calendar -----------------------------------------------------------------------------------------------------
@@ -320,7 +325,7 @@ def test_forecast_rows_are_frozen_dataclasses():
     "args, says",
     [
         (["--url", "http://127.0.0.1:9/prod"], "ledger: nothing answers at http://127.0.0.1:9/prod"),
-        (["--url", "http://127.0.0.1:9/prod", "--db", "{tmp}/junk.sqlite"], "cannot open .* as a ledger"),
+        (["--url", "http://127.0.0.1:9/prod", "--db", "{tmp}/junk.sqlite"], "is not a usable ledger"),
         (["--tickers", "ZZZ"], "--tickers ZZZ not in the bundled snapshot"),
     ],
 )

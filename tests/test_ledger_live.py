@@ -139,7 +139,7 @@ def test_the_daily_job_forecasts_scores_keeps_stale_data_and_is_idempotent(local
         yf.answers = {"AAPL": bars("AAPL", "2013-02-27"), "IBM": bars("IBM", "2013-02-27")}
         day2b = live.run(client, store, ["AAPL", "IBM"], at("2013-02-27"), cache)
         assert day2b["outcomes"] == 1 and day2b["forecasts"] == 1  # IBM's for 2013-02-28, AAPL's already there
-        assert store.counts() == {"forecasts": 4, "outcomes": 2}
+        assert store.counts() == {"forecasts": 4, "outcomes": 2, "skips": 0}
 
 
 def test_a_bar_of_a_session_still_trading_is_not_data_yet(local_api, yf, tmp_path):

@@ -46,7 +46,7 @@ def make_ledger(path, days: int = 90) -> None:
 def row(ticker, target, version, issued, as_of, last, source) -> Forecast:
     return Forecast(
         ticker, str(target), version, issued, str(as_of), last * 1.001, last * 0.98, last * 1.02, 0.8, last, 0.01, 0.55,
-        source, "00" * 32, 0.012, last * 0.979, last * 1.021, last * 0.978, last * 1.022,
+        source, "00" * 32, 0.012, last * 0.979, last * 1.021, last * 0.978, last * 1.022, last * 0.98, last * 1.02,
     )  # fmt: skip
 
 
