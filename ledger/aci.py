@@ -38,23 +38,17 @@ CANDIDATES = tuple(calibration.METHODS)
 SERVING_FILE = Path(__file__).resolve().parent / "serving.json"
 
 
-def plain_columns(df: pd.DataFrame) -> tuple[str, str]:
-    """The model's own band: plain_low/plain_high where the record has them (schema v2), else the served low/high
-    (before v2 the plain band was all that was served)."""
-    return ("plain_low", "plain_high") if "plain_high" in df and df["plain_high"].notna().all() else ("low", "high")
-
-
 def prepare(g: pd.DataFrame) -> pd.DataFrame:
-    """One ticker's scored rows in time order, on prices relative to the last close: the score and the model's q0."""
+    """One ticker's scored rows in time order, on prices relative to the last close: the score and the model's q0,
+    from the model's own band (plain_high), whatever was served."""
     g = g.sort_values("target_date")
     last = g["last_close"].to_numpy(float)
     mu = np.log(g["prediction"].to_numpy(float) / last)
     vol = np.maximum(g["volatility"].to_numpy(float), metrics.VOL_FLOOR)
-    _, hi = plain_columns(g)
     rel = g["close"].to_numpy(float) / last
     return pd.DataFrame({
         "target_date": g["target_date"].to_numpy(), "rel": rel, "mu": mu, "vol": vol,
-        "q0": (np.log(g[hi].to_numpy(float) / last) - mu) / vol, "score": np.abs(np.log(rel) - mu) / vol,
+        "q0": (np.log(g["plain_high"].to_numpy(float) / last) - mu) / vol, "score": np.abs(np.log(rel) - mu) / vol,
         "rolling_low": g["rolling_low"].to_numpy(float) / last, "rolling_high": g["rolling_high"].to_numpy(float) / last,
         "garch_low": g["garch_low"].to_numpy(float) / last, "garch_high": g["garch_high"].to_numpy(float) / last,
         "level": g["level"].to_numpy(float),

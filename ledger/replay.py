@@ -75,13 +75,15 @@ def day_requests(ohlcv: pd.DataFrame, card: dict, as_of_days) -> list[dict]:
 
 
 def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: str, issued_at: str) -> Forecast:
-    """One answer as a row. Without interval.calibration the served interval is the model's plain one; with it, the
-    answer must also say what the plain interval was (interval.plain), or the row could not tell them apart."""
+    """One answer as a row. With interval.calibration method "none" (or none at all) the served interval is the model's
+    own; otherwise the model's own is the served one with its half-width in log space divided by the factor."""
     iv = answer["interval"]
     cal = iv.get("calibration")
-    plain = iv.get("plain") or ({"low": iv["low"], "high": iv["high"]} if cal is None else None)
-    if plain is None:
-        raise ValueError(f"{ticker}: the answer's interval says it was calibrated but not what the plain interval was")
+    if cal is None or cal.get("method") == "none":
+        cal, plain = None, {"low": iv["low"], "high": iv["high"]}
+    else:
+        pred, f = float(answer["prediction"]), float(cal["factor"])
+        plain = {k: pred * math.exp(math.log(float(iv[k]) / pred) / f) for k in ("low", "high")}
     return Forecast(
         ticker=ticker,
         target_date=str(req["target"]),

@@ -107,7 +107,7 @@ def walk(
             return
         answers = ask([(t, r) for t, r, _ in chunk])
         recorded += record(chunk, answers)
-        for (t, r, base), a in zip(chunk, answers, strict=True):
+        for (t, r, _), a in zip(chunk, answers, strict=True):
             close = closes[t].get(str(r["target"]))
             if close is not None and a.get("volatility") is not None:
                 learners[t].add(str(r["target"]), score(a["prediction"], r["last_close"], a["volatility"], close))

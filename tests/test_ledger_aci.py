@@ -21,6 +21,7 @@ def record(ticker: str, n: int, seed: int, df_t: float = 4.0) -> pd.DataFrame:
         "ticker": ticker, "target_date": pd.bdate_range("2012-01-02", periods=n).strftime("%Y-%m-%d"), "level": 0.8,
         "last_close": last, "prediction": last * np.exp(mu), "low": last * np.exp(mu - q * vol),
         "high": last * np.exp(mu + q * vol), "volatility": vol, "close": close,
+        "plain_low": last * np.exp(mu - q * vol), "plain_high": last * np.exp(mu + q * vol),
         "rolling_low": last * np.exp(-1.4 * vol), "rolling_high": last * np.exp(1.4 * vol),
         "garch_low": last * np.exp(-1.35 * vol), "garch_high": last * np.exp(1.35 * vol),
     })  # fmt: skip
