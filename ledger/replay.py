@@ -249,6 +249,7 @@ def replay(
         publish=(lambda doc: walk.write_state(state_path, doc)) if state_path else (lambda doc: None),
         document=lambda ls: walk.state_document(card["version"], method, ls),
         progress=bar.add,
+        closed_loop=method != "none",
     )
     if total == 0:
         bar.add(0)
@@ -283,6 +284,23 @@ def format_alarms(rows: list[dict]) -> str:
             f"| {a['ticker']} | {a['model_version']} | {read.fmt(a['coverage_60'], True)} | "
             f"{a['kupiec_p']:.3f} ({a['kupiec_breaches']} / {a['kupiec_n']}) | {read.fmt(a['winkler_ratio_60'])} "
             f"({a['winkler_days_above_1']}) | {', '.join(raised) or 'none'} |"
+        )
+    return "\n".join(lines)
+
+
+def format_calibration(rows: list[dict], method: str) -> str:
+    lines = [
+        f"Calibration served: {method} (verdict: {aci.SERVING_FILE.name}; rule in README). After the first "
+        f"{calibration.WARMUP} forecasts of each ticker:",
+        "",
+        "| ticker | model version | n | served coverage | plain coverage | Kupiec p served / plain | Winkler served / plain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['ticker']} | {r['model_version']} | {r['n']} | {read.fmt(r['coverage_served'], True)} | "
+            f"{read.fmt(r['coverage_plain'], True)} | {r['kupiec_p_served']:.3f} / {r['kupiec_p_plain']:.3f} | "
+            f"{read.fmt(r['winkler_served_vs_plain'])} |"
         )
     return "\n".join(lines)
 
@@ -353,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         cards = read.scorecard(args.db, tickers)
         alarms = read.alarms(args.db, tickers)
+        served = read.calibration(args.db, tickers)
     except EndpointError as exc:
         raise SystemExit(f"ledger: {exc.message}") from None
     except LedgerError as exc:
@@ -363,8 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_scorecard(cards))
     print()
     print(format_alarms(alarms))
+    print()
+    print(format_calibration(served, done["method"]))
     if args.json:
-        print(json.dumps(_clean({"database": str(args.db), "scorecard": cards, "alarms": alarms}), allow_nan=False))
+        out = {"database": str(args.db), "scorecard": cards, "alarms": alarms, "calibration": served, "method": done["method"]}
+        print(json.dumps(_clean(out), allow_nan=False))
     return 0
 
 

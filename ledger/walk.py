@@ -89,9 +89,11 @@ def walk(
     publish: Callable[[dict], None],
     document: Callable[[dict[str, Learner]], dict],
     progress: Callable[[int], None] = lambda n: None,
+    closed_loop: bool = True,
 ) -> int:
     """Every request of `work` (ticker, requests with as_of/target, baselines), day by day across tickers.
-    `ask` answers (ticker, request) pairs, `record` writes them, `publish` writes the state the API reads."""
+    `ask` answers (ticker, request) pairs, `record` writes them, `publish` writes the state the API reads.
+    closed_loop False (method "none": nothing learned reaches the API) lets days share a batch of 64."""
     by_day: dict[str, list] = defaultdict(list)
     for ticker, reqs, base in work:
         for r in reqs:
@@ -114,7 +116,7 @@ def walk(
         progress(len(chunk))
 
     for day in sorted(by_day):
-        if any(str(r["target"]) <= day for _, r, _ in queue):
+        if closed_loop and any(str(r["target"]) <= day for _, r, _ in queue):
             flush()  # a queued forecast's close is in by today: it must be answered and learned first
         for lr in learners.values():
             lr.learn_until(day)

@@ -35,6 +35,9 @@ def test_the_aci_update_by_hand():
     for s in np.linspace(0.1, 3.0, calibration.WARMUP):
         aci.update(float(s))
     assert aci.q == metrics.conformal_quantile(np.asarray(aci.past[-calibration.ACI_WINDOW :]), 1 - aci.alpha)
+    served, alpha = aci.q, aci.alpha
+    aci.update(served * 1.0001)  # a miss of the interval served, whatever the score does to the next quantile
+    assert aci.alpha == pytest.approx(alpha + 0.1 * (0.2 - 1.0))
 
 
 @pytest.mark.parametrize("method", list(calibration.METHODS))
@@ -74,6 +77,12 @@ def test_a_learner_learns_only_closes_up_to_the_day():
     assert lr.cal.n == 2 and lr.as_of == "2012-01-04"
     lr.learn_until("2012-01-05")
     assert lr.cal.n == 3 and lr.as_of == "2012-01-05"
+    # in its warm-up the state labels it: the function serves the model's own interval and says how much is learned
+    assert lr.entry() == {"method": "none", "factor": 1.0, "as_of": "2012-01-05", "n": 3}
+    for i in range(calibration.WARMUP):
+        lr.add(f"2012-02-{i % 28 + 1:02d}", 3.0)
+    lr.learn_until("2012-03-01")
+    assert lr.entry() == {"factor": lr.cal.q, "as_of": "2012-02-28", "n": 3 + calibration.WARMUP}
 
 
 def fake_api(q0: float, published: list):
