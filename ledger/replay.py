@@ -288,9 +288,10 @@ def format_alarms(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def format_calibration(rows: list[dict], method: str) -> str:
+def format_calibration(rows: list[dict], method: str, override: bool = False) -> str:
+    why = "--method, overriding the recorded verdict" if override else f"the verdict in ledger/{aci.SERVING_FILE.name}"
     lines = [
-        f"Calibration served: {method} (verdict: {aci.SERVING_FILE.name}; rule in README). After the first "
+        f"Calibration served: {method} ({why}; the rule is in README). After the first "
         f"{calibration.WARMUP} forecasts of each ticker:",
         "",
         "| ticker | model version | n | served coverage | plain coverage | Kupiec p served / plain | Winkler served / plain |",
@@ -383,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_alarms(alarms))
     print()
-    print(format_calibration(served, done["method"]))
+    print(format_calibration(served, done["method"], override=args.method is not None))
     if args.json:
         out = {"database": str(args.db), "scorecard": cards, "alarms": alarms, "calibration": served, "method": done["method"]}
         print(json.dumps(_clean(out), allow_nan=False))

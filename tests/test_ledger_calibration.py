@@ -96,8 +96,10 @@ def fake_api(q0: float, published: list):
             factor = entry.get("factor", 1.0) if entry.get("method") != "none" else 1.0
             mu, vol = r["mu"], r["vol"]
             last = r["last_close"]
-            out.append({"prediction": last * math.exp(mu), "volatility": vol, "factor": factor, "as_of_state": entry.get("as_of"),
-                        "low": last * math.exp(mu - q0 * factor * vol), "high": last * math.exp(mu + q0 * factor * vol)})  # fmt: skip
+            half = q0 * factor * vol
+            answer = {"prediction": last * math.exp(mu), "volatility": vol, "factor": factor}
+            answer |= {"as_of_state": entry.get("as_of"), "low": last * math.exp(mu - half), "high": last * math.exp(mu + half)}
+            out.append(answer)
         return out
 
     return ask

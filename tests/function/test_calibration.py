@@ -22,8 +22,11 @@ def state(handler, **over) -> dict:
         "model_version": handler.MODEL.version,
         "written_at": NOW,
         "method": "aci",
-        "tickers": {"AAPL": {"factor": 1.25, "as_of": "2013-02-28", "n": 474}, "IBM": {"factor": 1.0, "as_of": "2013-02-28", "n": 12, "method": "none"}},
-    }  # fmt: skip
+        "tickers": {
+            "AAPL": {"factor": 1.25, "as_of": "2013-02-28", "n": 474},
+            "IBM": {"factor": 1.0, "as_of": "2013-02-28", "n": 12, "method": "none"},
+        },
+    }
     doc.update(over)
     return doc
 
