@@ -4,6 +4,7 @@ tickers kept; each ticker's own rows are its calendar."""
 from __future__ import annotations
 
 import gzip
+import math
 
 import numpy as np
 import pandas as pd
@@ -113,3 +114,39 @@ def test_a_ticker_that_is_not_a_symbol_is_refused(tmp_path):
     rows = pd.concat([snapshot_as("AAPL", "GOOD"), snapshot_as("IBM", "no spaces please")])
     frames, problems = prices.load(user_file(tmp_path, rows))
     assert list(frames) == ["GOOD"] and "is not a ticker symbol" in problems[0]
+
+
+def test_a_users_file_replays_through_the_local_api_with_the_loop_closed(local_api, tmp_path):
+    """End to end: the real function in the local API's workers reads the state the walk writes, without a restart.
+    Every forecast after the warm-up comes back calibrated, with a factor learned from closes before its as-of day."""
+    import json
+
+    from ledger.store import SqliteStore
+    from models.client import ForecastClient
+
+    rows = pd.concat([snapshot_as("AAPL", "MYCO", 230), snapshot_as("IBM", "OTHER", 200)])
+    frames, problems = prices.load(user_file(tmp_path, rows))
+    state = local_api.dir / "calibration.json"  # where the local API points its workers by default
+    try:
+        with SqliteStore(tmp_path / "l.sqlite") as store:
+            done = replay.replay(ForecastClient(local_api.url, local_api.key, timeout=60), store, sorted(frames),
+                                 progress=lambda total, what: type("P", (), {"add": lambda self, n: None})(),
+                                 state_path=state, method="qt", source=replay.file_work(frames), source_name="file")  # fmt: skip
+            got = store.conn.execute(
+                "SELECT ticker, as_of, low, high, plain_low, plain_high, calibration FROM forecasts ORDER BY ticker, as_of"
+            ).fetchall()
+    finally:
+        state.unlink(missing_ok=True)
+    assert problems == [] and done["method"] == "qt" and done["recorded"] == len(got) == (230 - 109) + (200 - 109)
+    for ticker in ("MYCO", "OTHER"):
+        mine = [g for g in got if g[0] == ticker]
+        labels = [json.loads(g[6]) if g[6] else None for g in mine]
+        assert labels[:50] == [None] * 50  # the warm-up: the model's own interval, stored as such
+        assert all(
+            lab["method"] == "qt" and lab["n"] >= 50 and lab["as_of"] <= g[1]
+            for lab, g in zip(labels[50:], mine[50:], strict=True)
+        )
+        factors = {lab["factor"] for lab in labels[50:]}
+        assert len(factors) > 5  # it moved as closes came in, and the workers followed each change
+        for (_, _, low, high, plo, phi, _), lab in zip(mine[50:], labels[50:], strict=True):
+            assert math.log(high / low) == pytest.approx(lab["factor"] * math.log(phi / plo), rel=1e-9)
