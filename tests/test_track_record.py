@@ -87,7 +87,9 @@ def test_the_page_shows_the_record_charts_and_alarms(ledger_db):
     assert labels["scored forecasts"] == "90"
     assert labels["coverage (80% interval)"] == "80.0%"  # every fifth close at +5% breaches the ±2% band
     alarms = [e.value for e in at.error] + [s.value for s in at.success]
-    assert len(alarms) == 3 and any("Kupiec" in a for a in alarms)
+    # the three alarms of the served interval, and Kupiec had the model's own interval been served
+    assert len(alarms) == 4 and any("had the model's own interval been served" in a for a in alarms)
+    assert any(t.value.startswith("Served interval: the model's own") for t in at.text)
     assert ledger_db.read_bytes() == before
 
 
