@@ -41,6 +41,8 @@ def score_rows(joined: pd.DataFrame) -> pd.DataFrame:
     out["abs_error"] = np.abs(df["prediction"].to_numpy(float) - close)
     out["naive_abs_error"] = np.abs(last - close)
     for name, (lo, hi) in INTERVALS.items():
+        if lo not in df:  # a frame from before schema v2 (or a hand-built one) has no plain band
+            continue
         low, high = df[lo].to_numpy(float), df[hi].to_numpy(float)
         suffix = "" if name == "served" else f"_{name}"
         out[f"covered{suffix}"] = (close >= low) & (close <= high)
@@ -58,6 +60,7 @@ def _group_card(g: pd.DataFrame) -> dict:
             g["close"] / g["last_close"], g[lo] / g["last_close"], g[hi] / g["last_close"], float(g["level"].iloc[0])
         )
         for name, (lo, hi) in INTERVALS.items()
+        if lo in g
     }
     hits = g["direction_hit"].dropna()
     return {
@@ -73,8 +76,8 @@ def _group_card(g: pd.DataFrame) -> dict:
         "winkler_garch": w["garch"],
         "winkler_vs_rolling": w["served"] / w["rolling"],
         "winkler_vs_garch": w["served"] / w["garch"],
-        "coverage_plain": float(g["covered_plain"].mean()),
-        "winkler_plain": w["plain"],
+        "coverage_plain": float(g["covered_plain"].mean()) if "covered_plain" in g else None,
+        "winkler_plain": w.get("plain"),
         "coverage_rolling": float(g["covered_rolling"].mean()),
         "coverage_garch": float(g["covered_garch"].mean()),
         "direction_hit": float(hits.mean()) if len(hits) else None,
@@ -116,10 +119,13 @@ def rolling_series(scored: pd.DataFrame, days: int = ROLLING_DAYS) -> pd.DataFra
     for _, g in scored.groupby(["ticker", "model_version"], sort=True):
         g = g.sort_values("target_date").copy()
         g["coverage_rolling60"] = g["covered"].astype(float).rolling(days).mean()
-        g["coverage_plain_rolling60"] = g["covered_plain"].astype(float).rolling(days).mean()
+        if "covered_plain" in g:
+            g["coverage_plain_rolling60"] = g["covered_plain"].astype(float).rolling(days).mean()
         g["winkler_ratio_rolling60"] = g["winkler"].rolling(days).mean() / g["winkler_rolling"].rolling(days).mean()
         n = np.arange(1, len(g) + 1)
         for col in ("winkler", "winkler_plain", "winkler_rolling", "winkler_garch"):
+            if col not in g:
+                continue
             g[f"cum_{col}"] = g[col].cumsum() / n
         g["cum_mase"] = g["abs_error"].cumsum() / g["naive_abs_error"].cumsum()
         parts.append(g)
