@@ -130,3 +130,21 @@ def walk(
             flush(MAX_BATCH)
     flush()
     return recorded
+
+
+def learned_state(conn, card: dict, method: str) -> dict:
+    """The state the whole scored record teaches (the daily job's, after its closes are in): every ticker's
+    calibrator fed its scores in date order."""
+    rows = conn.execute(
+        "SELECT ticker, target_date, prediction, last_close, volatility, close FROM scored "
+        "WHERE model_version = ? AND volatility IS NOT NULL ORDER BY target_date",
+        (card["version"],),
+    ).fetchall()
+    q0, level = float(card["calibration"]["q"]), float(card["calibration"]["level"])
+    learners: dict[str, Learner] = {}
+    for ticker, target, prediction, last_close, volatility, close in rows:
+        lr = learners.setdefault(ticker, Learner(calibration.make(method, q0, level)))
+        lr.add(target, score(prediction, last_close, volatility, close))
+    for lr in learners.values():
+        lr.learn_until("9999-12-31")
+    return state_document(card["version"], method, learners)

@@ -136,3 +136,32 @@ def test_the_walk_serves_each_day_only_what_the_closes_before_it_taught():
         offline = calibration.run("qt", scores, q0)
         assert [a["factor"] for _, _, a in mine] == pytest.approx(list(offline), rel=1e-12)
         assert all(a["as_of_state"] is None or a["as_of_state"] <= f"{r['as_of']:%Y-%m-%d}" for _, r, a in mine)
+
+
+def test_the_daily_jobs_state_is_what_the_whole_record_teaches(tmp_path):
+    """walk.learned_state (the daily job's, locally): each ticker's scored forecasts in date order, as calibration.run
+    would learn them; a forecast whose close has not arrived teaches nothing."""
+    import datetime as dt
+
+    from ledger.store import Outcome, SqliteStore
+    from tests.test_track_record import row
+
+    rng = np.random.default_rng(2)
+    rows, outs, scores = [], [], []
+    start = dt.date(2012, 1, 3)
+    for i in range(120):
+        as_of, target = start + dt.timedelta(days=i), start + dt.timedelta(days=i + 1)
+        rows.append(row("AAPL", target, "v1", "2026-11-01T21:00:00Z", as_of, 100.0, "snapshot"))
+        if i < 110:  # the last 10 closes have not arrived
+            close = 100.0 * float(np.exp(rng.standard_t(3) * 0.012))
+            outs.append(Outcome("AAPL", str(target), close, "snapshot", "2026-11-01T21:00:00Z"))
+            scores.append(walk.score(100.1, 100.0, 0.01, close))
+    with SqliteStore(tmp_path / "l.sqlite") as s:
+        s.record(rows)
+        s.add_outcomes(outs)
+        doc = walk.learned_state(s.conn, {"version": "v1", "calibration": {"q": 1.1, "level": 0.8}}, "qt")
+    cal = calibration.make("qt", 1.1)
+    for sc in scores:
+        cal.update(sc)
+    assert doc["method"] == "qt" and doc["model_version"] == "v1"
+    assert doc["tickers"]["AAPL"] == {"factor": pytest.approx(cal.q / 1.1, rel=1e-12), "as_of": "2012-04-22", "n": 110}
