@@ -1,13 +1,17 @@
-"""`make ledger`: replay the bundled snapshot's test period through the local API and score the record.
+"""`make ledger`: replay the bundled snapshot's test period (or any daily history) through the API and score the record.
 
     python -m ledger.replay [--url URL --key KEY] [--db PATH] [--tickers AAPL,^GSPC] [--json]
+    python -m ledger.replay --prices FILE [--db PATH] [--json]          # your own daily history (CSV or .csv.gz)
+    python -m ledger.replay --method aci ...                           # serve this calibrator, whatever the verdict
 
-For each trading day of each bundled ticker's test period (as GET /model publishes it), the window of the 60
-days ending that day (data up to that day only) is sent to POST /predict, 64 a call; each answer is recorded
-once for its target day (the next NYSE session), the realised closes are added, and the scorecard per ticker
-and model version is printed. With --json the last line is one JSON object. A second run adds nothing: keys
-already recorded for the served model version are not asked for again. Without --url it uses the local API
-that `make run` started (.local/local_api.json) when it answers, else starts one of its own and stops it.
+Day by day across tickers (ledger/walk.py): before each day's forecasts, every ticker's calibrator learns the closes up
+to that day and the calibration state the API reads is written; then the windows of the 60 days ending that day (data
+up to that day only) go to POST /predict, up to 64 a call; each answer is recorded once for its target day (the next
+NYSE session, or a file's next row), the realised closes are added, and the scorecard, the alarms and the served
+interval against the model's own are printed. With --json the last line is one JSON object. A second run adds
+nothing: keys already recorded for the served model version are not asked for again. Without --url it uses the
+local API that `make run` started (.local/local_api.json) when it reads this ledger's state, else starts one of its
+own and stops it; with --url the endpoint's state is not ours to write, and nothing is learned.
 """
 
 from __future__ import annotations
