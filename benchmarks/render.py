@@ -233,4 +233,23 @@ def render(res: dict) -> str:
         if eight:
             lines += ["", f"Goal: 500 req/s at 8 connections: {eight['rps'] / 500:.2f}x of it."]
         lines.append("")
+    lines += calibration_lines(res)
     return "\n".join(lines)
+
+
+def calibration_lines(res: dict) -> list[str]:
+    """Issue 28's figures, measured by the commands they name (not by `make bench` itself), kept across re-renders."""
+    out = []
+    if "calibration_budget" in res:
+        b = res["calibration_budget"]
+        out += ["## The calibration state on the predict path, before and after", "", b["how"], "",
+                "| figure | before | after | change | budget |", "|---|---|---|---|---|"]  # fmt: skip
+        for r in b["rows"]:
+            out.append(f"| {r['figure']} | {r['before']} | {r['after']} | {r['change']} | {r['budget']} |")
+        out += ["", b["note"], ""]
+    if "ledger_replay" in res:
+        out += ["## Ledger replays", "", "| replay | forecasts | wall time | command |", "|---|---|---|---|"]
+        for r in res["ledger_replay"]:
+            out.append(f"| {r['what']} | {r['forecasts']:,} | {r['seconds']:.0f} s | `{r['command']}` |")
+        out += ["", res.get("ledger_replay_note", ""), ""]
+    return out

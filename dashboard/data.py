@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -69,3 +71,11 @@ def predictions(url: str, key: str, version: str, ticker: str, windows: str, _fe
         chunk = _features[i : i + MAX_BATCH]
         out += client(url, key).predict_batch([{"ticker": ticker, "features": f} for f in chunk], version)
     return out
+
+
+@st.cache_data(ttl=MODEL_TTL_S, show_spinner=False)
+def calibration_verdict(db: str) -> dict:
+    """The serving rule's verdict on the ledger's replayed record, per model version (ledger.aci.report)."""
+    from ledger import aci
+
+    return aci.report(Path(db))

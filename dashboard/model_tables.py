@@ -148,3 +148,20 @@ def runs_table(records: list[dict]) -> pd.DataFrame:
         row["trained"] = str(r.get("started") or MISSING)[:10]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def calibration_rows(verdict: dict) -> list[dict]:
+    """One row per candidate calibrator and held-out series: the figures `python -m ledger.aci` prints."""
+    rows = []
+    for method, c in verdict["candidates"].items():
+        for ticker, f in c["series"].items():
+            failed = [k for k, ok in f["checks"].items() if not ok]
+            rows.append({
+                "calibrator": method, "held-out series": ticker, "n after warm-up": f["n"],
+                "coverage": pct(f["coverage_calibrated"]), "model's own": pct(f["coverage_plain"]),
+                "Winkler vs own": num(f["winkler_calibrated"] / f["winkler_plain"]),
+                "vs rolling": num(f["winkler_calibrated"] / f["winkler_rolling"]),
+                "vs GARCH": num(f["winkler_calibrated"] / f["winkler_garch"]),
+                "rule": "passes" if not failed else "fails: " + ", ".join(failed),
+            })  # fmt: skip
+    return rows

@@ -20,6 +20,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 
+from forecast.calibration import State
 from forecast.errors import ApiError, clean, quote
 from forecast.events import Request, parse_event
 from forecast.inference import Model, ModelUnavailable, default_dir
@@ -33,6 +34,8 @@ try:
     MODEL_ERROR = ""
 except ModelUnavailable as exc:
     MODEL, MODEL_ERROR = None, str(exc)
+# the ledger's per-ticker calibration: a path locally; nothing is read until the first prediction, and then only a stat
+CALIBRATION = State(os.environ.get("CALIBRATION_STATE"), MODEL.version if MODEL else "")
 INIT_MS = (time.perf_counter() - _T0) * 1000
 # everything loaded so far lives as long as the environment: out of the collector's sight, so a full collection
 # in a warm request no longer walks numpy's and onnxruntime's objects (the p99 of BENCHMARKS.md's warm path)
@@ -121,14 +124,15 @@ def _predict(req: Request) -> Answer:
     payload = req.payload if req.source == "direct" else decode(req.body)
     tickers, X, is_batch, version = parse_predict(payload, model.shape, model.ticker_re)
     check_version(version, model.version)
-    results = model.predict(X)
+    labels = CALIBRATION.lookup(tickers)
+    results = model.predict(X, [c["factor"] for c in labels])
     stamp = _stamp(int(time.time()))
     items = [
         {
             "ticker": t,
             "prediction": r["prediction"],
             "confidence": r["confidence"],
-            "interval": r["interval"],
+            "interval": {**r["interval"], "calibration": c},
             "last_close": r["last_close"],
             "volatility": r["volatility"],
             "model": model.name,
@@ -136,7 +140,7 @@ def _predict(req: Request) -> Answer:
             "timestamp": stamp,
             "request_id": req.request_id,
         }
-        for t, r in zip(tickers, results, strict=True)
+        for t, r, c in zip(tickers, results, labels, strict=True)
     ]
     if is_batch:
         body = {

@@ -329,18 +329,17 @@ def main(argv: list[str] | None = None) -> int:
         watchlist = parse_watchlist(args.watchlist)
     except WatchlistError as exc:
         raise SystemExit(str(exc)) from None
-    from ledger.replay import endpoint
+    from ledger import aci, walk
+    from ledger.endpoint import endpoint, state_file
 
     try:
-        with SqliteStore(args.db) as store, endpoint(args.url, args.key) as (url, key):
-            out = run(
-                ForecastClient(url, key, timeout=60),
-                store,
-                watchlist,
-                dt.datetime.now(dt.UTC),
-                LastGood(),
-                concurrency=args.concurrency,
-            )
+        with SqliteStore(args.db) as store, endpoint(args.url, args.key, state_file(args.db)) as (url, key, state):
+            client = ForecastClient(url, key, timeout=60)
+            out = run(client, store, watchlist, dt.datetime.now(dt.UTC), LastGood(), concurrency=args.concurrency)
+            if state is not None:  # a local API: what the record now teaches serves tomorrow's forecasts
+                card = client.model()
+                walk.write_state(state, walk.learned_state(store.conn, card, aci.served_method(card["version"])))
+                out["calibration_state"] = str(state)
     except EndpointError as exc:
         raise SystemExit(f"ledger: {exc.message}") from None
     except LedgerError as exc:

@@ -90,6 +90,14 @@ def alarms(db: Path = DEFAULT_DB, tickers: list[str] | None = None) -> list[dict
     return scoring.alarms(df) if len(df) else []
 
 
+def calibration(db: Path = DEFAULT_DB, tickers: list[str] | None = None) -> list[dict]:
+    """Served against the model's own interval per ticker and version, after the calibrator's warm-up."""
+    from ledger.calibration import WARMUP
+
+    df = scored(db, tickers)
+    return scoring.calibration_rows(df, WARMUP) if len(df) else []
+
+
 def series(db: Path, ticker: str, model_version: str) -> pd.DataFrame:
     """One ticker and model version, day by day: forecast, band, close, rolling coverage, cumulative scores."""
     df = scored(db, [ticker], model_version)

@@ -1,44 +1,46 @@
-"""`make ledger`: replay the bundled snapshot's test period through the local API and score the record.
+"""`make ledger`: replay the bundled snapshot's test period (or any daily history) through the API and score the record.
 
     python -m ledger.replay [--url URL --key KEY] [--db PATH] [--tickers AAPL,^GSPC] [--json]
+    python -m ledger.replay --prices FILE [--db PATH] [--json]          # your own daily history (CSV or .csv.gz)
+    python -m ledger.replay --method aci ...                           # serve this calibrator, whatever the verdict
 
-For each trading day of each bundled ticker's test period (as GET /model publishes it), the window of the 60
-days ending that day (data up to that day only) is sent to POST /predict, 64 a call; each answer is recorded
-once for its target day (the next NYSE session), the realised closes are added, and the scorecard per ticker
-and model version is printed. With --json the last line is one JSON object. A second run adds nothing: keys
-already recorded for the served model version are not asked for again. Without --url it uses the local API
-that `make run` started (.local/local_api.json) when it answers, else starts one of its own and stops it.
+Day by day across tickers (ledger/walk.py): before each day's forecasts, every ticker's calibrator learns the closes up
+to that day and the calibration state the API reads is written; then the windows of the 60 days ending that day (data
+up to that day only) go to POST /predict, up to 64 a call; each answer is recorded once for its target day (the next
+NYSE session, or a file's next row), the realised closes are added, and the scorecard, the alarms and the served
+interval against the model's own are printed. With --json the last line is one JSON object. A second run adds
+nothing: keys already recorded for the served model version are not asked for again. Without --url it uses the
+local API that `make run` started (.local/local_api.json) when it reads this ledger's state, else starts one of its
+own and stops it; with --url the endpoint's state is not ours to write, and nothing is learned.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import math
-import os
-import secrets
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ledger import baselines, read, sessions
-from ledger.store import DEFAULT_DB, LOCAL_DIR, ROOT, Forecast, LedgerError, Outcome, SqliteStore
+from ledger import aci, baselines, calibration, prices, read, sessions, walk
+from ledger.endpoint import endpoint, state_file
+from ledger.report import clean, format_alarms, format_calibration, format_scorecard
+from ledger.store import DEFAULT_DB, Forecast, LedgerError, Outcome, SqliteStore
 from models import dataset
-from models.client import MAX_BATCH, EndpointError, ForecastClient
+from models.client import EndpointError, ForecastClient
 from models.data import load_prices, snapshot_tickers
 from models.features import FEATURES, WINDOW, feature_frame, standardize
 
 SOURCE = "snapshot"
+FILE_SOURCE = "file"  # a user's --prices file
 
 
 def now_iso() -> str:
@@ -79,13 +81,15 @@ def day_requests(ohlcv: pd.DataFrame, card: dict, as_of_days) -> list[dict]:
 
 
 def forecast_row(ticker: str, req: dict, answer: dict, base: pd.Series, source: str, issued_at: str) -> Forecast:
-    """One answer as a row. Without interval.calibration the served interval is the model's plain one; with it, the
-    answer must also say what the plain interval was (interval.plain), or the row could not tell them apart."""
+    """One answer as a row. With interval.calibration method "none" (or none at all) the served interval is the model's
+    own; otherwise the model's own is the served one with its half-width in log space divided by the factor."""
     iv = answer["interval"]
     cal = iv.get("calibration")
-    plain = iv.get("plain") or ({"low": iv["low"], "high": iv["high"]} if cal is None else None)
-    if plain is None:
-        raise ValueError(f"{ticker}: the answer's interval says it was calibrated but not what the plain interval was")
+    if cal is None or cal.get("method") == "none":
+        cal, plain = None, {"low": iv["low"], "high": iv["high"]}
+    else:
+        pred, f = float(answer["prediction"]), float(cal["factor"])
+        plain = {k: pred * math.exp(math.log(float(iv[k]) / pred) / f) for k in ("low", "high")}
     return Forecast(
         ticker=ticker,
         target_date=str(req["target"]),
@@ -125,23 +129,53 @@ def garch_fit_until(ticker: str, ohlcv: pd.DataFrame) -> pd.Timestamp:
     return d.dates[train][-1]
 
 
-def pending(store: SqliteStore, card: dict, tickers: list[str]) -> list[tuple[str, list[dict], pd.DataFrame, pd.DataFrame]]:
+def snapshot_work(card: dict, ticker: str) -> tuple[pd.DataFrame, pd.DatetimeIndex, dict, pd.Timestamp] | None:
+    """A bundled ticker: its prices, its test period's as-of days, their target days (the next NYSE session) and the
+    last GARCH training day."""
+    span = test_period(card, ticker)
+    if span is None:
+        print(f"ledger: GET /model publishes no test period for {ticker}; skipped", file=sys.stderr)
+        return None
+    ohlcv = load_prices(ticker, source="snapshot")
+    days = ohlcv.index[(ohlcv.index >= span[0]) & (ohlcv.index <= span[1])]
+    targets = {d: str(sessions.next_session(d)) for d in days}
+    return ohlcv, days, targets, garch_fit_until(ticker, ohlcv)
+
+
+def file_work(frames: dict[str, pd.DataFrame]):
+    """A user's file: every row with a complete window and a next row; its target is that next row (its own calendar)."""
+
+    def work(card: dict, ticker: str):
+        ohlcv = frames[ticker]
+        days = feature_frame(ohlcv).index[:-1]
+        nxt = dict(zip(ohlcv.index[:-1], ohlcv.index[1:], strict=True))
+        return ohlcv, days, {d: f"{nxt[d]:%Y-%m-%d}" for d in days}, garch_fit_until(ticker, ohlcv)
+
+    return work
+
+
+def pending(
+    store: SqliteStore, card: dict, tickers: list[str], source=snapshot_work
+) -> list[tuple[str, list[dict], pd.DataFrame, pd.DataFrame]]:
     """Per ticker: the requests not yet recorded for the served model version, its baselines and its prices."""
     done = store.forecast_keys(card["version"], tickers)
     q = card["test_metrics"]["calibration_q"]
     work = []
     for ticker in tickers:
-        span = test_period(card, ticker)
-        if span is None:
-            print(f"ledger: GET /model publishes no test period for {ticker}; skipped", file=sys.stderr)
+        found = source(card, ticker)
+        if found is None:
             continue
-        ohlcv = load_prices(ticker, source="snapshot")
-        days = ohlcv.index[(ohlcv.index >= span[0]) & (ohlcv.index <= span[1])]
-        base = baselines.intervals(ohlcv, q, fit_until=garch_fit_until(ticker, ohlcv))
+        ohlcv, days, targets, fit_until = found
+        try:
+            base = baselines.intervals(ohlcv, q, fit_until=fit_until)
+        except ValueError as exc:  # too short a history for the GARCH baseline's fit
+            print(f"ledger: {ticker}: {exc}; skipped", file=sys.stderr)
+            continue
         base["last_close"] = feature_frame(ohlcv)["close"]
         reqs = []
         for r in day_requests(ohlcv, card, days):
-            r["target"] = sessions.next_session(r["as_of"])
+            r["target"] = targets[r["as_of"]]
+            r["last_close"] = float(base.at[r["as_of"], "last_close"])  # the data's own close: what scores use
             if (ticker, str(r["target"])) not in done:
                 r["hash"] = input_hash(r["features"])
                 reqs.append(r)
@@ -169,137 +203,70 @@ class Progress:
 
 
 def replay(
-    client: ForecastClient, store: SqliteStore, tickers: list[str], progress: Callable[[int], Progress] = Progress
+    client: ForecastClient,
+    store: SqliteStore,
+    tickers: list[str],
+    progress: Callable[[int], Progress] = Progress,
+    state_path: Path | None = None,
+    method: str | None = None,
+    source=snapshot_work,
+    source_name: str = SOURCE,
 ) -> dict:
-    """Forecast every unrecorded test-period day, 64 a call, recording each batch as it answers; then add closes."""
+    """Forecast every unrecorded day, day by day across tickers (ledger/walk.py): before each day's forecasts, each
+    ticker's calibrator learns the closes up to that day and the state the API reads is written to `state_path`
+    (None: an endpoint whose state this replay cannot write; nothing is learned). Then add the closes."""
     card = client.model()
     problem = contract_problem(card)
     if problem:
         raise SystemExit(f"ledger: {problem}")
-    work = pending(store, card, tickers)
+    method = method or aci.served_method(card["version"])
+    if state_path is None:
+        method = "none"
+    work = pending(store, card, tickers, source)
     total = sum(len(reqs) for _, reqs, _, _ in work)
     bar = progress(total, "forecasts")
-    recorded = 0
+    closes = {t: {f"{d:%Y-%m-%d}": float(c) for d, c in ohlcv["Close"].items()} for t, _, _, ohlcv in work}
+    recorded_before = store.conn.execute(
+        "SELECT ticker, target_date, prediction, last_close, volatility FROM forecasts WHERE model_version = ?",
+        (card["version"],),
+    ).fetchall()
+    learners = walk.learners_for(method, card, [t for t, *_ in work], recorded_before, closes)
+
+    def ask(pairs):
+        return client.predict_batch(
+            [{"ticker": t, "features": r["features"].tolist()} for t, r in pairs], model_version=card["version"]
+        )
+
+    def record(chunk, answers):
+        issued = now_iso()
+        rows = [
+            forecast_row(t, r, a, base.loc[r["as_of"]], source_name, issued)
+            for (t, r, base), a in zip(chunk, answers, strict=True)
+        ]
+        return store.record(rows)
+
     t0 = time.monotonic()
-    for ticker, reqs, base, _ in work:
-        for i in range(0, len(reqs), MAX_BATCH):
-            chunk = reqs[i : i + MAX_BATCH]
-            answers = client.predict_batch(
-                [{"ticker": ticker, "features": r["features"].tolist()} for r in chunk], model_version=card["version"]
-            )
-            issued = now_iso()
-            rows = [forecast_row(ticker, r, a, base.loc[r["as_of"]], SOURCE, issued) for r, a in zip(chunk, answers, strict=True)]
-            recorded += store.record(rows)
-            bar.add(len(chunk))
+    recorded = walk.walk(
+        ask,
+        record,
+        [(t, reqs, base) for t, reqs, base, _ in work],
+        learners,
+        closes,
+        publish=(lambda doc: walk.write_state(state_path, doc)) if state_path else (lambda doc: None),
+        document=lambda ls: walk.state_document(card["version"], method, ls),
+        progress=bar.add,
+        closed_loop=method != "none",
+    )
     if total == 0:
         bar.add(0)
     seconds = time.monotonic() - t0
-    closes = {t: ohlcv["Close"] for t, _, _, ohlcv in work}
     fetched = now_iso()
     outcomes = [
-        Outcome(t, d, float(closes[t].loc[pd.Timestamp(d)]), SOURCE, fetched)
-        for t, d in store.awaiting_outcomes()
-        if t in closes and pd.Timestamp(d) in closes[t].index
+        Outcome(t, d, closes[t][d], source_name, fetched) for t, d in store.awaiting_outcomes() if t in closes and d in closes[t]
     ]
     store.add_outcomes(outcomes)
-    return {"model_version": card["version"], "recorded": recorded, "outcomes": len(outcomes), "forecast_seconds": seconds}
-
-
-# --- the endpoint: the running local API, or one of our own ---------------------------------------------------------
-
-
-def _answers(url: str, key: str) -> bool:
-    try:
-        ForecastClient(url, key, timeout=3).health()
-        return True
-    except EndpointError:
-        return False
-
-
-@contextlib.contextmanager
-def local_api(log=sys.stderr) -> Iterator[tuple[str, str]]:
-    """A local API of our own on a free port, in its own process group, stopped (group and all) on the way out."""
-    from models.processes import free_port, launch, stop_group
-
-    port = free_port()
-    key = secrets.token_urlsafe(24)
-    tmp = Path(tempfile.mkdtemp(prefix="ledger-api-"))
-    out = open(tmp / "local_api.out", "w")  # noqa: SIM115
-    proc = launch(
-        [sys.executable, "-m", "local_api", "--port", str(port), "--log-dir", str(tmp)],
-        env={**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"},
-        cwd=ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/prod"
-    try:
-        print(f"ledger: starting a local API on {url} (log {tmp / 'local_api.out'})", file=log, flush=True)
-        deadline = time.monotonic() + 900  # the first start may build the packages
-        while not _answers(url, key):
-            if proc.poll() is not None:
-                raise SystemExit(
-                    f"ledger: the local API exited ({proc.returncode}): {(tmp / 'local_api.out').read_text()[-1500:]}"
-                )
-            if time.monotonic() > deadline:
-                raise SystemExit(f"ledger: the local API did not answer within 900 s; see {tmp / 'local_api.out'}")
-            time.sleep(0.3)
-        yield url, key
-    finally:
-        stop_group(proc, grace_s=15)
-        out.close()
-
-
-@contextlib.contextmanager
-def endpoint(url: str | None, key: str | None) -> Iterator[tuple[str, str]]:
-    """--url/--key as given; else the local API `make run` wrote about, if it answers; else one of our own."""
-    if url:
-        yield url.rstrip("/"), key or os.environ.get("FORECAST_API_KEY", "")
-        return
-    try:
-        info = json.loads((LOCAL_DIR / "local_api.json").read_text())
-    except (OSError, ValueError):
-        info = {}
-    if info.get("url") and _answers(info["url"], info.get("api_key", "")):
-        yield info["url"], info.get("api_key", "")
-        return
-    with local_api() as found:
-        yield found
-
-
-# --- the report ---------------------------------------------------------------------------------------------------
-
-
-def format_scorecard(cards: list[dict]) -> str:
-    cols = list(read.SCORECARD_COLUMNS)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(row.values()) + " |" for row in read.scorecard_table(cards)]
-    return "\n".join(lines)
-
-
-def format_alarms(rows: list[dict]) -> str:
-    lines = [
-        "| ticker | model version | rolling 60-day coverage | Kupiec p (breaches / n) | Winkler ratio 60 d (days > 1) | alarms |",
-        "|---|---|---|---|---|---|",
-    ]
-    for a in rows:
-        raised = [k for k in ("coverage", "kupiec", "winkler") if a[f"{k}_alarm"]]
-        lines.append(
-            f"| {a['ticker']} | {a['model_version']} | {read.fmt(a['coverage_60'], True)} | "
-            f"{a['kupiec_p']:.3f} ({a['kupiec_breaches']} / {a['kupiec_n']}) | {read.fmt(a['winkler_ratio_60'])} "
-            f"({a['winkler_days_above_1']}) | {', '.join(raised) or 'none'} |"
-        )
-    return "\n".join(lines)
-
-
-def _clean(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
+    return {"model_version": card["version"], "recorded": recorded, "outcomes": len(outcomes), "forecast_seconds": seconds,
+            "method": method, "state": str(state_path) if state_path else None}  # fmt: skip
 
 
 def parse_tickers(text: str | None) -> list[str]:
@@ -320,14 +287,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the ledger file (default {DEFAULT_DB})")
     p.add_argument("--tickers", help="comma-separated subset of the bundled tickers (default: all)")
     p.add_argument("--json", action="store_true", help="end with one JSON line: the database path and the scorecard")
+    p.add_argument("--prices", type=Path, help="replay this daily history (CSV or .csv.gz: Date, Ticker, Open, High, Low, "
+                   "Close, Volume in any order) instead of the bundled test period")  # fmt: skip
+    p.add_argument("--method", choices=["none", *calibration.METHODS], help="serve this calibrator instead of the "
+                   "recorded verdict's (ledger/serving.json): a demonstration, labelled in every answer")  # fmt: skip
     args = p.parse_args(argv)
-    tickers = parse_tickers(args.tickers)
-    from ledger import read
 
+    source, name, state = snapshot_work, SOURCE, state_file(args.db)
+    if args.prices:
+        try:
+            frames, problems = prices.load(args.prices)
+        except prices.BadFile as exc:
+            raise SystemExit(f"ledger: {exc}") from None
+        for line in problems:
+            print(f"ledger: {line}", file=sys.stderr)
+        if not frames:
+            raise SystemExit(f"ledger: {args.prices}: no ticker left to replay")
+        tickers, source, name = sorted(frames), file_work(frames), FILE_SOURCE
+        state = args.db.with_name(args.db.name + ".prices.calibration.json")  # never the state `make run` serves
+    else:
+        tickers = parse_tickers(args.tickers)
     try:
-        with SqliteStore(args.db) as store, endpoint(args.url, args.key) as (url, key):
+        with SqliteStore(args.db) as store, endpoint(args.url, args.key, state) as (url, key, state_path):
             t0 = time.monotonic()
-            done = replay(ForecastClient(url, key, timeout=60), store, tickers)
+            done = replay(ForecastClient(url, key, timeout=60), store, tickers, state_path=state_path, method=args.method,
+                          source=source, source_name=name)  # fmt: skip
+            print(
+                f"ledger: calibration served: {done['method']} (state {done['state'] or 'not ours to write: --url'})",
+                file=sys.stderr,
+            )
             print(
                 f"ledger: {done['recorded']} forecasts recorded for {done['model_version']} "
                 f"({done['recorded'] / max(done['forecast_seconds'], 1e-9) * 60:.0f} a minute), "
@@ -336,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         cards = read.scorecard(args.db, tickers)
         alarms = read.alarms(args.db, tickers)
+        served = read.calibration(args.db, tickers)
     except EndpointError as exc:
         raise SystemExit(f"ledger: {exc.message}") from None
     except (LedgerError, read.NoLedger) as exc:
@@ -348,8 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_scorecard(cards))
     print()
     print(format_alarms(alarms))
+    print()
+    print(format_calibration(served, done["method"], override=args.method is not None))
     if args.json:
-        print(json.dumps(_clean({"database": str(args.db), "scorecard": cards, "alarms": alarms}), allow_nan=False))
+        out = {"database": str(args.db), "scorecard": cards, "alarms": alarms, "calibration": served, "method": done["method"]}
+        print(json.dumps(clean(out), allow_nan=False))
     return 0
 
 

@@ -19,7 +19,12 @@ COVERAGE_BAND = (0.70, 0.90)  # rolling coverage of the 80% interval outside thi
 ROLLING_DAYS = 60  # the rolling window of the coverage and Winkler-ratio alarms
 WINKLER_RUN_DAYS = 20  # the Winkler ratio against rolling volatility above 1 this many scored days running
 KUPIEC_SIZE = 0.05  # the Kupiec test's significance level
-INTERVALS = {"served": ("low", "high"), "rolling": ("rolling_low", "rolling_high"), "garch": ("garch_low", "garch_high")}
+INTERVALS = {
+    "served": ("low", "high"),
+    "plain": ("plain_low", "plain_high"),  # the model's own band, whatever calibration served
+    "rolling": ("rolling_low", "rolling_high"),
+    "garch": ("garch_low", "garch_high"),
+}
 
 
 def _winkler_rows(rel, low, high, level) -> np.ndarray:
@@ -36,6 +41,8 @@ def score_rows(joined: pd.DataFrame) -> pd.DataFrame:
     out["abs_error"] = np.abs(df["prediction"].to_numpy(float) - close)
     out["naive_abs_error"] = np.abs(last - close)
     for name, (lo, hi) in INTERVALS.items():
+        if lo not in df:  # a frame from before schema v2 (or a hand-built one) has no plain band
+            continue
         low, high = df[lo].to_numpy(float), df[hi].to_numpy(float)
         suffix = "" if name == "served" else f"_{name}"
         out[f"covered{suffix}"] = (close >= low) & (close <= high)
@@ -53,6 +60,7 @@ def _group_card(g: pd.DataFrame) -> dict:
             g["close"] / g["last_close"], g[lo] / g["last_close"], g[hi] / g["last_close"], float(g["level"].iloc[0])
         )
         for name, (lo, hi) in INTERVALS.items()
+        if lo in g
     }
     hits = g["direction_hit"].dropna()
     return {
@@ -68,6 +76,8 @@ def _group_card(g: pd.DataFrame) -> dict:
         "winkler_garch": w["garch"],
         "winkler_vs_rolling": w["served"] / w["rolling"],
         "winkler_vs_garch": w["served"] / w["garch"],
+        "coverage_plain": float(g["covered_plain"].mean()) if "covered_plain" in g else None,
+        "winkler_plain": w.get("plain"),
         "coverage_rolling": float(g["covered_rolling"].mean()),
         "coverage_garch": float(g["covered_garch"].mean()),
         "direction_hit": float(hits.mean()) if len(hits) else None,
@@ -109,9 +119,13 @@ def rolling_series(scored: pd.DataFrame, days: int = ROLLING_DAYS) -> pd.DataFra
     for _, g in scored.groupby(["ticker", "model_version"], sort=True):
         g = g.sort_values("target_date").copy()
         g["coverage_rolling60"] = g["covered"].astype(float).rolling(days).mean()
+        if "covered_plain" in g:
+            g["coverage_plain_rolling60"] = g["covered_plain"].astype(float).rolling(days).mean()
         g["winkler_ratio_rolling60"] = g["winkler"].rolling(days).mean() / g["winkler_rolling"].rolling(days).mean()
         n = np.arange(1, len(g) + 1)
-        for col in ("winkler", "winkler_rolling", "winkler_garch"):
+        for col in ("winkler", "winkler_plain", "winkler_rolling", "winkler_garch"):
+            if col not in g:
+                continue
             g[f"cum_{col}"] = g[col].cumsum() / n
         g["cum_mase"] = g["abs_error"].cumsum() / g["naive_abs_error"].cumsum()
         parts.append(g)
@@ -155,4 +169,23 @@ def alarms(scored: pd.DataFrame, days: int = ROLLING_DAYS, run_days: int = WINKL
                 "winkler_alarm": run >= run_days,
             }
         )
+    return out
+
+
+def calibration_rows(scored: pd.DataFrame, warmup: int) -> list[dict]:
+    """Per ticker and model version, after its first `warmup` forecasts (the calibrator's warm-up): the served
+    interval's coverage and Winkler beside the model's own, and Kupiec's p for each."""
+    out = []
+    for (ticker, version), g in scored.groupby(["ticker", "model_version"], sort=True):
+        g = g.sort_values("target_date").iloc[warmup:]
+        if not len(g):
+            continue
+        level = float(g["level"].iloc[0])
+        row = {"ticker": ticker, "model_version": version, "n": int(len(g))}
+        for name, col in (("served", "covered"), ("plain", "covered_plain")):
+            covered = g[col].astype(bool)
+            row[f"coverage_{name}"] = float(covered.mean())
+            row[f"kupiec_p_{name}"] = kupiec(len(g), int((~covered).sum()), level)[1]
+        row["winkler_served_vs_plain"] = float(g["winkler"].mean() / g["winkler_plain"].mean())
+        out.append(row)
     return out

@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--log-dir", type=Path, default=LOCAL_DIR, help="where invocations.jsonl, function.log and the extracted package live"
     )
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        help="the ledger's per-ticker calibration state the function reads (default LOG_DIR/calibration.json; "
+        "`make ledger` writes it, the workers pick up a change without a restart)",
+    )
     p.add_argument("--no-build", action="store_true", help="serve dist/ as it is, even if stale")
     p.add_argument(
         "--function-zip", type=Path, default=None, help="serve this function zip instead of dist/'s (implies --no-build)"
@@ -148,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         fn, layer = package.ensure_built(quiet=not package.is_stale(target), target=target)
     # the key the last run served (owner-only file), so a README's `$KEY` survives a restart
     api_key = os.environ.get("LOCAL_API_KEY") or saved_key(args.log_dir) or secrets.token_urlsafe(24)
-    pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout, python=python)
+    calibration = (args.calibration or args.log_dir / "calibration.json").resolve()
+    pool = Pool(fn, layer, args.workers, api_key, args.log_dir, timeout_s=args.timeout, python=python, calibration=calibration)
     log = InvocationLog(args.log_dir / "invocations.jsonl", pool.memory_mb)
     try:
         server = Gateway(
@@ -183,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                 "runtime": pool.settings["Runtime"],
                 "python": f"{target.python}",
                 "caveat": caveat,
+                "calibration_state": str(calibration),
             }
         )
         + "\n",

@@ -127,6 +127,7 @@ class Pool:
         log_dir: Path,
         timeout_s: float | None = None,
         python: Path | None = None,
+        calibration: Path | None = None,
     ):
         digest = hashlib.sha256(function_zip.read_bytes() + layer_zip.read_bytes()).hexdigest()[:16]
         base = log_dir / "lambda" / digest
@@ -137,6 +138,7 @@ class Pool:
             zipfile.ZipFile(layer_zip).extractall(self.opt_dir)
             (base / ".complete").touch()
         self.python = Path(python or sys.executable)
+        self.calibration = calibration
         self.ric_dir = self._runtime_client_dir(
             log_dir / "ric" / hashlib.sha256(str(self.python).encode()).hexdigest()[:12], self.python
         )
@@ -198,6 +200,8 @@ class Pool:
             "OMP_NUM_THREADS": "1",
         }
         env.update({k: str(v) for k, v in self.settings["Environment"]["Variables"].items()})
+        if self.calibration is not None:  # what a deployed function reads from SSM, locally a file the ledger writes
+            env["CALIBRATION_STATE"] = str(self.calibration)
         return env
 
     def note_init_failure(self, message: str) -> None:

@@ -944,3 +944,39 @@ def test_the_compare_chart_marks_each_forecast_on_its_target_day():
         charts.ticker_colours(["AAPL"])["AAPL"],
         charts.ticker_colours(["IBM"])["IBM"],
     ]
+
+
+def test_model_page_states_the_serving_rule_and_the_verdict(down_url, served_card, monkeypatch, tmp_path):
+    """The rule as text, each calibrator's held-out figures from the ledger, and what is served (python -m ledger.aci)."""
+    import datetime as dt
+
+    import numpy as np
+
+    import ledger.store
+    from dashboard import processes
+    from ledger import aci
+    from ledger.store import Outcome, SqliteStore
+    from tests.test_track_record import row
+
+    monkeypatch.setattr(processes, "training_runs", lambda: None)
+    db = tmp_path / "ledger.sqlite"
+    monkeypatch.setattr(ledger.store, "DEFAULT_DB", db)
+    rng, start, version = np.random.default_rng(4), dt.date(2012, 1, 3), served_card["version"]
+    rows, outs = [], []
+    for i in range(300):  # ^IXIC, held out: a ±2% band around closes with t(3) moves, so the model's own interval misses
+        as_of, target = start + dt.timedelta(days=i), start + dt.timedelta(days=i + 1)
+        rows.append(row("^IXIC", target, version, "2026-11-01T21:00:00Z", as_of, 100.0, "snapshot"))
+        outs.append(
+            Outcome("^IXIC", str(target), 100.1 * float(np.exp(rng.standard_t(3) * 0.012)), "snapshot", "2026-11-01T21:00:00Z")
+        )
+    with SqliteStore(db) as s:
+        s.record(rows)
+        s.add_outcomes(outs)
+    at = app(down_url, page="views/model.py")
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [t.value for t in at.text]
+    assert any(aci.rule_text() in t for t in texts)
+    table = next(d.value for d in at.dataframe if "calibrator" in d.value.columns)
+    assert sorted(table["calibrator"]) == sorted(aci.CANDIDATES) and set(table["held-out series"]) == {"^IXIC"}
+    expected = aci.report(db)[version]["serve"]
+    assert any(t.startswith(f"Served for {version}: {expected or 'none.'}") for t in texts)

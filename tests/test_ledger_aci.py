@@ -1,5 +1,5 @@
-"""Adaptive conformal inference: the update by hand, long-run coverage where the plain interval under-covers, and
-the plain interval recovered exactly from the served one."""
+"""The serving rule (ledger/aci.py): its clauses one by one, the plain interval recovered exactly, and a verdict
+computed on the held-out series alone."""
 
 from __future__ import annotations
 
@@ -7,52 +7,103 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ledger import aci
+from ledger import aci, calibration
 from models import metrics
 
 
-def test_the_alpha_update_by_hand():
-    # warm-up 2: the first two use the plain q (1.0); then q = the (1 - alpha_t) conformal quantile of the past scores
-    scores = np.array([2.0, 0.5, 3.0, 0.1])
-    q = aci.aci_q(scores, np.ones(4), level=0.8, gamma=0.1, window=10, warmup=2)
-    # t0: q 1.0, 2.0 misses -> alpha 0.2 + 0.1 (0.2 - 1) = 0.12; t1: q 1.0, covered -> alpha 0.12 + 0.02 = 0.14
-    # t2: quantile at 0.86 of [2.0, 0.5]: ceil(3 x 0.86) = 3 > 2 -> the largest, 2.0; 3.0 misses -> alpha 0.06
-    # t3: quantile at 0.94 of [2.0, 0.5, 3.0]: ceil(4 x 0.94) = 4 > 3 -> 3.0
-    assert q.tolist() == [1.0, 1.0, 2.0, 3.0]
-    assert q[2] == metrics.conformal_quantile([2.0, 0.5], 0.86)
-
-
-def test_aci_restores_long_run_coverage_where_the_plain_interval_under_covers():
-    rng = np.random.default_rng(7)
-    scores = np.abs(rng.standard_t(4, size=6000))
-    q_plain = np.full(len(scores), metrics.conformal_quantile(np.abs(rng.normal(size=5000)), 0.8))  # too narrow for t(4)
-    q = aci.aci_q(scores, q_plain, level=0.8)
-    plain, adaptive = np.mean(scores <= q_plain), np.mean(scores[1000:] <= q[1000:])
-    assert plain < 0.77 and abs(adaptive - 0.8) < 0.015
-
-
-def test_compare_recovers_the_served_interval(tmp_path):
-    rng = np.random.default_rng(1)
-    n = 300
+def record(ticker: str, n: int, seed: int, df_t: float = 4.0) -> pd.DataFrame:
+    """A scored record whose model interval (q 1.1 x vol) under-covers heavy-tailed moves."""
+    rng = np.random.default_rng(seed)
     last = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
     mu, vol, q = rng.normal(0, 0.001, n), np.full(n, 0.01), 1.1
-    close = last * np.exp(rng.normal(0, 0.012, n))
-    frame = pd.DataFrame({
-        "ticker": "AAPL", "target_date": pd.bdate_range("2012-01-02", periods=n).strftime("%Y-%m-%d"), "level": 0.8,
+    close = last * np.exp(mu + rng.standard_t(df_t, n) * 0.01)
+    return pd.DataFrame({
+        "ticker": ticker, "target_date": pd.bdate_range("2012-01-02", periods=n).strftime("%Y-%m-%d"), "level": 0.8,
         "last_close": last, "prediction": last * np.exp(mu), "low": last * np.exp(mu - q * vol),
-        "high": last * np.exp(mu + q * vol), "volatility": vol, "close": close, "vol20": rng.uniform(0.005, 0.02, n),
+        "high": last * np.exp(mu + q * vol), "volatility": vol, "close": close,
+        "plain_low": last * np.exp(mu - q * vol), "plain_high": last * np.exp(mu + q * vol),
+        "rolling_low": last * np.exp(-1.4 * vol), "rolling_high": last * np.exp(1.4 * vol),
+        "garch_low": last * np.exp(-1.35 * vol), "garch_high": last * np.exp(1.35 * vol),
     })  # fmt: skip
-    out = aci.compare(frame)
-    covered = np.mean((close >= frame["low"]) & (close <= frame["high"]))
-    assert out["plain"]["coverage"] == pytest.approx(covered)
-    assert out["plain"]["winkler"] == pytest.approx(metrics.winkler(close / last, frame["low"] / last, frame["high"] / last))
-    assert out["n"] == n and len(out["aci"]["coverage_by_vol_tercile"]) == 3
+
+
+def test_the_plain_interval_and_scores_are_recovered_from_the_record():
+    g = record("^IXIC", 300, 1)
+    d = aci.prepare(g)
+    assert d["q0"].to_numpy() == pytest.approx(1.1, rel=1e-9)
+    f = aci.series_figures(g, "qt")
+    rows = g.iloc[calibration.WARMUP :]
+    rel = rows["close"] / rows["last_close"]
+    covered = np.mean((rows["close"] >= rows["low"]) & (rows["close"] <= rows["high"]))
+    assert f["n"] == 250 and f["coverage_plain"] == pytest.approx(covered)
+    assert f["winkler_plain"] == pytest.approx(
+        metrics.winkler(rel, rows["low"] / rows["last_close"], rows["high"] / rows["last_close"])
+    )
+
+
+BASE = {
+    "n": 800,
+    "coverage_calibrated": 0.80,
+    "winkler_calibrated": 1.0,
+    "winkler_plain": 1.0,
+    "winkler_rolling": 1.1,
+    "winkler_garch": 1.05,
+}
 
 
 @pytest.mark.parametrize(
-    "aci_cov, aci_w, win",
-    [(0.80, 0.99, True), (0.80, 1.01, False), (0.70, 0.90, False)],
+    "change, failed",
+    [
+        ({}, []),
+        ({"coverage_calibrated": 0.786}, []),  # 1.4 points off, long series
+        ({"coverage_calibrated": 0.784}, ["coverage"]),  # 1.6 points off, long series
+        ({"coverage_calibrated": 0.784, "n": 749}, []),  # a short series gets ± 2.5
+        ({"coverage_calibrated": 0.774, "n": 749}, ["coverage"]),
+        ({"winkler_calibrated": 1.0099}, []),  # 0.99% dearer than plain
+        ({"winkler_calibrated": 1.0101}, ["vs_plain"]),
+        ({"winkler_rolling": 1.0527}, []),  # 0.9499x rolling
+        ({"winkler_rolling": 1.0520}, ["vs_baselines"]),  # 0.9506x rolling
+        ({"winkler_rolling": 1.04}, ["vs_baselines"]),  # 0.96x rolling
+        ({"winkler_garch": 0.999}, ["vs_baselines"]),  # worse than GARCH
+    ],
 )
-def test_aci_is_served_only_when_it_wins(aci_cov, aci_w, win):
-    result = {"plain": {"coverage": 0.76, "winkler": 1.0}, "aci": {"coverage": aci_cov, "winkler": aci_w}}
-    assert aci.wins(result) is win
+def test_the_rule_clause_by_clause(change, failed):
+    f = {**BASE, **change}
+    got = aci.checks(f)
+    assert [k for k, ok in got.items() if not ok] == failed
+
+
+def test_the_verdict_is_computed_on_the_held_out_series_alone():
+    held = record("^IXIC", 900, 5)
+    test = pd.concat([record("AAPL", 400, 6), record("IBM", 300, 7)])
+    before = aci.verdict(pd.concat([test, held]))
+    worse = test.assign(close=test["close"] * np.exp(np.random.default_rng(8).normal(0, 0.05, len(test))))
+    after = aci.verdict(pd.concat([worse, held]))
+    assert after == before
+    assert set(before["candidates"]["qt"]["series"]) == {"^IXIC"}
+    moved = aci.verdict(pd.concat([test, held.assign(close=held["close"] * 1.01)]))
+    assert moved != before  # the held-out figures do move it
+
+
+def test_a_candidate_that_passes_is_served_and_none_when_none_does():
+    held = record("^IXIC", 900, 5)
+    v = aci.verdict(held)
+    passing = [m for m, c in v["candidates"].items() if c["passes"]]
+    assert v["serve"] in passing if passing else v["serve"] is None
+    # a rolling baseline that knew every close (Winkler 0): the third clause fails for all, nothing is served
+    sharp = held.assign(rolling_low=held["close"], rolling_high=held["close"])
+    strict = aci.verdict(sharp)
+    assert strict["serve"] is None and not any(c["passes"] for c in strict["candidates"].values())
+
+
+def test_no_held_out_record_is_one_clear_error():
+    with pytest.raises(ValueError, match="held-out series"):
+        aci.verdict(record("AAPL", 100, 1))
+
+
+def test_a_recorded_verdict_applies_to_its_model_version_only(tmp_path):
+    p = tmp_path / "serving.json"
+    p.write_text('{"model_version": "v1", "method": "qt"}')
+    assert aci.served_method("v1", p) == "qt" and aci.served_method("v2", p) == "none"
+    p.write_text("{broken")
+    assert aci.served_method("v1", p) == "none"

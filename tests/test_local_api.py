@@ -260,3 +260,38 @@ def test_without_the_runtime_python_it_serves_on_this_one_and_says_so(tmp_path, 
         assert info["python"] == here and "NOT the deployed" in info["caveat"]
     finally:
         api.stop()
+
+
+def test_the_workers_follow_the_calibration_state_without_a_restart(local_api, features, manifest):
+    """The local API hands its workers the state's path (CALIBRATION_STATE) and says where it is in local_api.json; a
+    change written there is served on the next request, and a removed state falls back to the model's own interval."""
+    info = json.loads((local_api.dir / "local_api.json").read_text())
+    state = local_api.dir / "calibration.json"
+    assert info["calibration_state"] == str(state.resolve())
+
+    def ask() -> dict:
+        r = requests.post(local_api.url + "/predict", json={"ticker": "AAPL", "features": features},
+                          headers={"X-API-Key": SAMPLE_KEY}, timeout=30)  # fmt: skip
+        assert r.status_code == 200, r.text
+        return r.json()["interval"]
+
+    def write(factor: float) -> None:
+        entry = {"factor": factor, "as_of": "2013-02-28", "n": 400}
+        doc = {"version": 1, "model_version": manifest["version"], "method": "qt", "tickers": {"AAPL": entry},
+               "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+        tmp = state.with_name("next.json")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(state)
+
+    try:
+        plain = ask()
+        assert plain["calibration"]["method"] == "none"
+        for factor in (1.2, 0.9, 1.2):  # two workers: each must see every change
+            write(factor)
+            for _ in range(4):
+                got = ask()
+                assert got["calibration"] == {"method": "qt", "factor": factor, "as_of": "2013-02-28", "n": 400}
+                assert (got["high"] - got["low"]) / (plain["high"] - plain["low"]) == pytest.approx(factor, rel=2e-3)
+    finally:
+        state.unlink(missing_ok=True)
+    assert ask()["calibration"]["method"] == "none"

@@ -104,20 +104,22 @@ def test_the_page_shows_the_record_charts_and_alarms(ledger_db):
     assert labels["scored forecasts"] == "90"
     assert labels["coverage (80% interval)"] == "80.0%"  # every fifth close at +5% breaches the ±2% band
     alarms = [e.value for e in at.error] + [s.value for s in at.success]
-    assert len(alarms) == 3 and any("Kupiec" in a for a in alarms)
+    # the three alarms of the served interval, and Kupiec had the model's own interval been served
+    assert len(alarms) == 4 and any("had the model's own interval been served" in a for a in alarms)
+    assert any(t.value.startswith("Served interval: the model's own") for t in at.text)
     assert ledger_db.read_bytes() == before
 
 
 def test_the_scorecard_reads_as_make_ledger_prints_it(ledger_db):
     """Same columns, same formatting (coverage as a percentage, ratios to 4 places) as `make ledger`'s table."""
-    from ledger import read, replay
+    from ledger import read, report
 
     make_ledger(ledger_db)
     at = page()
     shown = at.dataframe[0].value
     assert list(shown.columns) == list(read.SCORECARD_COLUMNS)
     card = next(c for c in read.scorecard(ledger_db) if c["ticker"] == "AAPL" and c["model_version"] == "v1")
-    printed = replay.format_scorecard([card]).splitlines()[2]
+    printed = report.format_scorecard([card]).splitlines()[2]
     assert printed == "| " + " | ".join(str(v) for v in shown.iloc[0].tolist()) + " |"
     assert shown.iloc[0]["coverage"] == "80.0%" and shown.iloc[0]["n"] == "90"
 

@@ -5,6 +5,8 @@ import streamlit as st
 from dashboard import charts, data, sidebar
 from dashboard import model_tables as tables
 from dashboard.text import feature_name, plain  # endpoint strings are shown as text, never Markdown
+from ledger import aci, read
+from ledger.store import DEFAULT_DB
 from models.client import EndpointError
 
 st.title("Model")
@@ -128,6 +130,22 @@ if tm.get("held_out"):
     st.subheader("Held-out tickers (never seen in training)")
     st.dataframe(tables.per_ticker_table(tm["held_out"], spans), hide_index=True, width="stretch", column_config=MASE_HELP)
     st.caption("Never seen in training, so every sample is a test sample.")
+
+st.subheader("Calibrating the served interval from the track record")
+st.text("The rule, fixed before anything was measured: " + aci.rule_text() + ".")
+try:
+    verdicts = data.calibration_verdict(str(DEFAULT_DB))
+except (read.NoLedger, SystemExit) as e:
+    st.info(f"No verdict yet: {e}")
+else:
+    version = card["version"] if card["version"] in verdicts else sorted(verdicts)[-1]
+    v = verdicts[version]
+    st.dataframe(tables.calibration_rows(v), hide_index=True, width="stretch")
+    st.text(
+        f"Served for {version}: "
+        + (v["serve"] or "none. No calibrator meets the rule, so the API serves the model's own interval, labelled 'none'.")
+        + f" Source: python -m ledger.aci on {DEFAULT_DB}."
+    )
 
 st.subheader("Training runs")
 runs = data.training_runs()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import track_record as tr
 from dashboard import viewstate
-from ledger import read
+from ledger import read, scoring
 from ledger.store import DEFAULT_DB
 
 st.title("Track record")
@@ -76,6 +76,7 @@ cols[2].metric(
 cols[3].metric("Winkler vs rolling", f"{last['cum_winkler'] / last['cum_winkler_rolling']:.4f}x")  # as the scorecard
 cols[4].metric("Winkler vs GARCH", f"{last['cum_winkler'] / last['cum_winkler_garch']:.4f}x")
 
+st.text(tr.calibration_note(s))
 st.subheader("Alarms")
 states = {
     "coverage over 60 days (alarm outside [70%, 90%])": (
@@ -91,6 +92,12 @@ states = {
         f"{alarm['winkler_days_above_1']} days running",
     ),
 }
+plain = s["covered_plain"].astype(bool)
+p_plain = scoring.kupiec(len(plain), int((~plain).sum()), float(s["level"].iloc[0]))[1]
+states["Kupiec test, had the model's own interval been served"] = (
+    p_plain < scoring.KUPIEC_SIZE,
+    f"p = {p_plain:.3f} ({int((~plain).sum())} of {len(plain)}; coverage {plain.mean():.1%})",
+)
 for label, (raised, detail) in states.items():
     (st.error if raised else st.success)(f"{'ALARM' if raised else 'ok'}: {label}: {detail}")
 st.text(f"Alarm state on {alarm['as_of']}, over the record shown.")
@@ -100,7 +107,10 @@ st.plotly_chart(tr.forecast_figure(s), width="stretch")
 st.caption(f"The latest {tr.FIRST_VIEW_DAYS} forecasts first; zoom out (double-click) for the whole record.")
 st.subheader("Rolling 60-day coverage")
 st.plotly_chart(tr.coverage_figure(s), width="stretch")
-st.caption("The green band is [70%, 90%] around the 80% goal: outside it the coverage alarm is raised.")
+st.caption(
+    "The green band is [70%, 90%] around the 80% goal: outside it the coverage alarm is raised. The dotted line is the "
+    "model's own interval on the same days: where calibration works, the served line holds nearer 80%."
+)
 st.subheader("Cumulative Winkler score against the baselines")
 st.plotly_chart(tr.winkler_figure(s), width="stretch")
 st.caption(

@@ -89,12 +89,12 @@ class Model:
             raise ModelUnavailable(f"manifest.json has no usable ticker_pattern ({exc}); re-export the model") from None
         self.card = m  # the model card GET /model serves
 
-    def _shape_one(self, last: float, r: float, risk: float) -> dict | None:
+    def _shape_one(self, last: float, r: float, risk: float, factor: float = 1.0) -> dict | None:
         """One window's answer from the graph's outputs in plain floats: the same IEEE operations as the vectorized
         path below (bit for bit, tested), without its dozen small-array numpy calls, which cost a warm request more
         than the rest of its shaping (BENCHMARKS.md). None when the numbers are not tame: the general path decides."""
         vol = risk if risk > self.vol_floor else self.vol_floor
-        half = self.interval_quantile * vol
+        half = self.interval_quantile * factor * vol  # factor: the ticker's calibration (1.0: the model's own)
         if not (abs(r) + half < 700.0 and last > 0.0 and risk == risk):  # exp() far from overflow; NaN fails each
             return None
         e = np.exp(np.array((r, r - half, r + half)))
@@ -110,8 +110,9 @@ class Model:
             "volatility": vol,
         }
 
-    def predict(self, X: np.ndarray) -> list[dict]:
-        """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence. A row whose
+    def predict(self, X: np.ndarray, factors: list[float] | None = None) -> list[dict]:
+        """X (B, window*n_features) standardized -> one dict per row: prediction, interval, confidence. `factors`
+        (one per row, default 1.0) widen or narrow each row's interval: the ticker's calibration state. A row whose
         numbers cannot give a finite answer is a 400 naming it, never a NaN or an overflow."""
         ci, n = self.close_index, self.n_features
         scale, mean = self.close_scaler
@@ -128,13 +129,15 @@ class Model:
         x = X.reshape(len(X), self.window, n).astype(np.float32)
         point, risk = self.session.run(self.outputs, {self.input_name: x})
         if len(X) == 1:  # the same IEEE operations as the array expression below, in plain floats
-            one = self._shape_one(float(X[0, -n + ci]) * scale + mean, float(point.flat[0]), float(risk.flat[0]))
+            f = 1.0 if factors is None else float(factors[0])
+            one = self._shape_one(float(X[0, -n + ci]) * scale + mean, float(point.flat[0]), float(risk.flat[0]), f)
             if one is not None:
                 return [one]
         last = X[:, -n + ci] * scale + mean  # (B,) the last day's close
         r = point.astype(np.float64).reshape(-1)  # (B,) log returns
         vol = np.maximum(risk.astype(np.float64).reshape(-1), self.vol_floor)  # (B,) predicted daily std of the log return
-        half = self.interval_quantile * vol
+        q = self.interval_quantile if factors is None else self.interval_quantile * np.asarray(factors, dtype=np.float64)
+        half = q * vol
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             prediction, low, high = last * np.exp(r), last * np.exp(r - half), last * np.exp(r + half)
             z = np.abs(r) / (self.sigma * vol)
