@@ -1,0 +1,371 @@
+"""A soak of the local API: the real mix of traffic for SOAK_S seconds, and a verdict on whether anything grows.
+
+    make soak                      # 600 s
+    SOAK_S=3600 make soak          # an hour
+    python benchmarks/soak.py --seconds 600 [--kill-every 60] [--no-markdown]
+
+It starts `python -m local_api` itself on a free loopback port and keeps it busy, modestly (the machine is shared):
+single and batch predicts on a keep-alive session, short connections, a slow client and a client that never reads,
+an oversize body (refused 413) and a worker SIGKILLed every --kill-every seconds. Every 10 s it records /health p99,
+the answers by class, the gatekeeper's held bytes and connections (the server's own local_api_stats.json, which it
+replaces every 5 s for operators too), the open descriptors and RSS of the server and each worker (/proc), and the
+zombies in the server's session. It passes when every series is flat (the last minute's median within 10% of the
+first minute's, with the absolute floors named in FLOOR; memory within 5 MB), no 5xx beyond one per killed worker,
+and nothing of the server's left in /proc after it stops. Exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from benchmarks.soak_report import chart, flat, left_over, proc_tree, rss_mb, update_section, verdict_table  # noqa: E402
+from models.processes import free_port, launch, stop_group, wait_for  # noqa: E402
+from models.slow_clients import first_bytes  # noqa: E402
+
+EVERY_S = 10.0  # one sample of every series
+MINUTE_S = 60.0  # the first and last windows compared
+MEMORY_MB = 5.0  # memory: last minute's median within this of the first minute's
+RELATIVE = 0.10  # everything else: within 10%...
+# ...or within these absolute floors, where 10% of a small number is less than one unit or than the shared
+# machine's noise: a descriptor, a connection, a few ms of p99, one answer a window
+FLOOR = {"health_p99_ms": 5.0, "fds": 2, "connections": 3, "held_kb": 64, "answers": 3}
+WARMUP_S = 10.0  # traffic before the first sample, not recorded
+HOSTILE_EVERY_S = 2.0  # one slow, non-reading or oversize client every 2 s
+RESULTS = ROOT / "benchmarks" / "soak.json"
+PNG = ROOT / "docs" / "soak.png"
+
+
+class Traffic:
+    """The client side: a few threads, each bounded by `stop` and by its own pacing."""
+
+    def __init__(self, port: int, key: str):
+        self.port, self.key = port, key
+        event = json.loads((ROOT / "lambda" / "events" / "rest_v1_predict.json").read_text())
+        self.single = event["body"].encode()
+        one = json.loads(event["body"])
+        tickers = ["AAPL", "MSFT", "IBM", "GOOG", "^GSPC", "^IXIC", "SPY", "QQQ"]
+        self.batch = json.dumps({"instances": [{**one, "ticker": t} for t in tickers]}).encode()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.answers: Counter = Counter()  # "2xx", "4xx", "5xx", "error" (no answer at all)
+        self.health_ms: list[float] = []
+        self.kills: list[float] = []
+        self.fivexx: list[tuple[float, int]] = []
+
+    def count(self, status: int | None) -> None:
+        with self.lock:
+            self.answers["error" if status is None else f"{status // 100}xx"] += 1
+            if status is not None and status >= 500:
+                self.fivexx.append((time.time(), status))
+
+    def _request(self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None) -> int:
+        headers = {"X-API-Key": self.key, "Content-Type": "application/json"}
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+
+    def keep_alive(self) -> None:
+        """Predicts on one connection: singles, and a batch of 8 every fifth request."""
+        conn, i = http.client.HTTPConnection("127.0.0.1", self.port, timeout=35), 0
+        while not self.stop.wait(0.05):
+            i += 1
+            try:
+                self.count(self._request(conn, "POST", "/prod/predict", self.batch if i % 5 == 0 else self.single))
+            except (OSError, http.client.HTTPException):
+                self.count(None)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=35)
+        conn.close()
+
+    def short(self) -> None:
+        """A new connection a request: a predict, then GET /model."""
+        i = 0
+        while not self.stop.wait(0.1):
+            i += 1
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=35)
+            try:
+                if i % 2:
+                    self.count(self._request(conn, "POST", "/prod/predict", self.single))
+                else:
+                    self.count(self._request(conn, "GET", "/prod/model"))
+            except (OSError, http.client.HTTPException):
+                self.count(None)
+            finally:
+                conn.close()
+
+    def health(self) -> None:
+        """GET /health five times a second on its own connection: the latency series."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=35)
+        while not self.stop.wait(0.2):
+            t0 = time.perf_counter()
+            try:
+                status = self._request(conn, "GET", "/prod/health")
+            except (OSError, http.client.HTTPException):
+                self.count(None)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=35)
+                continue
+            with self.lock:
+                self.health_ms.append((time.perf_counter() - t0) * 1000)
+            self.count(status)
+        conn.close()
+
+    def hostile(self) -> None:
+        """In turn: a slow body dripped then abandoned, a client that pipelines and never reads, an oversize body."""
+        shapes = ("slow-body", "non-reading", "oversize", "slow-head")
+        i = 0
+        while not self.stop.wait(HOSTILE_EVERY_S):
+            shape = shapes[i % len(shapes)]
+            i += 1
+            s = socket.socket()
+            try:
+                if shape == "non-reading":
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.settimeout(5)
+                s.connect(("127.0.0.1", self.port))
+                if shape == "oversize":  # over API Gateway's 10 MB: refused at the head, before a byte of body
+                    s.sendall(b"POST /prod/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 11000000\r\n\r\n")
+                    head = s.recv(4096)
+                    self.count(int(head.split()[1]) if head.startswith(b"HTTP/") else None)
+                    continue
+                s.sendall(first_bytes(shape, self.single, self.key))
+                for _ in range(3):  # a byte a second, then it goes away (or, non-reading, is closed at the deadline)
+                    if self.stop.wait(1.0):
+                        break
+                    if shape.startswith("slow"):
+                        s.send(b"a")
+            except OSError:
+                pass  # a hostile client cut off is the server doing its job
+            finally:
+                s.close()
+
+    def killer(self, stats_path: Path, every_s: float) -> None:
+        """SIGKILL one worker every `every_s`, alternating: the crash a Lambda environment may suffer."""
+        i = 0
+        while not self.stop.wait(every_s):
+            try:
+                workers = json.loads(stats_path.read_text())["workers"]
+                pid = workers[i % len(workers)]["pid"]
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError, KeyError, IndexError, TypeError):
+                continue
+            with self.lock:
+                self.kills.append(time.time())
+            i += 1
+
+    def start(self, stats_path: Path, kill_every: float) -> list[threading.Thread]:
+        targets = [self.keep_alive, self.short, self.health, self.hostile, lambda: self.killer(stats_path, kill_every)]
+        threads = [threading.Thread(target=t, daemon=True) for t in targets]
+        for t in threads:
+            t.start()
+        return threads
+
+    def take(self) -> tuple[Counter, list[float]]:
+        """The answers and /health latencies since the last take."""
+        with self.lock:
+            answers, health = self.answers, self.health_ms
+            self.answers, self.health_ms = Counter(), []
+        return answers, health
+
+
+def p99(values: list[float]) -> float | None:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else None
+
+
+def sample(t: float, server_pid: int, stats_path: Path, traffic: Traffic) -> dict:
+    stats = json.loads(stats_path.read_text())
+    answers, health = traffic.take()
+    tree = proc_tree(server_pid)
+    workers = {w["index"]: w["pid"] for w in stats["workers"]}
+    return {
+        "t": round(t, 1),
+        "health_p99_ms": round(p99(health), 2) if health else None,
+        "health_n": len(health),
+        "answers": {k: answers[k] for k in ("2xx", "4xx", "5xx", "error")},
+        "held_kb": round(stats["held_bytes"] / 1024, 1),
+        "connections": stats["connections"],
+        "server_rss_mb": rss_mb(server_pid),
+        "server_fds": tree.get(server_pid, {}).get("fds"),
+        "workers": {
+            str(i): {"rss_mb": rss_mb(pid), "fds": tree.get(pid, {}).get("fds"), "pid": pid} for i, pid in workers.items()
+        },
+        "zombies": sum(1 for p in tree.values() if p["state"] == "Z"),
+        "processes": len(tree),
+    }
+
+
+def series(samples: list[dict]) -> dict[str, list[float | None]]:
+    out = {
+        "health_p99_ms": [s["health_p99_ms"] for s in samples],
+        "answers_2xx": [s["answers"]["2xx"] for s in samples],
+        "answers_4xx": [s["answers"]["4xx"] for s in samples],
+        "held_kb": [s["held_kb"] for s in samples],
+        "connections": [s["connections"] for s in samples],
+        "server_rss_mb": [s["server_rss_mb"] for s in samples],
+        "server_fds": [s["server_fds"] for s in samples],
+        "zombies": [s["zombies"] for s in samples],
+    }
+    for i in sorted({i for s in samples for i in s["workers"]}):
+        out[f"worker{i}_rss_mb"] = [s["workers"].get(i, {}).get("rss_mb") for s in samples]
+        out[f"worker{i}_fds"] = [s["workers"].get(i, {}).get("fds") for s in samples]
+    return out
+
+
+def tolerance(name: str) -> tuple[float, float]:
+    """(relative, absolute floor) for a series."""
+    if name.endswith("_mb"):
+        return 0.0, MEMORY_MB
+    if name == "zombies":
+        return 0.0, 0.0
+    for key, floor in FLOOR.items():
+        if key in name:
+            return RELATIVE, floor
+    return RELATIVE, 0.0
+
+
+def verdicts(samples: list[dict], window_s: float) -> list[dict]:
+    ts = [s["t"] for s in samples]
+    first = [i for i, t in enumerate(ts) if t <= ts[0] + window_s - EVERY_S / 2]
+    last = [i for i, t in enumerate(ts) if t >= ts[-1] - window_s + EVERY_S / 2]
+    out = []
+    for name, values in series(samples).items():
+        rel, floor = tolerance(name)
+        a = [values[i] for i in first if values[i] is not None]
+        b = [values[i] for i in last if values[i] is not None]
+        out.append({"series": name, **flat(a, b, rel, floor)})
+    return out
+
+
+def markdown(r: dict) -> str:
+    """The soak's section of BENCHMARKS.md."""
+    n = sum(sum(s["answers"].values()) for s in r["samples"])
+    by = {k: sum(s["answers"][k] for s in r["samples"]) for k in ("2xx", "4xx", "5xx", "error")}
+    lines = [
+        "## Soak: the local API for minutes",
+        "",
+        f"`make soak` (`python benchmarks/soak.py`, SOAK_S={r['seconds']:g}), started {r['started']}, "
+        f"after a {WARMUP_S:g} s unrecorded warm-up; load average "
+        f"{r['load_before'][0]} before, {r['load_after'][0]} after (2 cores shared with other engineers' test runs). "
+        f"Raw samples: `benchmarks/soak.json`. {n} answers: {by['2xx']} 2xx, {by['4xx']} 4xx (oversize bodies and "
+        f"hostile shapes), {by['5xx']} 5xx, {by['error']} without an answer; {r['kills']} workers SIGKILLed "
+        f"(one every {r['kill_every_s']:g} s). Verdict: **{'PASSED' if r['passed'] else 'FAILED'}**.",
+        "",
+        "Flat means the last minute's median within 10% of the first minute's (memory within 5 MB), with absolute "
+        f"floors where 10% is under one unit or the shared machine's noise: {FLOOR}. The held bytes and connections "
+        "come from the server's own `local_api_stats.json` (replaced every 5 s; the file an operator watches); "
+        "descriptors, RSS and zombies from /proc.",
+        "",
+        *verdict_table(r["verdicts"]),
+        "",
+        "![RSS and /health p99 over the soak](docs/soak.png)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_S") or 600))
+    p.add_argument("--kill-every", type=float, default=60.0, help="SIGKILL a worker this often (seconds)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--json", type=Path, default=RESULTS)
+    p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md and docs/soak.png")
+    args = p.parse_args(argv)
+    if not (args.seconds >= 3 * EVERY_S):
+        p.error(f"--seconds (SOAK_S) must be at least {3 * EVERY_S:g}: a verdict needs a first and a last window")
+    if args.kill_every <= 0:
+        p.error("--kill-every must be a positive number of seconds")
+    window_s = min(MINUTE_S, args.seconds / 3)
+    log_dir = Path(tempfile.mkdtemp(prefix="soak-"))
+    key, port = secrets.token_urlsafe(16), free_port()
+    out = open(log_dir / "local_api.out", "w")  # noqa: SIM115 - closed in finally
+    env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "local_api", "--port", str(port), "--log-dir", str(log_dir), "--workers", str(args.workers)]
+    cmd += ["--read-timeout", "5", "--write-timeout", "2"]
+    server = launch(cmd, env=env, stdout=out, stderr=out, cwd=ROOT)
+    stats_path = log_dir / "local_api_stats.json"
+    traffic, samples, threads = Traffic(port, key), [], []
+    seen = {server.pid}  # every process the soak saw the server run: none may be left after
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        wait_for("the local API's stats file", stats_path.exists, timeout_s=300, proc=server, log=log_dir / "local_api.out")
+        print(f"soak: local API pid {server.pid} on 127.0.0.1:{port}, {args.seconds:g} s, logs in {log_dir}", flush=True)
+        threads = traffic.start(stats_path, args.kill_every)
+        time.sleep(WARMUP_S)  # the workers' first invocations (cold starts) are not the steady state being judged
+        traffic.take()
+        t0 = time.monotonic()
+        for k in range(1, int(args.seconds // EVERY_S) + 1):
+            time.sleep(max(0.0, t0 + k * EVERY_S - time.monotonic()))
+            if server.poll() is not None:
+                raise SystemExit(f"soak: the local API exited ({server.returncode}); see {log_dir / 'local_api.out'}")
+            samples.append(sample(time.monotonic() - t0, server.pid, stats_path, traffic))
+            seen |= {w["pid"] for w in samples[-1]["workers"].values()}
+            s = samples[-1]
+            print(
+                f"  t={s['t']:5.0f}s p99 {s['health_p99_ms']} ms  answers {s['answers']}  held {s['held_kb']} KB  "
+                f"conns {s['connections']}  server {s['server_rss_mb']} MB/{s['server_fds']} fds  "
+                + "  ".join(f"w{i} {w['rss_mb']} MB/{w['fds']} fds" for i, w in s["workers"].items())
+                + f"  zombies {s['zombies']}",
+                flush=True,
+            )
+    finally:
+        traffic.stop.set()
+        for t in threads:
+            t.join(timeout=40)
+        stopped = stop_group(server)
+        out.close()
+    time.sleep(0.5)  # the kernel's last reaping of what SIGTERM ended
+    left = left_over(seen)
+    checks = verdicts(samples, window_s)
+    fivexx = len(traffic.fivexx)
+    checks.append({"series": "5xx", "ok": fivexx <= len(traffic.kills), "first": 0, "last": fivexx,
+                   "why": f"{fivexx} 5xx for {len(traffic.kills)} killed workers (at most one each)"})  # fmt: skip
+    checks.append({"series": "left running", "ok": stopped and not left, "first": 0, "last": len(left),
+                   "why": f"stop_group {'clean' if stopped else 'timed out'}; left in /proc: {left or 'nothing'}"})  # fmt: skip
+    errors = sum(s["answers"]["error"] for s in samples)
+    checks.append({"series": "no answer", "ok": True, "first": 0, "last": errors,
+                   "why": f"{errors} requests without an answer (the killed workers' and hostile shapes' own)"})  # fmt: skip
+    result = {
+        "seconds": args.seconds,
+        "kill_every_s": args.kill_every,
+        "kills": len(traffic.kills),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "started": started,
+        "samples": samples,
+        "verdicts": checks,
+        "passed": all(c["ok"] for c in checks),
+    }
+    for c in checks:
+        print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['series']:<18} {c['why']}")
+    print(f"soak: {'PASSED' if result['passed'] else 'FAILED'} after {args.seconds:g} s ({len(traffic.kills)} workers killed)")
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if not args.no_markdown:
+        xs = [s["t"] for s in samples]
+        memory = {"server": [s["server_rss_mb"] for s in samples]}
+        for i in sorted({i for s in samples for i in s["workers"]}):
+            memory[f"worker {i}"] = [s["workers"].get(i, {}).get("rss_mb") for s in samples]
+        chart(xs, [("RSS (MB)", memory), ("/health p99 (ms)", {"p99": [s["health_p99_ms"] for s in samples]})], PNG)
+        update_section(ROOT / "BENCHMARKS.md", "soak", markdown(result))
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
