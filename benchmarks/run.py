@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import cold, load, powertools, runtime, size, warm  # noqa: E402
 from benchmarks.render import render  # noqa: E402
-from benchmarks.soak_report import kept_sections  # noqa: E402
+from benchmarks.soak_common import kept_sections  # noqa: E402
 from benchmarks.workspace import ROOT, Bench  # noqa: E402
 
 

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import signal
 import socket
 import statistics
@@ -34,8 +33,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from benchmarks.soak_report import chart, flat, left_over, proc_tree, rss_mb, update_section, verdict_table  # noqa: E402
-from models.processes import free_port, launch, stop_group, wait_for  # noqa: E402
+from benchmarks.soak_common import (  # noqa: E402
+    chart,
+    flat,
+    left_over,
+    proc_tree,
+    rss_mb,
+    start_local_api,
+    update_section,
+    verdict_table,
+)
+from models.processes import stop_group  # noqa: E402
 from models.slow_clients import first_bytes  # noqa: E402
 
 EVERY_S = 10.0  # one sample of every series
@@ -293,19 +301,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--kill-every must be a positive number of seconds")
     window_s = min(MINUTE_S, args.seconds / 3)
     log_dir = Path(tempfile.mkdtemp(prefix="soak-"))
-    key, port = secrets.token_urlsafe(16), free_port()
-    out = open(log_dir / "local_api.out", "w")  # noqa: SIM115 - closed in finally
-    env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "local_api", "--port", str(port), "--log-dir", str(log_dir), "--workers", str(args.workers)]
-    cmd += ["--read-timeout", "5", "--write-timeout", "2"]
-    server = launch(cmd, env=env, stdout=out, stderr=out, cwd=ROOT)
     stats_path = log_dir / "local_api_stats.json"
+    server, port, key, out = start_local_api(
+        log_dir, "--workers", str(args.workers), "--read-timeout", "5", "--write-timeout", "2"
+    )
     traffic, samples, threads = Traffic(port, key), [], []
     seen = {server.pid}  # every process the soak saw the server run: none may be left after
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
-        wait_for("the local API's stats file", stats_path.exists, timeout_s=300, proc=server, log=log_dir / "local_api.out")
         print(f"soak: local API pid {server.pid} on 127.0.0.1:{port}, {args.seconds:g} s, logs in {log_dir}", flush=True)
         threads = traffic.start(stats_path, args.kill_every)
         time.sleep(WARMUP_S)  # the workers' first invocations (cold starts) are not the steady state being judged

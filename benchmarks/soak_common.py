@@ -48,9 +48,11 @@ def proc_tree(root: int) -> dict[int, dict]:
     return out
 
 
-def left_over(pids: set[int]) -> list[int]:
-    """Processes still in /proc that are one of `pids` or lead, or sit in, a group or session one of them started."""
-    return sorted(pid for pid, p in proc_table().items() if pid in pids or p["pgrp"] in pids or p["sid"] in pids)
+def left_over(pids: set[int]) -> list[str]:
+    """Processes still in /proc that are one of `pids` or sit in a group or session one of them started, as "pid
+    (state)": a zombie (Z) is dead but unreaped, which is a leak of its own."""
+    table = proc_table()
+    return [f"{pid} ({p['state']})" for pid, p in sorted(table.items()) if pid in pids or p["pgrp"] in pids or p["sid"] in pids]
 
 
 def rss_mb(pid: int) -> float | None:
@@ -70,8 +72,9 @@ def flat(first: list[float], last: list[float], relative: float, floor: float) -
     a, b = statistics.median(first), statistics.median(last)
     allowed = max(relative * abs(a), floor)
     ok = abs(b - a) <= allowed
+    moved = "rose" if b > a else "fell" if b < a else "held"
     return {"ok": ok, "first": round(a, 2), "last": round(b, 2),
-            "why": f"first window median {a:.4g}, last {b:.4g} (allowed ±{allowed:.3g})"}  # fmt: skip
+            "why": f"first window median {a:.4g}, last {b:.4g}, {moved} {abs(b - a):.3g} (allowed ±{allowed:.3g})"}  # fmt: skip
 
 
 def chart(xs: list[float], panels: list[tuple[str, dict[str, list]]], path: Path, xlabel: str = "seconds") -> None:
@@ -130,3 +133,22 @@ def verdict_table(checks: list[dict]) -> list[str]:
     for c in checks:
         lines.append(f"| {c['series']} | {c['first']} | {c['last']} | {'flat' if c['ok'] else '**FAIL**'}: {c['why']} |")
     return lines
+
+
+def start_local_api(log_dir: Path, *args: str):
+    """`python -m local_api` on a free loopback port, in its own process group (models.processes.launch): (process,
+    port, key, log file). Stop it with models.processes.stop_group and close the log."""
+    import secrets
+    import sys
+
+    from models.processes import free_port, launch, wait_for
+
+    root = Path(__file__).resolve().parents[1]
+    key, port = secrets.token_urlsafe(16), free_port()
+    out = open(log_dir / "local_api.out", "w")  # noqa: SIM115 - the caller closes it after the stop
+    env = {**os.environ, "LOCAL_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "local_api", "--port", str(port), "--log-dir", str(log_dir), *args]
+    proc = launch(cmd, env=env, stdout=out, stderr=out, cwd=root)
+    stats = log_dir / "local_api_stats.json"  # written once the server is listening
+    wait_for("the local API to listen", stats.exists, timeout_s=300, proc=proc, log=log_dir / "local_api.out")
+    return proc, port, key, out
