@@ -57,6 +57,7 @@ WARMUP_S = 10.0  # traffic before the first sample, not recorded
 HOSTILE_EVERY_S = 2.0  # one slow, non-reading or oversize client every 2 s
 RESULTS = ROOT / "benchmarks" / "soak.json"
 PNG = ROOT / "docs" / "soak.png"
+LONGEST = ROOT / "benchmarks" / "soak_longest.json"  # the longest run made: its summary, kept apart from the latest
 
 
 class Traffic:
@@ -284,6 +285,12 @@ def markdown(r: dict) -> str:
         "",
         "![RSS and /health p99 over the soak](docs/soak.png)",
     ]
+    if LONGEST.exists():
+        g = json.loads(LONGEST.read_text())
+        lines += ["", f"Longest run made: {g['seconds']:g} s, started {g['started']} (load average {g['load'][0]} before, "
+                  f"{g['load'][1]} after): {'passed' if g['passed'] else 'failed on ' + ', '.join(g['failed'])}; the "
+                  f"server's RSS {g['server_rss_mb'][0]} MB in its first minute, {g['server_rss_mb'][1]} MB in its last "
+                  "(`benchmarks/soak_longest.json`)."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -361,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['series']:<18} {c['why']}")
     print(f"soak: {'PASSED' if result['passed'] else 'FAILED'} after {args.seconds:g} s ({len(traffic.kills)} workers killed)")
     args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if not LONGEST.exists() or json.loads(LONGEST.read_text())["seconds"] <= args.seconds:
+        failed = [c["series"] for c in checks if not c["ok"]]
+        rss = [c for c in checks if c["series"] == "server_rss_mb"][0]
+        LONGEST.write_text(json.dumps({"seconds": args.seconds, "started": started, "passed": result["passed"],
+                                       "failed": failed, "server_rss_mb": [rss["first"], rss["last"]],
+                                       "load": [result["load_before"][0], result["load_after"][0]]}) + "\n")  # fmt: skip
     if not args.no_markdown:
         xs = [s["t"] for s in samples]
         memory = {"server": [s["server_rss_mb"] for s in samples]}

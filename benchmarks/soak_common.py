@@ -34,6 +34,24 @@ def fd_count(pid: int) -> int | None:
         return None
 
 
+def fd_kinds(pid: int) -> dict[str, int]:
+    """What a process's descriptors are, counted by kind (socket, pipe, anon_inode:[eventpoll], or a file's folder)."""
+    from collections import Counter
+
+    kinds: Counter = Counter()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            kinds[target.split(":[")[0] if ":[" in target and not target.startswith("anon") else
+                  (target if target.startswith("anon") else str(Path(target).parent))] += 1  # fmt: skip
+    except OSError:
+        pass
+    return dict(kinds.most_common())
+
+
 def proc_tree(root: int) -> dict[int, dict]:
     """`root` and its descendants (by parent), each with its state and open descriptor count."""
     table = proc_table()
