@@ -5,6 +5,7 @@ counter for minutes)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -104,3 +105,20 @@ def test_the_buffer_budget_is_back_to_zero_after_every_kind_of_connection(gate):
     s.sendall(get(close=True))
     assert [st for st, _ in read_answers(s, 1)] == [200]
     s.close()
+
+
+@pytest.mark.integration
+def test_the_server_publishes_its_counters_for_operators(local_api):
+    """`python -m local_api` replaces local_api_stats.json every few seconds: what the soak and an operator read."""
+    import json
+
+    path = local_api.dir / "local_api_stats.json"
+    stats = json.loads(path.read_text())
+    assert stats["pid"] == local_api.proc.pid
+    assert {"held_bytes", "connections", "reading", "queued", "inflight", "handler_threads"} <= set(stats)
+    assert len(stats["workers"]) == 2 and all(os.path.exists(f"/proc/{w['pid']}") for w in stats["workers"])
+    before = stats["time"]
+    deadline = time.monotonic() + 15
+    while json.loads(path.read_text())["time"] == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert json.loads(path.read_text())["time"] > before, "the file is refreshed, not written once"
