@@ -173,6 +173,23 @@ def test_a_zombie_in_the_group_does_not_make_stop_wait_its_grace():
         p.stdout.close()
 
 
+def test_a_leader_that_dies_during_the_group_check_is_reaped_not_left_a_zombie(monkeypatch):
+    """The leader exits (0.1 s after SIGTERM) after stop's first poll and before its group check: stop still reaps it."""
+    slow = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.1), sys.exit(0))); "
+    p = launch([sys.executable, "-c", slow + "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    check = processes.group_alive
+
+    def group_alive_after_a_moment(pgid: int) -> bool:
+        time.sleep(0.5)  # the leader dies meanwhile: a zombie, so the group is no longer alive
+        return check(pgid)
+
+    monkeypatch.setattr(processes, "group_alive", group_alive_after_a_moment)
+    assert stop_group(p, grace_s=5)
+    assert p.returncode == 0 and state(p.pid) is None, "reaped: nothing of it left in /proc"
+    p.stdout.close()
+
+
 def test_stop_group_escalates_to_sigkill_within_its_bound():
     stubborn = "import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     stubborn += "subprocess.Popen(['sleep', '300']); print('ready', flush=True); time.sleep(300)"
