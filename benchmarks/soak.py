@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -256,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             panels.append(("load average, 1 min (2 cores, shared)", {"load": [s["load1"] for s in samples]}))
         chart(xs, panels, PNG)
         update_section(ROOT / "BENCHMARKS.md", "soak", markdown(result))
+    if result["passed"]:  # a failed run keeps its logs, and says where
+        shutil.rmtree(log_dir, ignore_errors=True)
+    else:
+        print(f"logs kept in {log_dir}")
     return 0 if result["passed"] else 1
 
 

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -162,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                   ("open descriptors", {"fds": [r["fds"] for r in rows]})]  # fmt: skip
         chart(xs, panels, PNG, xlabel="fresh sessions")
         update_section(ROOT / "BENCHMARKS.md", "soak_dashboard", markdown(result))
+    if result["passed"]:  # a failed run keeps its logs, and says where
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"logs kept in {tmp}")
     return 0 if result["passed"] else 1
 
 

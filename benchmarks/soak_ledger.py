@@ -18,6 +18,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_group(proc)
         out.close()
+        shutil.rmtree(tmp, ignore_errors=True)  # the job's database and market files: the rows above say what they did
     forecasts, outcomes = sum(r["forecasts"] for r in rows), sum(r["outcomes"] for r in rows)
     result = {"runs": len(rows), "watchlist": WATCHLIST, "started": started, "load_before": [round(x, 2) for x in load_before],
               "load_after": [round(x, 2) for x in os.getloadavg()], "forecasts": forecasts, "outcomes": outcomes,
