@@ -12,7 +12,7 @@ DASHBOARD_PORT ?= 8501
 
 .DEFAULT_GOAL := help
 .PHONY: mutation rollback reliability format promote help setup setup-ledger setup-train setup-dev setup-function browser run test test-function test-rest test-unit lint train experiments mlflow evaluate snapshot package local-api \
-        dashboard bench deploy status teardown screenshots clean
+        dashboard bench deploy status teardown screenshots clean soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ dashboard: setup ## only the dashboard, on 127.0.0.1 (DASHBOARD_HOST=0.0.0.0 to 
 
 bench: setup-dev setup-function ## cold start (3.13 vs the old 3.11 build vs torch), warm latency, load, size; updates BENCHMARKS.md
 	$(PY) benchmarks/run.py
+
+soak: setup-dev setup-function ## the local API under the real mix for SOAK_S seconds (default 600): flat memory, p99, fds, zombies; updates BENCHMARKS.md
+	$(PY) benchmarks/soak.py --seconds $(or $(SOAK_S),600)
 
 deploy: setup setup-function ## deploy to AWS (or --endpoint-url) with boto3: ARGS="--region R [--api http|url] [--canary 10]"
 	$(PY) -m deployer deploy $(ARGS)

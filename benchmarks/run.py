@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import cold, load, powertools, runtime, size, warm  # noqa: E402
 from benchmarks.render import render  # noqa: E402
+from benchmarks.soak_common import kept_sections  # noqa: E402
 from benchmarks.workspace import ROOT, Bench  # noqa: E402
 
 
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.only and args.json.exists():  # a subset updates its own sections and keeps the others' last figures
         results = {**json.loads(args.json.read_text()), **b.results}
     args.json.write_text(json.dumps(results, indent=1) + "\n")
-    args.out.write_text(render(json.loads(json.dumps(results))))
+    kept = kept_sections(args.out.read_text()) if args.out.exists() else ""  # the soaks' sections: they run apart
+    args.out.write_text(render(json.loads(json.dumps(results))).rstrip("\n") + ("\n\n" + kept if kept else "\n"))
     print(f"wrote {args.out} and {args.json}")
 
 

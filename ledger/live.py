@@ -32,7 +32,7 @@ from ledger import baselines, guards, sessions
 from ledger.replay import contract_problem, forecast_row, input_hash
 from ledger.store import DEFAULT_DB, LOCAL_DIR, LedgerError, Outcome, Skip, SqliteStore, refused
 from models.client import MAX_BATCH, EndpointError, ForecastClient
-from models.data import TICKER_RE, LiveDataError, cache_name, normalize_yf
+from models.data import COLUMNS, TICKER_RE, LiveDataError, cache_name, normalize_yf
 from models.features import window
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -91,10 +91,12 @@ class LastGood:
         os.replace(tmp, self.path(ticker))  # atomic: a reader never sees half a file
 
     def load(self, ticker: str) -> pd.DataFrame | None:
+        """The kept bars, or None when there are none or the file is not daily bars (empty, no Date, no Close...)."""
         try:
-            return pd.read_csv(self.path(ticker), index_col="Date", parse_dates=["Date"])
+            df = pd.read_csv(self.path(ticker), index_col="Date", parse_dates=["Date"])
         except (OSError, ValueError):
             return None
+        return df if isinstance(df.index, pd.DatetimeIndex) and set(COLUMNS) <= set(df.columns) else None
 
 
 def fetch(ticker: str, cache: LastGood, history: Callable[[str], pd.DataFrame] = yf_history) -> Market:
@@ -107,7 +109,10 @@ def fetch(ticker: str, cache: LastGood, history: Callable[[str], pd.DataFrame] =
             exc = LiveDataError(f"{ticker}: unusable market data: {type(exc).__name__}: {exc}")
         kept = cache.load(ticker)
         if kept is None or kept.empty:
-            return Market(ticker, None, True, f"{exc}; no earlier data kept")
+            lost = "no earlier data kept"
+            if cache.path(ticker).exists():  # one bad file skips its ticker, never the run; the next good fetch replaces it
+                lost = f"the last good file {cache.path(ticker)} is unreadable (not daily bars with a Date column)"
+            return Market(ticker, None, True, f"{exc}; {lost}")
         return Market(ticker, kept, True, f"{exc}; using the last good data, to {kept.index[-1]:%Y-%m-%d} (stale)")
     cache.save(ticker, df)
     return Market(ticker, df, False, f"fresh, to {df.index[-1]:%Y-%m-%d}")

@@ -15,6 +15,8 @@ It serves dist/lambda_function.zip + dist/layer.zip (rebuilt when missing or sta
     and nothing else on its path. A worker that crashes or hangs past the function's Timeout is replaced.
 Every invocation is appended to .local/invocations.jsonl with its duration and billed duration (whole ms,
 rounded up as Lambda bills); the cost monitor reads it. The function's own log lines go to .local/function.log.
+Every 5 s .local/local_api_stats.json is replaced with the gatekeeper's held bytes and connections and each worker's
+pid and restarts: what to watch for a leak.
 """
 
 from __future__ import annotations
@@ -48,6 +50,26 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+STATS_FILE = "local_api_stats.json"
+STATS_EVERY_S = 5.0
+
+
+def write_stats(path: Path, server: Gateway, pool: Pool, stopping: threading.Event) -> None:
+    """Every STATS_EVERY_S, the gatekeeper's counters and each worker's pid in one small JSON file, replaced whole:
+    what an operator (or benchmarks/soak.py) reads to see a leak coming, without a request that would itself be
+    traffic. One file rewritten, never appended: hours of uptime cost no disk."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    while True:
+        stats = {"time": time.time(), "pid": os.getpid(), **server.gatekeeper.stats(), "workers": pool.stats()}
+        try:
+            tmp.write_text(json.dumps(stats) + "\n")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a full disk: the server serves on, the file is simply older
+        if stopping.wait(STATS_EVERY_S):
+            return
 
 
 def function_runtime() -> tuple[Path, package.Target, str | None]:
@@ -221,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGINT too: it may arrive inherited as ignored
         signal.signal(sig, lambda *_: stopping.set())
     server.serve()
+    threading.Thread(target=write_stats, args=(args.log_dir / STATS_FILE, server, pool, stopping), daemon=True).start()
     stopping.wait()
     # drain: stop accepting, queued requests 503 now, in-flight ones get DRAIN_S, then the workers stop
     t0 = time.monotonic()

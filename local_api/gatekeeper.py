@@ -111,6 +111,20 @@ class Gatekeeper(threading.Thread):
 
     # --- called from other threads ---------------------------------------------------------------------------
 
+    def stats(self) -> dict[str, int]:
+        """What an operator watches for leaks: bytes held against the budget (0 when no connection is open), open
+        connections, those waiting for a request, requests queued and in hand, handler threads started. Plain reads of
+        counters the loop owns: each is exact, the set is a snapshot only to within one loop turn."""
+        return {
+            "held_bytes": self.held,
+            "buffer_budget": self.buffer_budget,
+            "connections": len(self.conns),
+            "reading": len(self.reading),
+            "queued": self.jobs.qsize(),
+            "inflight": self.inflight,
+            "handler_threads": self.threads,
+        }
+
     def _wake(self) -> None:
         try:
             self.wake_w.send(b"x")

@@ -248,6 +248,10 @@ class Pool:
                 worker.inbox.put(inv)
             return None, worker
 
+    def stats(self) -> list[dict]:
+        """Each worker's current process and how many it has had (1 + the restarts after a crash, a kill, a hang)."""
+        return [{"index": w.index, "pid": w.proc.pid if w.proc else None, "generation": w.generation} for w in self.workers]
+
     def stop(self) -> None:
         self.stopping = True
         for w in self.workers:

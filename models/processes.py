@@ -144,6 +144,8 @@ def wait_groups(procs: list[subprocess.Popen], timeout_s: float, hurry: Callable
         for p in procs:
             p.poll()  # reap a dead leader, or its zombie keeps the group alive
         if not any(group_alive(p.pid) for p in procs):
+            for p in procs:
+                p.poll()  # a leader that died after the poll above is a zombie now: reaped, never left behind
             return True
         if time.monotonic() >= deadline or hurry():
             return False

@@ -144,6 +144,39 @@ def test_the_daily_job_forecasts_scores_keeps_stale_data_and_is_idempotent(local
         assert store.counts() == {"forecasts": 4, "outcomes": 2, "skips": 2}  # ZZZQ: no data; IBM: stale
 
 
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "",  # empty (a disk that filled up mid-write before os.replace existed, a hand edit)
+        "Open,High,Low,Close,Volume\n1,2,0.5,1.5,100\n",  # no Date column
+        "Date,Open,High,Low,Close,Volume\nyesterday,1,2,0.5,1.5,100\n",  # a Date that is not a date
+        "Date,Open\n2013-02-25,1\n",  # no Close
+    ],
+    ids=["empty", "no-date-column", "not-a-date", "no-close"],
+)
+def test_an_unreadable_last_good_file_skips_that_ticker_with_a_reason_and_the_others_run(local_api, tmp_path, kept):
+    """yfinance fails for AAPL and its last good file cannot be read: AAPL is skipped, saying which file and why, and
+    IBM and MSFT are forecast as on any other day (the job is driven at its boundary, ledger.live.yf_history)."""
+    from models.data import LiveDataError, normalize_yf
+
+    def history(ticker: str) -> pd.DataFrame:
+        if ticker == "AAPL":
+            raise LiveDataError("AAPL: yfinance failed: OSError: Could not resolve host")
+        return normalize_yf(bars(ticker, "2013-02-26"), ticker)
+
+    cache = live.LastGood(tmp_path / "market")
+    cache.folder.mkdir()
+    cache.path("AAPL").write_text(kept)
+    client = ForecastClient(local_api.url, local_api.key, timeout=60)
+    with SqliteStore(tmp_path / "ledger.sqlite") as store:
+        out = live.run(client, store, ["AAPL", "IBM", "MSFT"], at("2013-02-26"), cache, history=history)
+        aapl = out["tickers"]["AAPL"]
+        assert aapl["forecast"] == "not made: no data"
+        assert "resolve host" in aapl["data"] and f"{cache.path('AAPL')} is unreadable" in aapl["data"]
+        assert out["forecasts"] == 2
+        assert [t for (t,) in store.conn.execute("SELECT ticker FROM forecasts ORDER BY ticker")] == ["IBM", "MSFT"]
+
+
 def test_a_bar_of_a_session_still_trading_is_not_data_yet(local_api, yf, tmp_path):
     """At 15:00 New York the day's bar is partial: the forecast is made from yesterday's close, and today's close is
     not recorded as an outcome until the session has ended."""

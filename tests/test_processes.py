@@ -121,6 +121,75 @@ def test_a_parent_that_died_before_prctl_is_noticed(monkeypatch):
         stop_group(p, grace_s=1)
 
 
+def state(pid: int) -> tuple[str, int] | None:
+    """(state letter, process group) from /proc, or None when the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0].decode(), int(fields[2])
+
+
+def test_an_unreaped_child_counts_as_stopped_at_once():
+    p = launch([sys.executable, "-c", "pass"])
+    wait_for("the child to exit unreaped", lambda: state(p.pid) == ("Z", p.pid), timeout_s=30, interval_s=0.02)
+    assert not processes.group_alive(p.pid), "a zombie has exited: its group is not alive"
+    t0 = time.monotonic()
+    assert stop_group(p, grace_s=5)
+    assert time.monotonic() - t0 < 1, "nothing to wait for: the grace period is not for the dead"
+
+
+# a zombie left in the group by a parent in another group of the session, which never reaps it
+ZOMBIE_KEEPER = """
+import os, sys, time
+group = os.getpgid(0)
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setpgid(0, 0)
+    child = os.fork()
+    if child == 0:
+        os.setpgid(0, group)
+        os._exit(0)
+    os.write(w, f"{os.getpid()} {child}".encode())
+    time.sleep(60)
+    os._exit(0)
+print(os.read(r, 100).decode(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_zombie_in_the_group_does_not_make_stop_wait_its_grace():
+    p = launch([sys.executable, "-c", ZOMBIE_KEEPER], stdout=subprocess.PIPE, text=True)
+    keeper, zombie = map(int, p.stdout.readline().split())
+    try:
+        wait_for("the zombie", lambda: state(zombie) == ("Z", p.pid), timeout_s=30, interval_s=0.02)
+        t0 = time.monotonic()
+        assert stop_group(p, grace_s=5), "only a zombie is left in the group: stopped"
+        took = time.monotonic() - t0
+        assert took < 2, f"stop waited {took:.1f} s: a zombie counted as alive"
+        assert state(zombie) == ("Z", p.pid), "the zombie was still there, unreaped, when stop said done"
+    finally:
+        os.killpg(keeper, signal.SIGKILL)
+        p.stdout.close()
+
+
+def test_a_leader_that_dies_during_the_group_check_is_reaped_not_left_a_zombie(monkeypatch):
+    """The leader exits (0.1 s after SIGTERM) after stop's first poll and before its group check: stop still reaps it."""
+    slow = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.1), sys.exit(0))); "
+    p = launch([sys.executable, "-c", slow + "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    check = processes.group_alive
+
+    def group_alive_after_a_moment(pgid: int) -> bool:
+        time.sleep(0.5)  # the leader dies meanwhile: a zombie, so the group is no longer alive
+        return check(pgid)
+
+    monkeypatch.setattr(processes, "group_alive", group_alive_after_a_moment)
+    assert stop_group(p, grace_s=5)
+    assert p.returncode == 0 and state(p.pid) is None, "reaped: nothing of it left in /proc"
+    p.stdout.close()
+
+
 def test_stop_group_escalates_to_sigkill_within_its_bound():
     stubborn = "import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     stubborn += "subprocess.Popen(['sleep', '300']); print('ready', flush=True); time.sleep(300)"
