@@ -120,11 +120,8 @@ def report(db: Path, held_out: tuple[str, ...] = HELD_OUT) -> dict:
     rows = read.scored(db)
     rows = rows[rows["source"] == "snapshot"] if len(rows) else rows
     if not len(rows):
-        raise SystemExit(f"ledger: no replayed forecasts in {db}: run `make ledger` first")
-    try:
-        return {version: verdict(g, held_out) for version, g in rows.groupby("model_version")}
-    except ValueError as exc:
-        raise SystemExit(f"ledger: {exc}") from None
+        raise read.NoLedger("the ledger holds no replayed forecasts yet: run `make ledger` first", db)
+    return {version: verdict(g, held_out) for version, g in rows.groupby("model_version")}  # ValueError: too little
 
 
 def serving(path: Path = SERVING_FILE) -> dict:
@@ -164,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         out = report(args.db)
-    except NoLedger as exc:
-        raise SystemExit(str(exc)) from None
+    except (NoLedger, ValueError) as exc:
+        raise SystemExit(f"ledger: {exc}") from None
     print(f"rule: {rule_text()}")
     for version, v in out.items():
         print(f"{version}:")

@@ -17,7 +17,11 @@ from ledger.store import DEFAULT_DB, SCHEMA_VERSION
 
 class NoLedger(Exception):
     """There is no usable ledger file: none yet (`make ledger` writes one), an empty one, or a damaged one. The
-    message says which, and what to do."""
+    message says which, and what to do; `plain` says it without the file's path (for a page a user reads)."""
+
+    def __init__(self, plain: str, db: Path | str):
+        super().__init__(f"{plain} (ledger file: {db})")
+        self.plain = plain
 
 
 _CHECKED: set[tuple[str, int, int]] = set()  # files (path, mtime, size) whose pages passed PRAGMA quick_check
@@ -30,16 +34,17 @@ def _connect(db: Path) -> Iterator[sqlite3.Connection]:
     create, another file). Every way the file can be unusable is one NoLedger line."""
     path = Path(db)
     if not path.exists():
-        raise NoLedger(f"no ledger at {db}: run `make ledger` to record and score the test period")
+        raise NoLedger("there is no ledger yet: run `make ledger` to record and score the test period", db)
     if path.is_file() and path.stat().st_size == 0:
         raise NoLedger(
-            f"the ledger file {db} is empty (0 bytes; a `sqlite3` command run before any ledger existed leaves one): "
-            "delete it, then run `make ledger`"
+            "the ledger file is empty (0 bytes; a `sqlite3` command run before any ledger existed leaves one): "
+            "delete it, then run `make ledger`",
+            db,
         )
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
     except sqlite3.Error as exc:
-        raise NoLedger(f"cannot open the ledger {db} read-only ({exc})") from None
+        raise NoLedger(f"cannot open the ledger read-only ({exc})", db) from None
     try:
         stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
         if stamp not in _CHECKED:  # once per version of the file: damage a query would only meet by chance
@@ -49,14 +54,15 @@ def _connect(db: Path) -> Iterator[sqlite3.Connection]:
             _CHECKED.add(stamp)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise NoLedger(f"the ledger {db} is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code")
+            raise NoLedger(f"the ledger is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code", db)
         yield conn
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
         if "readonly" in str(exc):  # a write tried through the reader: refused, and said as SQLite says it
             raise
         raise NoLedger(
-            f"the ledger {db} cannot be read ({exc}): it is damaged or not a ledger; restore it from a copy, or move it "
-            "aside and run `make ledger`"
+            f"the ledger cannot be read ({exc}): it is damaged or not a ledger; restore it from a copy, or move it "
+            "aside and run `make ledger`",
+            db,
         ) from None
     finally:
         conn.close()

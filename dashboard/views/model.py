@@ -135,8 +135,10 @@ st.subheader("Calibrating the served interval from the track record")
 st.text("The rule, fixed before anything was measured: " + aci.rule_text() + ".")
 try:
     verdicts = data.calibration_verdict(str(DEFAULT_DB))
-except (read.NoLedger, SystemExit) as e:
-    st.info(f"No verdict yet: {e}")
+except read.NoLedger as e:
+    st.info(f"No verdict yet: {e.plain}.")
+except ValueError as e:  # too little held-out record to judge
+    st.info(f"No verdict yet: {plain(e)}")
 else:
     version = card["version"] if card["version"] in verdicts else sorted(verdicts)[-1]
     v = verdicts[version]

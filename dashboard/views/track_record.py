@@ -12,7 +12,7 @@ try:
     tickers = read.tickers(DEFAULT_DB)
     versions = read.versions(DEFAULT_DB)
 except read.NoLedger as e:
-    st.info("No track record yet: run `make ledger` to record and score the test period.")
+    st.info(f"No track record yet: {e.plain}.")
     with st.expander("For developers: where the ledger is read"):
         st.text(str(e))
     st.stop()
@@ -49,7 +49,9 @@ viewstate.publish(
 try:
     shown = read.view(DEFAULT_DB, ticker, version, which)
 except read.NoLedger as e:  # damage the first queries did not touch
-    st.error(str(e))
+    st.error(e.plain)
+    with st.expander("For developers: where the ledger is read"):
+        st.text(str(e))
     st.stop()
 s, card, alarm, deployed = shown["series"], shown["card"], shown["alarm"], shown["deployed"]
 with st.expander("For developers: where the ledger is read"):
