@@ -121,7 +121,12 @@ def versions(db: Path = DEFAULT_DB) -> pd.DataFrame:
         )
 
 
-RECORDS = {"replay": "replay of the test period (bundled snapshot)", "live": "live, since the version's deploy date"}
+RECORDS = {
+    "replay": "replay of the test period (bundled snapshot)",
+    "live": "live, since the version's deploy date",
+    "file": "replay of your own prices (--prices)",
+}
+RECORD_SOURCE = {"replay": "snapshot", "live": "yfinance", "file": "file"}  # each record's rows: forecasts.source
 
 
 def view(db: Path, ticker: str, model_version: str, which: str) -> dict:
@@ -131,11 +136,11 @@ def view(db: Path, ticker: str, model_version: str, which: str) -> dict:
     df = scored(db, [ticker], model_version)
     deployed = deploy_date(db, model_version)
     if len(df):
-        replayed = df["source"] == "snapshot"
-        if which == "replay":
-            df = df[replayed]
+        ours = df["source"] == RECORD_SOURCE[which]  # a replay of a user's file is never the live record
+        if which == "live":
+            df = df[ours & (df["as_of"] >= deployed)] if deployed else df.iloc[0:0]
         else:
-            df = df[~replayed & (df["as_of"] >= deployed)] if deployed else df.iloc[0:0]
+            df = df[ours]
     if not len(df):
         return {"series": df, "card": None, "alarm": None, "deployed": deployed}
     return {
@@ -147,11 +152,13 @@ def view(db: Path, ticker: str, model_version: str, which: str) -> dict:
 
 
 def deploy_date(db: Path, model_version: str) -> str | None:
-    """The as-of day of a version's first live (not replayed) forecast: where its live record starts. Not the UTC day
-    it was issued, which for a run after 20:00 New York time is already the next day (finding 10)."""
+    """The as-of day of a version's first live forecast (market data, not a replay of the snapshot or a file):
+    where its live record starts. Not the UTC day it was issued, which for a run after 20:00 New York time is
+    already the next day (finding 10)."""
     with _connect(db) as conn:
         (first,) = conn.execute(
-            "SELECT MIN(as_of) FROM forecasts WHERE model_version = ? AND source != 'snapshot'", (model_version,)
+            "SELECT MIN(as_of) FROM forecasts WHERE model_version = ? AND source = ?",
+            (model_version, RECORD_SOURCE["live"]),
         ).fetchone()
     return first or None
 

@@ -142,6 +142,28 @@ def test_a_live_version_shows_its_record_from_its_deploy_date(ledger_db):
     assert {m.label: m.value for m in at.metric}["scored forecasts"] == "30"
 
 
+def test_a_replay_of_your_own_prices_is_never_the_live_record(ledger_db):
+    """`ledger.replay --prices` into the same file: its rows (source "file") have their own record; the live record
+    and its deploy date stay the market data's (found by the new-user pass: a user's file read as live)."""
+    from ledger import live, read, replay
+
+    make_ledger(ledger_db)
+    start = dt.date(2011, 3, 17)  # earlier than v2's first live day
+    rows = [
+        row("FRUIT", start + dt.timedelta(days=i + 1), "v2", "2026-12-01T21:00:00Z", start + dt.timedelta(days=i), 50.0, "file")
+        for i in range(20)
+    ]
+    outs = [Outcome("FRUIT", str(start + dt.timedelta(days=i + 1)), 50.2, "file", "2026-12-01T21:00:00Z") for i in range(20)]
+    with SqliteStore(ledger_db) as s:
+        s.record(rows)
+        s.add_outcomes(outs)
+    assert read.RECORD_SOURCE == {"replay": replay.SOURCE, "live": live.SOURCE, "file": replay.FILE_SOURCE}
+    assert read.deploy_date(ledger_db, "v2") == "2026-11-02"
+    assert read.view(ledger_db, "FRUIT", "v2", "live")["card"] is None
+    assert read.view(ledger_db, "FRUIT", "v2", "file")["card"]["n"] == 20
+    assert read.view(ledger_db, "AAPL", "v2", "live")["card"]["n"] == 30
+
+
 def test_unknown_url_values_fall_back_to_what_the_ledger_holds():
     view = track_record.parse_view({"track_ticker": "<b>x</b>", "track_version": "v9"}, ["AAPL"], ["v1"], ["replay", "live"])
     assert view == {"ticker": "AAPL", "version": "v1", "record": "replay"}
