@@ -14,10 +14,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 
 FACTOR_MIN, FACTOR_MAX = 0.25, 4.0  # a factor outside is a broken state, not a calibration
 MAX_AGE_DAYS = 7.0  # the daily job writes every trading day: a week without a write is a stopped job
+MAX_AHEAD_S = 300.0  # written_at further in the future than this is a wrong clock: never "fresh" forever
+MAX_N = 10**9  # forecasts a ticker can have: a larger count is a broken state (and would not serialise)
+METHOD_RE = re.compile(r"[a-z][a-z0-9_+-]{0,31}")  # a calibrator's name, echoed in every answer: short and plain
 NONE = {"method": "none", "factor": 1.0, "as_of": None, "n": 0}
 
 
@@ -42,7 +46,15 @@ def _parse_time(text) -> float | None:
 
 
 def parse(raw: bytes | str, model_version: str) -> tuple[dict[str, dict], float, str]:
-    """(ticker -> label, written_at epoch, why-not) from a state document; an empty map and the reason when it is unusable."""
+    """(ticker -> label, written_at epoch, why-not) from a state document; an empty map and the reason when it is
+    unusable. Never raises: whatever the file holds, a prediction is still answered (with the plain interval)."""
+    try:
+        return _parse(raw, model_version)
+    except Exception:  # noqa: BLE001 - a 50,000-deep list (RecursionError), an int of 400 digits (OverflowError), ...
+        return {}, 0.0, "unreadable"
+
+
+def _parse(raw: bytes | str, model_version: str) -> tuple[dict[str, dict], float, str]:
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -53,8 +65,10 @@ def parse(raw: bytes | str, model_version: str) -> tuple[dict[str, dict], float,
         return {}, 0.0, "other model version"
     written = _parse_time(doc.get("written_at"))
     method = doc.get("method")
-    if written is None or not isinstance(method, str) or not method or method == "none":
+    if written is None or not isinstance(method, str) or not METHOD_RE.fullmatch(method) or method == "none":
         return {}, 0.0, "no method" if written is not None else "unreadable"
+    if written > time.time() + MAX_AHEAD_S:
+        return {}, 0.0, "written in the future"
     labels = {}
     for ticker, e in doc["tickers"].items():
         if not isinstance(e, dict):
@@ -62,10 +76,10 @@ def parse(raw: bytes | str, model_version: str) -> tuple[dict[str, dict], float,
         f, n = e.get("factor"), e.get("n")
         if not (isinstance(f, int | float) and not isinstance(f, bool) and math.isfinite(f)):
             continue
-        if not FACTOR_MIN <= f <= FACTOR_MAX or not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        if not FACTOR_MIN <= f <= FACTOR_MAX or not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_N:
             continue
         as_of = e.get("as_of")
-        as_of = str(as_of)[:10] if as_of else None
+        as_of = str(as_of)[:10] if isinstance(as_of, str) and as_of else None
         if e.get("method") == "none":  # too little record yet: the model's own interval, with how much there is
             labels[str(ticker)] = {"method": "none", "factor": 1.0, "as_of": as_of, "n": n}
         else:
@@ -94,7 +108,7 @@ class State:
         except OSError:
             self.stamp, self.labels, self.why = None, {}, "missing"
             return
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)  # ctime: an in-place rewrite that kept mtime
         if stamp == self.stamp:
             return
         try:

@@ -98,6 +98,13 @@ def test_a_ticker_with_too_little_record_or_none_gets_the_plain_interval_labelle
         {"tickers": {"AAPL": {"factor": "1.2", "as_of": "2013-02-28", "n": 474}}},
         {"tickers": {"AAPL": {"factor": 1.2, "as_of": "2013-02-28", "n": -1}}},
         {"tickers": ["AAPL"]},
+        '{"tickers": ' + "[" * 50000 + "]" * 50000 + "}",  # RecursionError in json.loads (the hostile pass)
+        '{"model_version": "v", "tickers": {"AAPL": {"factor": 1' + "0" * 400 + ', "n": 5}}}',
+        {"tickers": {"AAPL": {"factor": 10**400, "as_of": "2013-02-28", "n": 474}}},  # OverflowError in isfinite
+        {"tickers": {"AAPL": {"factor": 1.2, "as_of": "2013-02-28", "n": 2**64}}},  # would not serialise
+        {"method": "x" * (1 << 20)},  # echoed in every answer: 64 a batch passed Lambda's 6 MB
+        {"method": "aci<script>"},
+        {"written_at": "2099-01-01T00:00:00Z"},  # a wrong clock must not make a state fresh forever
     ],
     ids=[
         "bad-json",
@@ -111,13 +118,21 @@ def test_a_ticker_with_too_little_record_or_none_gets_the_plain_interval_labelle
         "factor-string",
         "n-negative",
         "tickers-list",
+        "deep-nesting",
+        "factor-400-digits-raw",
+        "factor-400-digits",
+        "n-2**64",
+        "method-1MiB",
+        "method-markup",
+        "written-in-the-future",
     ],  # fmt: skip
 )
 def test_a_missing_stale_or_unreadable_state_serves_the_plain_interval(handler, calibrated, features, doc):
     plain = handler.lambda_handler({"ticker": "AAPL", "features": features}, None)
     calibrated(doc if isinstance(doc, str) else (json.dumps(doc) if doc == [] else state(handler, **doc)))
-    body = handler.lambda_handler({"ticker": "AAPL", "features": features}, None)
-    assert body["interval"]["calibration"] == NONE
+    for _ in range(2):  # and the request after it: an unreadable state never sticks as a failure
+        body = handler.lambda_handler({"ticker": "AAPL", "features": features}, None)
+        assert body["interval"]["calibration"] == NONE, body
     assert body["interval"]["low"] == plain["interval"]["low"] and body["interval"]["high"] == plain["interval"]["high"]
 
 
