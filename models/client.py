@@ -134,7 +134,10 @@ class ForecastClient:
         headers = {"X-API-Key": self.key} if self.key else {}
         t0 = time.perf_counter()
         try:
-            r = self.session.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout)
+            # no redirects: requests would carry X-API-Key to whatever host a 3xx names (it strips only Authorization)
+            r = self.session.request(
+                method, self.url + path, json=body, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
         except requests.ConnectionError:
             raise EndpointError(
                 "down",
@@ -146,6 +149,14 @@ class ForecastClient:
         except requests.RequestException as e:  # a malformed URL, a bad TLS certificate...
             raise EndpointError("down", f"cannot call {self.url}: {type(e).__name__}: {e}") from None
         self.last_latency_ms = (time.perf_counter() - t0) * 1000
+        if 300 <= r.status_code < 400:
+            where = r.headers.get("Location", "?")[:200]
+            raise EndpointError(
+                "client",
+                f"{self.url}{path} answered {r.status_code}, a redirect to {where}: the key is not sent on; "
+                "use the endpoint's own URL",
+                r.status_code,
+            )
         try:  # the standard library, not r.json(): requests uses simplejson when installed (awslambdaric pulls it in),
             # which refuses NaN; parsing NaN here lets the contract check name the field and the ticker either way
             data = json.loads(r.content)

@@ -184,3 +184,38 @@ def test_the_dashboard_shows_the_refusal_for_that_ticker_alone(local_api, field,
     assert len(cards) == 2 and not any(c.startswith("MSFT") for c in cards), f"the other tickers still chart: {cards}"
     assert all(m.value.replace(",", "").replace(".", "").isdigit() for m in at.metric), [m.value for m in at.metric]
     assert "nan" not in texts(at).replace(at.error[0].value, "")
+
+
+def test_a_redirect_is_not_followed_so_the_key_never_reaches_another_host():
+    """The hostile pass: requests carries X-API-Key across hosts on a 3xx (it strips only Authorization)."""
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.headers.get("X-API-Key"))
+            if self.path.startswith("/prod"):  # the endpoint redirects to "another host" (its own /elsewhere)
+                self.send_response(307)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ForecastClient(f"http://127.0.0.1:{server.server_address[1]}/prod", "SECRET-KEY-1234567890", timeout=10)
+        with pytest.raises(EndpointError) as e:
+            client.predict("AAPL", [0.0] * 600)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["SECRET-KEY-1234567890"], "the key went to the redirect's target"
+    assert e.value.kind == "client" and "redirect to http://localhost:" in e.value.message
