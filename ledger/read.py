@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ledger import scoring
-from ledger.store import DEFAULT_DB, SCHEMA_VERSION
+from ledger.store import DEFAULT_DB, SCHEMA_VERSION, schema_problems
 
 
 class NoLedger(Exception):
@@ -46,15 +46,24 @@ def _connect(db: Path) -> Iterator[sqlite3.Connection]:
     except sqlite3.Error as exc:
         raise NoLedger(f"cannot open the ledger read-only ({exc})", db) from None
     try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise NoLedger(f"the ledger is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code", db)
         stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
         if stamp not in _CHECKED:  # once per version of the file: damage a query would only meet by chance
             (check,) = conn.execute("PRAGMA quick_check").fetchone()
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
+            # the store refuses a changed schema when it opens; the reader must not show figures from one either (a
+            # view redefined to score the prediction against itself read as MAE 0 before the hostile pass)
+            wrong = schema_problems(conn) if version == SCHEMA_VERSION else []
+            if version < 1 or wrong:
+                raise NoLedger(
+                    f"the ledger's schema was changed ({'; '.join(wrong) or 'no schema version'}): its figures cannot "
+                    "be trusted; restore it from a copy",
+                    db,
+                )
             _CHECKED.add(stamp)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise NoLedger(f"the ledger is schema v{version}, newer than this code's v{SCHEMA_VERSION}: update the code", db)
         yield conn
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
         if "readonly" in str(exc):  # a write tried through the reader: refused, and said as SQLite says it

@@ -121,6 +121,32 @@ def test_a_file_altered_behind_the_ledgers_back_is_refused_on_open(tmp_path, sql
         SqliteStore(db)
     with sqlite3.connect(db) as conn:  # and nothing was recreated behind the user's back
         assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sneaky' OR sql IS NULL").fetchone()
+    from ledger import read
+
+    with pytest.raises(read.NoLedger, match=f"schema was changed .*{names}"):  # the page's reader refuses it too
+        read.scorecard(db)
+
+
+def test_the_reader_refuses_a_view_redefined_to_flatter_the_record(tmp_path):
+    """The hostile pass: `scored` redefined so close reads the prediction made the reader show MAE 0."""
+    from ledger import read
+
+    db = tmp_path / "l.sqlite"
+    with SqliteStore(db) as s:
+        s.record([fc()])
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP VIEW scored")
+        conn.execute(
+            "CREATE VIEW scored AS SELECT f.*, f.prediction AS close, o.adjustment AS adjustment, "
+            "o.source AS outcome_source, o.fetched_at FROM forecasts f JOIN outcomes o "
+            "ON o.ticker = f.ticker AND o.date = f.target_date"
+        )
+    with pytest.raises(read.NoLedger, match="scored was changed"):
+        read.scorecard(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 0")
+    with pytest.raises(read.NoLedger, match="schema"):
+        read.tickers(db)
 
 
 def test_a_newer_schema_is_refused(tmp_path):
