@@ -18,12 +18,31 @@ def parse_param(text: str) -> tuple[str, str]:
     return name, value
 
 
+def endpoint_url(text: str) -> str:
+    """--endpoint-url as botocore will need it: an http(s) URL with a host and a valid port, checked before any call."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(text)
+        u.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL ({e}); e.g. http://127.0.0.1:5000") from None
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL with a host; e.g. http://127.0.0.1:5000")
+    return text
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m deployer", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["deploy", "status", "rollback", "teardown", "plan"])
     p.add_argument("--region", default=None, help="AWS region (default: your AWS config or AWS_DEFAULT_REGION)")
     p.add_argument("--profile", default=None, help="AWS profile from ~/.aws")
-    p.add_argument("--endpoint-url", default=None, help="send every call here instead of AWS (an emulator such as moto server)")
+    p.add_argument(
+        "--endpoint-url",
+        default=None,
+        type=endpoint_url,
+        help="send every call here instead of AWS (an emulator such as moto server)",
+    )
     p.add_argument("--stage", default=None, help="API Gateway stage (default: the template's StageName, prod)")
     p.add_argument(
         "--param",
@@ -156,4 +175,9 @@ def explain(e: Exception, args) -> str:
         return f"AWS error {code}: {e.response.get('Error', {}).get('Message', e)}"
     if isinstance(e, bx.BotoCoreError):
         return f"{type(e).__name__}: {e}"
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(e, ResponseParserError):  # not a BotoCoreError: an answer in no AWS API's format
+        where = args.endpoint_url or "AWS"
+        return f"{where} answered something that is not an AWS API's response: is it an AWS endpoint or emulator?"
     raise e

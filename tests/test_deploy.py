@@ -560,3 +560,33 @@ def test_python311_is_a_warning_with_its_dates_not_retired():
     assert v.state == "deprecating" and not v.blocked
     assert "2027-06-30" in v.message and "2027-07-31" in v.message and "2027-08-31" in v.message
     assert "retired" not in v.message and "still deploys" in v.message
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://[::1", "http://127.0.0.1:99999", "ftp://x"])
+def test_a_malformed_endpoint_url_is_one_line_before_any_call(url):
+    """The hostile pass: botocore's ValueError escaped as a traceback."""
+    r = run_cli("status", "--region", "us-east-1", "--endpoint-url", url)
+    assert r.returncode == 2 and "--endpoint-url" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_an_endpoint_that_is_not_aws_is_named_not_a_traceback():
+    """botocore's ResponseParserError is not a BotoCoreError: a plain web server behind --endpoint-url."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        r = run_cli(
+            "status",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            url,
+            env_extra={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.returncode == 2 and "not an AWS API's response" in r.stderr and "Traceback" not in r.stderr, r.stderr
