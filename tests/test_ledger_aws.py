@@ -69,6 +69,19 @@ def test_batches_beyond_one_transaction_are_written(ddb):
     assert store.forecast_keys("v1", ["AAPL"]) == {("AAPL", d) for d in days}
 
 
+def test_a_batch_goes_in_as_few_transactions_as_dynamodb_allows(ddb, monkeypatch):
+    """150 rows are two TransactWriteItems (100 is DynamoDB's limit), not 150 separate puts: each transaction is
+    all-or-nothing, so a failure between transactions (a throttle, a race the key check cannot see) leaves at most
+    one transaction's rows, and the rerun converges."""
+    store = DynamoStore(TABLE, ddb)
+    calls = []
+    real = store.ddb.transact_write_items
+    monkeypatch.setattr(store.ddb, "transact_write_items", lambda **kw: calls.append(len(kw["TransactItems"])) or real(**kw))
+    days = [f"2016-{m:02d}-{d:02d}" for m in range(1, 8) for d in range(2, 28)][:150]
+    store.record([fc(target=d, as_of=f"{d[:8]}01") for d in days])
+    assert calls == [100, 50]
+
+
 def test_dynamo_and_sqlite_score_the_same(ddb, tmp_path):
     dyn = DynamoStore(TABLE, ddb)
     with SqliteStore(tmp_path / "l.sqlite") as lite:
