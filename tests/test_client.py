@@ -73,7 +73,21 @@ def test_an_answer_without_a_ticker_is_named_by_the_ticker_asked_for():
     assert e.value.ticker == "MSFT" and "MSFT with interval.high = nan" in e.value.message
 
 
-class Canned:
+class Loopback:
+    """A request handler served on a free loopback port, in a thread, until close()."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Canned(Loopback):
     """A tiny HTTP endpoint answering POST /predict with a fixed JSON body (NaN written as JSON's NaN token)."""
 
     def __init__(self, body: dict):
@@ -91,13 +105,7 @@ class Canned:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_a_batch_names_the_refused_ticker_and_keeps_the_others():
@@ -127,7 +135,7 @@ def test_a_single_answer_over_http_is_refused():
         endpoint.close()
 
 
-class Spoiler:
+class Spoiler(Loopback):
     """A proxy in front of the real local API that spoils POST /predict's answer for one ticker."""
 
     def __init__(self, upstream: str, ticker: str, field: str, value):
@@ -161,13 +169,7 @@ class Spoiler:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.mark.integration
@@ -208,14 +210,12 @@ def test_a_redirect_is_not_followed_so_the_key_never_reaches_another_host():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = Loopback(Handler)
     try:
-        client = ForecastClient(f"http://127.0.0.1:{server.server_address[1]}/prod", "SECRET-KEY-1234567890", timeout=10)
+        client = ForecastClient(f"{endpoint.url}/prod", "SECRET-KEY-1234567890", timeout=10)
         with pytest.raises(EndpointError) as e:
             client.predict("AAPL", [0.0] * 600)
     finally:
-        server.shutdown()
-        server.server_close()
+        endpoint.close()
     assert seen == ["SECRET-KEY-1234567890"], "the key went to the redirect's target"
     assert e.value.kind == "client" and "redirect to http://localhost:" in e.value.message
