@@ -109,7 +109,7 @@ dashboard: setup ## only the dashboard, on 127.0.0.1 (DASHBOARD_HOST=0.0.0.0 to 
 bench: setup-dev setup-function ## cold start (3.13 vs the old 3.11 build vs torch), warm latency, load, size; updates BENCHMARKS.md
 	$(PY) benchmarks/run.py
 
-soak: setup-dev setup-function ## the local API under the real mix for SOAK_S seconds (default 600): flat memory, p99, fds, zombies; updates BENCHMARKS.md
+soak: setup-dev setup-function ## the local API under the real mix for SOAK_S seconds (default 600), beside SOAK_BUSY busy loops (default 0): flat memory, p99, fds, zombies; updates BENCHMARKS.md
 	$(PY) benchmarks/soak.py --seconds $(or $(SOAK_S),600)
 
 deploy: setup setup-function ## deploy to AWS (or --endpoint-url) with boto3: ARGS="--region R [--api http|url] [--canary 10]"

@@ -83,19 +83,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def flat(first: list[float], last: list[float], relative: float, floor: float, worse: str = "up") -> dict:
-    """The rule: the last window's median within `relative` of the first's, or within `floor` (absolute), in the
-    direction a leak moves it (`worse`: "up" for memory, descriptors, time; "down" for answers served). A series that
-    moves the other way (a p99 falling as a neighbour's test run ends) is shown, not failed: it is no leak."""
+def flat(first: list[float], last: list[float], relative: float, floor: float) -> dict:
+    """The issue's rule, both ways: the last window's median within `relative` of the first's, or within `floor`
+    (absolute, for series where 10% is under one unit or the machine's noise). A series that moves the other way
+    beyond that fails too: a p99 or a throughput that changes by more than the rule allows is no steady state, even
+    when it improves (a neighbour's run ending mid-soak), and the run is made again rather than read kindly."""
     if not first or not last:
         return {"ok": False, "first": None, "last": None, "why": "no samples in the first or the last window"}
     a, b = statistics.median(first), statistics.median(last)
     allowed = max(relative * abs(a), floor)
-    ok = (b - a if worse == "up" else a - b) <= allowed
+    ok = abs(b - a) <= allowed
     moved = "rose" if b > a else "fell" if b < a else "held"
-    bound = f"{'+' if worse == 'up' else '-'}{allowed:.3g}"
     return {"ok": ok, "first": round(a, 2), "last": round(b, 2),
-            "why": f"first window median {a:.4g}, last {b:.4g}, {moved} {abs(b - a):.3g} (allowed {bound})"}  # fmt: skip
+            "why": f"first window median {a:.4g}, last {b:.4g}, {moved} {abs(b - a):.3g} (allowed ±{allowed:.3g})"}  # fmt: skip
 
 
 def chart(xs: list[float], panels: list[tuple[str, dict[str, list]]], path: Path, xlabel: str = "seconds") -> None:
@@ -121,13 +121,13 @@ def chart(xs: list[float], panels: list[tuple[str, dict[str, list]]], path: Path
     plt.close(fig)
 
 
-def _markers(name: str) -> tuple[str, str]:
-    return f"<!-- {name}: written by benchmarks/{name}.py -->", f"<!-- /{name} -->"
+def _markers(name: str, script: str | None = None) -> tuple[str, str]:
+    return f"<!-- {name}: written by benchmarks/{script or name}.py -->", f"<!-- /{name} -->"
 
 
-def update_section(path: Path, name: str, body: str) -> None:
+def update_section(path: Path, name: str, body: str, script: str | None = None) -> None:
     """Replace this soak's marked section of BENCHMARKS.md (append it the first time)."""
-    start, end = _markers(name)
+    start, end = _markers(name, script)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = f"{start}\n{body.strip()}\n{end}\n"
     if start in text and end in text:
@@ -141,11 +141,13 @@ def update_section(path: Path, name: str, body: str) -> None:
 
 def kept_sections(text: str) -> str:
     """The soaks' marked sections of an existing BENCHMARKS.md, for `make bench` to keep when it rewrites the rest."""
+    import re
+
     out = []
-    for name in ("soak", "soak_ledger", "soak_dashboard"):
-        start, end = _markers(name)
-        if start in text and end in text:
-            out.append(start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n")
+    for m in re.finditer(r"<!-- (soak\w*): written by benchmarks/\w+\.py -->", text):
+        end = f"<!-- /{m.group(1)} -->"
+        if end in text[m.end() :]:
+            out.append(text[m.start() :].split(end, 1)[0] + end + "\n")
     return "\n".join(out)
 
 
