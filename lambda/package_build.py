@@ -229,6 +229,27 @@ def strip(site: Path, dirs=STRIP_DIRS, suffixes=STRIP_SUFFIXES, globs=STRIP_GLOB
         if drop:
             saved += sum(f.stat().st_size for f in ([path] if path.is_file() else path.rglob("*")) if f.is_file())
             shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return saved + prune_records(site)
+
+
+def prune_records(site: Path) -> int:
+    """Keep only the RECORD lines of files that ship. pip's RECORD also lists what it wrote outside the package,
+    above all the console scripts in bin/ (`../../bin/f2py,sha256=...`), whose shebang is the installing
+    interpreter's path: left in, the layer's bytes would depend on the folder it was built in. Lines for files
+    stripped above would only make RECORD lie about the layer. Returns bytes saved."""
+    saved = 0
+    for record in site.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            name = line.split(",", 1)[0].strip('"')
+            target = (site / name).resolve()
+            if target.is_relative_to(site.resolve()) and target.is_file():
+                kept.append(line)
+        if len(kept) != len(lines):
+            text = "".join(kept)
+            saved += record.stat().st_size - len(text.encode())
+            record.write_text(text)
     return saved
 
 

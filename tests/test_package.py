@@ -225,3 +225,31 @@ def test_the_ledger_layer_runs_the_job_on_the_runtime_python_within_lambdas_limi
     cmd = [str(package.interpreter(TARGET)), "-I", "-c", probe, str(tmp_path / "fn"), str(tmp_path / "layer" / "python")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_the_layer_does_not_carry_the_folder_it_was_built_in(tmp_path):
+    """pip's RECORD lists the console scripts it wrote to bin/, hashed with the installing interpreter's path in their
+    shebang: two checkouts built different layers until strip kept only the RECORD lines of files that ship."""
+    import package_build
+
+    records = []
+    for checkout in ("/home/a/project/.venv/bin/python", "/tmp/elsewhere/.venv/bin/python"):
+        site = tmp_path / checkout.split("/")[2] / "python"
+        (site / "numpy").mkdir(parents=True)
+        (site / "numpy" / "__init__.py").write_text("x = 1\n")
+        (site / "numpy" / "tests").mkdir()
+        (site / "numpy" / "tests" / "test_x.py").write_text("def test(): pass\n")
+        (site / "bin").mkdir()
+        (site / "bin" / "f2py").write_text(f"#!{checkout}\nimport numpy\n")
+        info = site / "numpy-2.0.dist-info"
+        info.mkdir()
+        (info / "RECORD").write_text(
+            "numpy/__init__.py,sha256=abc,6\n"
+            "numpy/tests/test_x.py,sha256=def,17\n"
+            f"../../bin/f2py,sha256={hash(checkout) & 0xFFFF:x},{len(checkout) + 14}\n"
+            "numpy-2.0.dist-info/RECORD,,\n"
+        )
+        package_build.strip(site)
+        records.append((info / "RECORD").read_text())
+    assert records[0] == records[1]
+    assert records[0] == "numpy/__init__.py,sha256=abc,6\nnumpy-2.0.dist-info/RECORD,,\n"
