@@ -1,7 +1,7 @@
 """Is a Lambda runtime still deployable? Dates live in deployer/runtimes.json; this file only reads them.
 
-    python deployer/lifecycle.py              # every Python runtime with its dates, as of today
-    python deployer/lifecycle.py python3.11   # one verdict; exit 1 if AWS blocks it
+    python -m deployer.lifecycle              # every Python runtime with its dates, as of today
+    python -m deployer.lifecycle python3.11   # one verdict; exit 1 if AWS blocks it
 
 A runtime with no known block date counts as blocked from its deprecation date: AWS has blocked creates
 4.5 months after deprecation before, and a deploy that half-succeeds is worse than one that refuses.
@@ -9,6 +9,7 @@ A runtime with no known block date counts as blocked from its deprecation date: 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -85,7 +86,11 @@ def verdict(runtime: str, today: date | None = None, creating: bool = True, data
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(
+        prog="python -m deployer.lifecycle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("runtime", nargs="*", help="Lambda runtime identifiers such as python3.13 (default: every one known)")
+    argv = p.parse_args(sys.argv[1:] if argv is None else argv).runtime
     data = load()
     names = argv or sorted(data["runtimes"], key=lambda r: tuple(int(x) for x in r.removeprefix("python").split(".")))
     worst = 0

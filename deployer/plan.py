@@ -289,7 +289,7 @@ def plan_text(p: dict) -> str:
         [
             f"function  {n['function']}: {f['Runtime']} {f['Architectures'][0]}, {f['MemorySize']} MB, {f['Timeout']} s, "
             f"SnapStart {'off' if snap == 'None' else snap}, alias {n['alias']}",
-            f"front     {door} ({n['api'] if door != 'url' else 'Function URL'}); routes "
+            f"front     {door} ({n['api'] + ', stage ' + n['stage'] if door != 'url' else 'Function URL'}); routes "
             + ", ".join(f"{r['method']} {r['path']}" for r in p["routes"]),
             f"          {front}",
             f"alarms    {', '.join(a['AlarmName'] for a in p['alarms'])}",

@@ -590,3 +590,12 @@ def test_an_endpoint_that_is_not_aws_is_named_not_a_traceback():
         server.shutdown()
         server.server_close()
     assert r.returncode == 2 and "not an AWS API's response" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_lifecycle_help_is_help_not_a_runtime(capsys):
+    from deployer import lifecycle
+
+    with pytest.raises(SystemExit) as done:
+        lifecycle.main(["--help"])
+    assert done.value.code == 0 and "usage: python -m deployer.lifecycle" in capsys.readouterr().out
+    assert lifecycle.main(["python3.13"]) == 0 and lifecycle.main(["python9.9"]) == 1

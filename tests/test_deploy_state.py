@@ -448,3 +448,5 @@ def test_plan_text_names_the_chosen_front_door_only():
     assert r.returncode == 0 and "SnapStart off" in r.stdout and "None" not in r.stdout and "a month" in r.stdout
     r = run_cli("plan", "--api", "url")
     assert r.returncode == 0 and "a month" not in r.stdout and "usage plan" not in r.stdout and "auth NONE" in r.stdout
+    r = run_cli("plan", "--param", "StageName=v1")
+    assert r.returncode == 0 and "stage v1)" in r.stdout  # an override shows in the plan it changes, not only in --json
