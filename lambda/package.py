@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         raise PackageError("; ".join(failures) + ". Trim lambda/requirements.txt or the model, or pin older wheels.")
     where = "deployable" if target.deployable else "local only: not the template's Runtime"
-    print(f"ok: both packages for {target} are within their limits ({where})")
+    built = "the predict function, its layer and the ledger's function" + (" and layer" if ledger_layer else "")
+    print(f"ok: {built} for {target} are within their limits ({where})")
     if target.arch == "arm64":
         print("note: nothing on this machine can run arm64 code; this build is checked for size and glibc only")
     return 0
