@@ -135,7 +135,7 @@ def verdicts(samples: list[dict], window_s: float) -> list[dict]:
 def condition(busy: int) -> tuple[str, str]:
     """(section and file stem, words) for a soak alone or beside `busy` loops."""
     if busy == 0:
-        return "soak", "idle (no load of its own)"
+        return "soak", "with no busy loops of its own"
     return f"soak_busy{busy}", f"beside {busy} busy loop{'s' if busy > 1 else ''}"
 
 
@@ -148,6 +148,8 @@ def start_busy(n: int) -> list:
 def markdown(r: dict) -> str:
     """The soak's section of BENCHMARKS.md."""
     stem, words = condition(r.get("busy", 0))
+    if not r.get("busy"):  # "idle" only when the machine was: its load average says
+        words = "idle" if max(r["load_before"][0], r["load_after"][0]) < 1.0 else "on a shared machine (not idle)"
     n = sum(sum(s["answers"].values()) for s in r["samples"])
     by = {k: sum(s["answers"][k] for s in r["samples"]) for k in ("2xx", "4xx", "5xx", "error")}
     lines = [
@@ -180,8 +182,14 @@ def markdown(r: dict) -> str:
                   f"(load average {g['load'][0]} before, "
                   f"{g['load'][1]} after): {'passed' if g['passed'] else 'failed on ' + ', '.join(g['failed'])}; the "
                   f"server's RSS {g['server_rss_mb'][0]} MB in its first minute, {g['server_rss_mb'][1]} MB in its last "
-                  "(`benchmarks/soak_longest.json`)."]  # fmt: skip
+                  "(`benchmarks/soak_longest.json`)." + (f" Its rule: {g['rule']}." if g.get("rule") else "")]  # fmt: skip
     return "\n".join(lines)
+
+
+def rewrite(json_path: Path) -> None:
+    """BENCHMARKS.md's section again from a run's saved JSON (after the words changed, not the figures)."""
+    r = json.loads(json_path.read_text())
+    update_section(ROOT / "BENCHMARKS.md", condition(r.get("busy", 0))[0], markdown(r), script="soak")
 
 
 def main(argv: list[str] | None = None) -> int:
