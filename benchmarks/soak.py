@@ -44,7 +44,7 @@ from benchmarks.soak_common import (  # noqa: E402
     verdict_table,
 )
 from benchmarks.soak_traffic import Traffic  # noqa: E402
-from models.processes import stop_group  # noqa: E402
+from models.processes import launch, stop_group, stop_groups  # noqa: E402
 
 EVERY_S = 10.0  # one sample of every series
 MINUTE_S = 60.0  # the first and last windows compared
@@ -140,9 +140,8 @@ def condition(busy: int) -> tuple[str, str]:
 
 
 def start_busy(n: int) -> list:
-    import subprocess
-
-    return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP], start_new_session=True) for _ in range(n)]
+    """The loops, started like every server here (models.processes.launch): they die with the soak, even SIGKILLed."""
+    return [launch([sys.executable, "-c", BUSY_LOOP]) for _ in range(n)]
 
 
 def markdown(r: dict) -> str:
@@ -250,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             t.join(timeout=40)
         stopped = stop_group(server)
         out.close()
-        for b in busy:
-            b.kill()
-            b.wait()
+        stop_groups(busy, grace_s=1.0)
     time.sleep(0.5)  # the kernel's last reaping of what SIGTERM ended
     left = left_over(seen)
     checks = verdicts(samples, window_s)
